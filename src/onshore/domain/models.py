@@ -1,0 +1,211 @@
+"""The S3 data model as frozen values.
+
+A **bucket** holds **object versions**. Every write of a key creates a version; which versions
+survive depends on the bucket's versioning state:
+
+* *unversioned* (never enabled): a key has exactly one version, whose id is the literal ``"null"``;
+  a write replaces it and a delete removes it.
+* *Enabled*: each write adds a version with a fresh id and makes it the latest; a delete without a
+  version id adds a **delete marker** (a version with no data) as the latest.
+* *Suspended*: writes and deletes create the ``"null"`` version, replacing any earlier ``"null"``
+  version, while versions with real ids are kept.
+
+A delete *with* a version id removes exactly that version, and the next newest becomes latest.
+``ListObjects`` shows, per key, the latest version unless it is a delete marker.
+
+Object data lives either *inline* (small objects, stored in the metadata row) or in *segments*:
+blob files named by random ids, concatenated in order. A completed multipart upload is one segment
+per part, so completing never copies data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+NULL_VERSION = "null"
+
+
+class Versioning(str, Enum):
+    """A bucket's versioning state; ``UNVERSIONED`` until versioning is first enabled."""
+
+    UNVERSIONED = ""
+    ENABLED = "Enabled"
+    SUSPENDED = "Suspended"
+
+
+class ChecksumAlgorithm(str, Enum):
+    CRC32 = "CRC32"
+    CRC32C = "CRC32C"
+    CRC64NVME = "CRC64NVME"
+    SHA1 = "SHA1"
+    SHA256 = "SHA256"
+
+
+class ChecksumType(str, Enum):
+    FULL_OBJECT = "FULL_OBJECT"
+    COMPOSITE = "COMPOSITE"
+
+
+@dataclass(frozen=True, slots=True)
+class Checksum:
+    """An additional checksum (``x-amz-checksum-*``): base64 of the big-endian digest."""
+
+    algorithm: ChecksumAlgorithm
+    value: str
+    type: ChecksumType = ChecksumType.FULL_OBJECT
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    name: str
+    owner_id: str
+    region: str
+    created: datetime
+    versioning: Versioning = Versioning.UNVERSIONED
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One blob file holding a contiguous run of an object's bytes.
+
+    For a multipart object there is one segment per part, carrying that part's number, ETag
+    (unquoted hex MD5) and checksum; ``GetObject?partNumber=N`` reads segment ``N - 1``.
+    """
+
+    blob_id: str
+    size: int
+    part_number: int = 0
+    etag: str = ""
+    checksum: Checksum | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectVersion:
+    """One version of a key, or a delete marker (``is_delete_marker``, no data, size 0).
+
+    ``etag`` is unquoted: hex MD5 of the body, or ``<hex>-<N>`` for an N-part multipart object.
+    ``headers`` holds the stored representation headers (lower-case names: content-type,
+    content-encoding, content-disposition, content-language, cache-control, expires);
+    ``user_metadata`` the ``x-amz-meta-*`` pairs with the prefix stripped.
+    Data is in ``inline`` (the whole body) or ``segments`` (blob files), never both.
+    ``is_latest`` is filled in by the store when it reads the version.
+    """
+
+    bucket: str
+    key: str
+    version_id: str
+    last_modified: datetime
+    size: int = 0
+    etag: str = ""
+    is_delete_marker: bool = False
+    is_latest: bool = True
+    owner_id: str = ""
+    storage_class: str = "STANDARD"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    user_metadata: Mapping[str, str] = field(default_factory=dict)
+    checksum: Checksum | None = None
+    inline: bytes | None = None
+    segments: tuple[Segment, ...] = ()
+
+    @property
+    def parts_count(self) -> int:
+        """Number of multipart parts (0 for an object uploaded in one request)."""
+        return len(self.segments) if self.segments and self.segments[0].part_number else 0
+
+    def blob_ids(self) -> tuple[str, ...]:
+        return tuple(s.blob_id for s in self.segments)
+
+
+@dataclass(frozen=True, slots=True)
+class MultipartUpload:
+    upload_id: str
+    bucket: str
+    key: str
+    initiated: datetime
+    owner_id: str = ""
+    storage_class: str = "STANDARD"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    user_metadata: Mapping[str, str] = field(default_factory=dict)
+    checksum_algorithm: ChecksumAlgorithm | None = None
+    checksum_type: ChecksumType | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """An uploaded part of a multipart upload, stored as one blob (or inline when tiny)."""
+
+    part_number: int
+    size: int
+    etag: str
+    last_modified: datetime
+    blob_id: str
+    checksum: Checksum | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCondition:
+    """A conditional write checked atomically with the write (``If-None-Match``/``If-Match``).
+
+    ``if_none_match_any``: fail with PreconditionFailed if the key has a current version.
+    ``if_match``: fail unless the current version's ETag equals this (unquoted) value; a missing
+    key fails with NoSuchKey.
+    """
+
+    if_none_match_any: bool = False
+    if_match: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListPage:
+    """A page of ``ListObjects``: current versions and rolled-up common prefixes, in key order.
+
+    ``next_marker`` is the last key or common prefix returned when ``is_truncated``.
+    """
+
+    objects: tuple[ObjectVersion, ...]
+    common_prefixes: tuple[str, ...]
+    is_truncated: bool
+    next_marker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionPage:
+    """A page of ``ListObjectVersions``: versions by key, newest first within a key."""
+
+    versions: tuple[ObjectVersion, ...]
+    common_prefixes: tuple[str, ...]
+    is_truncated: bool
+    next_key_marker: str | None = None
+    next_version_id_marker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPage:
+    uploads: tuple[MultipartUpload, ...]
+    common_prefixes: tuple[str, ...]
+    is_truncated: bool
+    next_key_marker: str | None = None
+    next_upload_id_marker: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PartPage:
+    parts: tuple[Part, ...]
+    is_truncated: bool
+    next_part_number_marker: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a metadata write did: the version it stored, and blobs no longer referenced.
+
+    The caller deletes ``freed_blobs`` after the commit; if it crashes first, the orphan sweep
+    does it.
+    """
+
+    version: ObjectVersion | None
+    freed_blobs: tuple[str, ...] = ()
+    removed: ObjectVersion | None = None

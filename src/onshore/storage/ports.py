@@ -1,0 +1,217 @@
+"""The two storage seams: ``MetadataStore`` (what exists) and ``BlobStore`` (the bytes).
+
+Contracts, which every implementation honours and ``tests/contract`` checks:
+
+* **Atomicity.** Each ``MetadataStore`` write method is one transaction: it happens entirely or
+  not at all, and when it returns the change is durable (fsynced). Implementations may batch
+  concurrent writers into one transaction and one fsync (group commit) as long as each call
+  still returns only after its own change is durable, and a failure of one call (an ``S3Error``)
+  does not affect the others.
+* **Ordering.** Keys are compared as UTF-8 bytes, as S3 lists them. Within a key, versions are
+  ordered newest first (by a store-assigned sequence, not by clock).
+* **Versioning.** ``put_object`` and ``delete_object`` implement the state machine described in
+  :mod:`onshore.domain.models`, reading the bucket's versioning state in the same transaction.
+* **Blobs.** The metadata store only records blob ids. Write methods return the ids they stopped
+  referencing (``WriteResult.freed_blobs``) for the caller to delete after the commit. A blob is
+  written and made durable *before* the metadata that names it is committed.
+* **Errors.** Methods raise :mod:`onshore.domain.errors` classes: ``NoSuchBucket`` for a missing
+  bucket, ``NoSuchUpload``, ``BucketNotEmpty``, ``PreconditionFailed`` and so on, as documented per
+  method. Nothing else escapes except genuine I/O failures.
+* **Concurrency.** All methods are synchronous and thread-safe; the service layer calls them from
+  worker threads, never from the event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO, Protocol
+
+from onshore.domain.models import (
+    Bucket,
+    ListPage,
+    MultipartUpload,
+    ObjectVersion,
+    Part,
+    PartPage,
+    UploadPage,
+    VersionPage,
+    Versioning,
+    WriteCondition,
+    WriteResult,
+)
+
+
+class MetadataStore(Protocol):
+    # --- lifecycle ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Flush and release everything. Idempotent."""
+
+    # --- buckets --------------------------------------------------------------------------------
+    def create_bucket(self, bucket: Bucket) -> Bucket:
+        """Create ``bucket``. If the name exists, return the existing bucket unchanged
+        (the caller decides between BucketAlreadyOwnedByYou and BucketAlreadyExists)."""
+
+    def get_bucket(self, name: str) -> Bucket | None: ...
+
+    def list_buckets(
+        self, *, owner_id: str | None = None, prefix: str = "", start_after: str = "", limit: int = 10000
+    ) -> list[Bucket]:
+        """Buckets in name order, name > ``start_after``, starting with ``prefix``; all owners
+        when ``owner_id`` is None."""
+
+    def delete_bucket(self, name: str) -> tuple[str, ...]:
+        """Delete an empty bucket. Raises NoSuchBucket, or BucketNotEmpty if any version or
+        delete marker remains. Aborts its multipart uploads and returns their freed blob ids."""
+
+    def set_versioning(self, name: str, state: Versioning) -> None:
+        """Set ENABLED or SUSPENDED. Raises NoSuchBucket."""
+
+    def get_bucket_config(self, name: str, kind: str) -> str | None:
+        """A bucket sub-resource document (``policy``, ``tagging``, ``cors``, ...), or None."""
+
+    def put_bucket_config(self, name: str, kind: str, document: str | None) -> None:
+        """Store (or with None, delete) a sub-resource document. Raises NoSuchBucket."""
+
+    # --- objects --------------------------------------------------------------------------------
+    def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectVersion | None:
+        """The latest version (possibly a delete marker) when ``version_id`` is None, else that
+        version; None if there is none. Raises NoSuchBucket."""
+
+    def put_object(
+        self, version: ObjectVersion, *, condition: WriteCondition | None = None
+    ) -> WriteResult:
+        """Store ``version`` as the key's latest.
+
+        The stored version id is ``version.version_id`` when the bucket is ENABLED and ``"null"``
+        otherwise; whatever it replaces (the unversioned or null version) is removed and its blobs
+        returned in ``freed_blobs``. ``condition`` is evaluated against the current latest version
+        in the same transaction (PreconditionFailed / NoSuchKey). ``version.is_delete_marker`` may
+        be set (used by delete). Raises NoSuchBucket. Returns the stored version (is_latest=True).
+        """
+
+    def delete_object(
+        self, bucket: str, key: str, *, version_id: str | None, marker: ObjectVersion
+    ) -> WriteResult:
+        """DeleteObject semantics.
+
+        Without ``version_id``: unversioned bucket → remove the null version (if any), returning
+        ``WriteResult(version=None, removed=<it>)``; ENABLED → store ``marker`` (a delete marker
+        whose id the caller generated) as latest; SUSPENDED → store ``marker`` with id ``"null"``,
+        replacing the null version. ``version`` is the marker stored, if any.
+        With ``version_id``: remove that version permanently (``removed``), promoting the next
+        newest to latest; a missing version id is not an error (``removed=None``).
+        """
+
+    def list_objects(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        start_after: str = "",
+        limit: int = 1000,
+    ) -> ListPage:
+        """Current (non-delete-marker latest) versions with key > ``start_after`` and starting
+        with ``prefix``; keys containing ``delimiter`` after the prefix are rolled up into common
+        prefixes (each counted once toward ``limit``). ``start_after`` may be a common prefix
+        returned earlier: everything beginning with it is then skipped. Cost is proportional to
+        the page, not the bucket. Raises NoSuchBucket."""
+
+    def list_versions(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_id_marker: str = "",
+        limit: int = 1000,
+    ) -> VersionPage:
+        """All versions and delete markers, by key then newest first, resuming after
+        (``key_marker``, ``version_id_marker``) as S3 defines: with no version id marker, start
+        after all versions of ``key_marker``. Raises NoSuchBucket."""
+
+    def count_objects(self, bucket: str) -> int:
+        """Number of versions (including delete markers) in the bucket."""
+
+    # --- multipart ------------------------------------------------------------------------------
+    def create_upload(self, upload: MultipartUpload) -> None:
+        """Raises NoSuchBucket."""
+
+    def get_upload(self, bucket: str, upload_id: str) -> MultipartUpload | None: ...
+
+    def put_part(self, bucket: str, upload_id: str, part: Part) -> tuple[str, ...]:
+        """Add or replace a part; returns the blob ids of a replaced part. Raises NoSuchUpload."""
+
+    def list_parts(
+        self, bucket: str, upload_id: str, *, part_number_marker: int = 0, limit: int = 1000
+    ) -> PartPage:
+        """Parts with number > marker, ascending. Raises NoSuchUpload."""
+
+    def get_parts(self, bucket: str, upload_id: str) -> list[Part]:
+        """Every part of the upload, ascending. Raises NoSuchUpload."""
+
+    def complete_upload(
+        self,
+        bucket: str,
+        upload_id: str,
+        version: ObjectVersion,
+        *,
+        condition: WriteCondition | None = None,
+    ) -> WriteResult:
+        """Atomically: store ``version`` exactly as ``put_object`` would, delete the upload and
+        its part rows. Part blobs that ``version.segments`` does not name are returned in
+        ``freed_blobs`` together with those of any replaced version. Raises NoSuchUpload."""
+
+    def abort_upload(self, bucket: str, upload_id: str) -> tuple[str, ...]:
+        """Delete the upload and its parts; returns their blob ids. Raises NoSuchUpload."""
+
+    def list_uploads(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        upload_id_marker: str = "",
+        limit: int = 1000,
+    ) -> UploadPage:
+        """In-progress uploads ordered by key, then initiation time; markers as S3 defines."""
+
+    # --- maintenance ----------------------------------------------------------------------------
+    def referenced_blobs(self, blob_ids: Iterable[str]) -> set[str]:
+        """The subset of ``blob_ids`` that some version or part still references."""
+
+
+class BlobWriter(Protocol):
+    """An in-progress blob. ``write`` appends; ``commit`` makes it durable (fsync, rename, fsync
+    the directory) and returns its id; ``abort`` removes every trace. Exactly one of
+    ``commit``/``abort`` is called; ``abort`` after ``commit`` or twice is a no-op."""
+
+    blob_id: str
+
+    def write(self, data: bytes) -> None: ...
+
+    def commit(self) -> str: ...
+
+    def abort(self) -> None: ...
+
+
+class BlobStore(Protocol):
+    """Immutable blobs named by random ids, never by anything a user chose."""
+
+    def create(self) -> BlobWriter: ...
+
+    def open(self, blob_id: str) -> BinaryIO:
+        """Open for reading (seekable). Raises FileNotFoundError if missing."""
+
+    def delete(self, blob_ids: Iterable[str]) -> None:
+        """Remove blobs; missing ones are ignored."""
+
+    def size(self, blob_id: str) -> int: ...
+
+    def iter_blob_ids(self) -> Iterator[str]:
+        """Every committed blob id (for the orphan sweep)."""
+
+    def sweep_temp(self, older_than_seconds: float = 0.0) -> int:
+        """Delete temporary files of writers that never committed; returns how many."""
