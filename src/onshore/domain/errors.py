@@ -282,6 +282,10 @@ class InvalidRange(S3Error):
     status, message = 416, "The requested range is not satisfiable"
 
 
+class InvalidPartNumber(S3Error):
+    status, message = 416, "The requested partnumber is not satisfiable"
+
+
 # --- 5xx -----------------------------------------------------------------------------------------
 class InternalError(S3Error):
     status, message = 500, "We encountered an internal error. Please try again."

@@ -1,0 +1,5 @@
+import sys
+
+from onshore.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,96 @@
+"""``onshore server``: configure logging, build the deployment, serve it with uvicorn.
+
+uvicorn runs with uvloop and httptools, no access log of its own (the app writes one structured
+line per request), and a graceful shutdown on SIGTERM/SIGINT: new connections are refused,
+in-flight requests get ``shutdown_timeout`` seconds, then the metadata store is closed.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Mapping
+
+from onshore.config import Config, load
+
+
+class _Formatter(logging.Formatter):
+    """Access lines are already JSON; other records become one JSON-ish line too."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "onshore.access":
+            return record.getMessage()
+        import json
+
+        entry = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, separators=(",", ":"))
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def banner(config: Config, access_key: str, secret_key: str | None) -> str:
+    endpoint = f"http://{config.host}:{config.port}"
+    lines = [f"onshore S3 API: {endpoint}  (region {config.region}, data {config.data_dir})"]
+    if secret_key is not None:
+        lines += [
+            "Root credentials were generated and saved (mode 0600) in "
+            f"{config.data_dir / 'root-credentials.json'}; they are shown only this once:",
+            f"  AccessKey: {access_key}",
+            f"  SecretKey: {secret_key}",
+            "Try it:",
+            f"  export AWS_ACCESS_KEY_ID={access_key} AWS_SECRET_ACCESS_KEY={secret_key} "
+            f"AWS_DEFAULT_REGION={config.region}",
+            f"  aws --endpoint-url {endpoint} s3 mb s3://my-bucket",
+        ]
+    else:
+        lines.append(f"Root access key: {access_key}")
+    return "\n".join(lines)
+
+
+def run(overrides: Mapping[str, object]) -> int:
+    import uvicorn
+
+    from onshore.app import build
+
+    try:
+        config = load(overrides)
+    except ValueError as exc:
+        print(f"onshore: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.log_level)
+    deployment = build(config)
+    root = deployment.root
+    print(banner(config, root.access_key, root.secret_key if root.created else None), flush=True)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            deployment.app,
+            host=config.host,
+            port=config.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            server_header=False,
+            log_config=None,
+            log_level=config.log_level,
+            timeout_keep_alive=max(1, int(config.idle_timeout)),
+            limit_concurrency=config.max_connections,
+            timeout_graceful_shutdown=max(1, int(config.shutdown_timeout)),
+            backlog=4096,
+        )
+    )
+    server.run()
+    return 0

@@ -1,0 +1,140 @@
+"""Settings as data.
+
+Every setting is declared once in ``SETTINGS`` with its name, type, default and help text. The
+same table drives the ``onshore server`` options, the ``ONSHORE_*`` environment variables and
+``docs/configuration.md`` (a test checks the docs list every setting). Precedence, highest first:
+command-line option, environment variable, default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Literal
+
+SettingType = Literal["str", "int", "float", "bool"]
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    name: str
+    type: SettingType
+    default: str | int | float | bool | None
+    help: str
+    secret: bool = False
+    option: bool = True  # exposed as a command-line option of ``onshore server``
+
+    @property
+    def env(self) -> str:
+        return "ONSHORE_" + self.name.upper()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data_dir", "str", "./onshore-data", "Directory holding metadata and object data."),
+    Setting("address", "str", "127.0.0.1:9000", "HOST:PORT the S3 API listens on."),
+    Setting("region", "str", "local-1", "Region this deployment serves (SigV4 scope, "
+            "LocationConstraint, GetBucketLocation)."),
+    Setting("domain", "str", None, "Endpoint domain for virtual-hosted-style requests "
+            "(BUCKET.DOMAIN); path-style always works."),
+    Setting("partition", "str", "onshore", "Partition name used in ARNs (arn:PARTITION:s3:::...)."),
+    Setting("root_access_key", "str", None, "Root access key id; generated on first start when "
+            "unset.", option=False),
+    Setting("root_secret_key", "str", None, "Root secret key; generated on first start when "
+            "unset.", secret=True, option=False),
+    Setting("inline_threshold", "int", 65536, "Objects up to this many bytes are stored inside "
+            "the metadata database instead of as separate files."),
+    Setting("max_xml_body", "int", 2 * 1024 * 1024, "Largest XML request body accepted "
+            "(bytes); larger bodies get MaxMessageLengthExceeded."),
+    Setting("max_header_bytes", "int", 16384, "Largest total size of request headers "
+            "(bytes); larger requests get 400 RequestHeaderSectionTooLarge."),
+    Setting("idle_timeout", "float", 30.0, "Seconds an idle keep-alive connection is kept open."),
+    Setting("body_timeout", "float", 60.0, "Seconds a client may stall while sending a request "
+            "body before the request fails with RequestTimeout."),
+    Setting("max_connections", "int", 4096, "Concurrent connections accepted before new ones "
+            "get 503 SlowDown."),
+    Setting("shutdown_timeout", "float", 30.0, "Seconds in-flight requests get to finish after "
+            "SIGTERM."),
+    Setting("workers_threads", "int", 16, "Threads for file and database work."),
+    Setting("log_level", "str", "info", "Log level: debug, info, warning, error."),
+    Setting("access_log", "bool", True, "Write one structured JSON log line per request."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    data_dir: Path
+    address: str
+    region: str
+    domain: str | None
+    partition: str
+    root_access_key: str | None
+    root_secret_key: str | None
+    inline_threshold: int
+    max_xml_body: int
+    max_header_bytes: int
+    idle_timeout: float
+    body_timeout: float
+    max_connections: int
+    shutdown_timeout: float
+    workers_threads: int
+    log_level: str
+    access_log: bool
+
+    @property
+    def host(self) -> str:
+        return self.address.rpartition(":")[0] or "127.0.0.1"
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rpartition(":")[2])
+
+
+def _convert(setting: Setting, raw: str | int | float | bool | None) -> object:
+    if raw is None or not isinstance(raw, str):
+        return raw
+    if setting.type == "int":
+        return int(raw)
+    if setting.type == "float":
+        return float(raw)
+    if setting.type == "bool":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    return raw
+
+
+def load(
+    overrides: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Build the effective configuration from overrides (CLI), the environment and defaults."""
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for setting in SETTINGS:
+        value: object = setting.default
+        if setting.env in env:
+            value = env[setting.env]
+        if overrides and overrides.get(setting.name) is not None:
+            value = overrides[setting.name]
+        try:
+            values[setting.name] = _convert(setting, value)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise ValueError(f"invalid value for {setting.env}: {value!r}") from exc
+    values["data_dir"] = Path(str(values["data_dir"]))
+    address = str(values["address"])
+    if ":" not in address or not address.rpartition(":")[2].isdigit():
+        raise ValueError(f"address must be HOST:PORT, got {address!r}")
+    return Config(**values)  # type: ignore[arg-type]
+
+
+def setting(name: str) -> Setting:
+    return _BY_NAME[name]
+
+
+def config_fields() -> Sequence[str]:
+    return [f.name for f in fields(Config)]

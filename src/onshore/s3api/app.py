@@ -1,0 +1,278 @@
+"""The S3 ASGI application: the life of a request.
+
+1. **Limits**: header section size (``max_header_bytes``).
+2. **Route**: :func:`onshore.s3api.routing.resolve` names the operation (``GetObject``...);
+   the server's own endpoints live under ``/onshore/`` (the reserved bucket name).
+3. **Authenticate**: SigV4 (header or presigned) → access key → :class:`Principal`; anonymous
+   requests are refused until bucket policies exist.
+4. **Body**: a :class:`PayloadReader` that verifies the declared payload hash, aws-chunked
+   signatures and checksums as the handler consumes it, with a per-read stall timeout.
+5. **Handle**: ``operations.<family>.<op>()`` → services → ``Response``.
+6. **Errors**: any ``S3Error`` is rendered once by :mod:`onshore.s3api.errors`; anything else is
+   logged with the request id and becomes ``InternalError``.
+7. **Send** (streaming bodies stop early if the client goes away), then one structured log line.
+
+Every response carries ``x-amz-request-id`` and ``x-amz-id-2``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+
+from onshore.domain.errors import (
+    AccessDenied,
+    InternalError,
+    InvalidAccessKeyId,
+    NotImplemented,
+    RequestTimeout,
+    S3Error,
+)
+from onshore.domain.ids import host_id, new_request_id
+from onshore.domain.preconditions import NotModified
+from onshore.s3api.auth import PayloadReader, authenticate
+from onshore.s3api.errors import error_response
+from onshore.s3api.http import Message, Receive, Request, Response, Scope, Send
+from onshore.s3api.operations import Handler, Services
+from onshore.s3api.routing import resolve
+from onshore.service.objects import http_date
+
+access_log = logging.getLogger("onshore.access")
+log = logging.getLogger("onshore.s3api")
+
+
+class RequestHeaderSectionTooLarge(S3Error):
+    status, message = 400, "Your request header section exceeds the maximum allowed size."
+
+
+class S3App:
+    def __init__(
+        self,
+        services: Services,
+        handlers: Mapping[object, Handler],
+        *,
+        ready: Callable[[], bool] | None = None,
+        on_startup: Callable[[], None] | None = None,
+        on_shutdown: Callable[[], None] | None = None,
+    ) -> None:
+        self.services = services
+        self.config = services.config
+        self.handlers = handlers
+        self.ready = ready or (lambda: True)
+        self.on_startup = on_startup
+        self.on_shutdown = on_shutdown
+        self.log_requests = services.config.access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.handle(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    if self.on_startup:
+                        await asyncio.get_running_loop().run_in_executor(None, self.on_startup)
+                except Exception as exc:  # noqa: BLE001 - reported to the server
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.on_shutdown:
+                    await asyncio.get_running_loop().run_in_executor(None, self.on_shutdown)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = new_request_id()
+        req = Request(scope, receive, request_id)
+        op_name = "-"
+        try:
+            if req.header_bytes > self.config.max_header_bytes:
+                raise RequestHeaderSectionTooLarge(MaxSizeAllowed=str(self.config.max_header_bytes))
+            if req.raw_path.startswith("/onshore/") or req.raw_path == "/onshore":
+                op_name = "Internal"
+                response = await self.internal(req)
+            else:
+                route = resolve(
+                    req.method, req.raw_path, req.query, req.headers, domain=self.config.domain
+                )
+                req.route = route
+                op_name = route.op.value
+                response = await self.dispatch(req, route.op)
+                if response.stream is not None and req.method != "HEAD":
+                    # Read the first piece before the headers go out, so a failure to open the
+                    # data is still a proper S3 error rather than a cut connection.
+                    first = await anext(response.stream, b"")
+                    response.stream = _prepend(first, response.stream)
+        except NotModified as not_modified:
+            response = Response(
+                304,
+                {
+                    "ETag": f'"{not_modified.etag}"',
+                    "Last-Modified": http_date(not_modified.last_modified),
+                },
+            )
+        except S3Error as error:
+            response = self.error(req, error)
+        except Exception:
+            log.exception("request %s failed (%s)", request_id, op_name)
+            response = self.error(req, InternalError())
+        bytes_out = await self.send(req, response, send)
+        if self.log_requests:
+            self.log_line(req, op_name, response.status, bytes_out, started)
+
+    async def dispatch(self, req: Request, op: object) -> Response:
+        handler = self.handlers.get(op)
+        auth = authenticate(
+            req.method,
+            req.raw_path,
+            req.query_string,
+            req.headers,
+            lookup=self.services.identities.secret_for,
+            region=self.config.region,
+        )
+        req.auth = auth
+        if auth.access_key is None:
+            raise AccessDenied()
+        principal = self.services.identities.principal(auth.access_key)
+        if principal is None:
+            raise InvalidAccessKeyId(AWSAccessKeyId=auth.access_key)
+        req.principal = principal
+        if handler is None:
+            raise NotImplemented(
+                f"{getattr(op, 'value', op)} is not implemented by onshore yet."
+            )
+        req.body = PayloadReader(self.timed(req.receive), req.headers, auth)
+        return await handler(req, self.services)
+
+    def timed(self, receive: Receive) -> Receive:
+        timeout = self.config.body_timeout
+
+        async def receive_with_timeout() -> Message:
+            try:
+                return await asyncio.wait_for(receive(), timeout)
+            except TimeoutError:
+                raise RequestTimeout() from None
+
+        return receive_with_timeout
+
+    def error(self, req: Request, error: S3Error) -> Response:
+        return error_response(
+            error, resource=req.resource(), request_id=req.request_id, head=req.method == "HEAD"
+        )
+
+    async def internal(self, req: Request) -> Response:
+        """``/onshore/health/live`` and ``/onshore/health/ready`` (no authentication)."""
+        path = req.raw_path.rstrip("/")
+        if path == "/onshore/health/live":
+            return _json(200, {"status": "ok"})
+        if path == "/onshore/health/ready":
+            ok = await self.services.blocking(self.ready)
+            return _json(200 if ok else 503, {"status": "ok" if ok else "unavailable"})
+        from onshore.domain.errors import InvalidBucketName
+
+        raise InvalidBucketName(
+            "The bucket name 'onshore' is reserved for this server's own endpoints.",
+            BucketName="onshore",
+        )
+
+    async def send(self, req: Request, response: Response, send: Send) -> int:
+        headers = response.headers
+        headers["x-amz-request-id"] = req.request_id
+        headers["x-amz-id-2"] = host_id(req.request_id)
+        headers["Server"] = "onshore"
+        head = req.method == "HEAD"
+        if response.stream is None and "Content-Length" not in headers:
+            headers["Content-Length"] = str(len(response.body))
+        raw = [(k.encode("latin-1"), _encode_value(v)) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": response.status, "headers": raw})
+        if response.stream is None or head:
+            body = b"" if head else response.body
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            if response.stream is not None:
+                await _close(response.stream)
+            return len(body)
+        return await self.send_stream(req, response, send)
+
+    async def send_stream(self, req: Request, response: Response, send: Send) -> int:
+        assert response.stream is not None
+        gone = asyncio.Event()
+
+        async def watch_disconnect() -> None:
+            while True:
+                message = await req.receive()
+                if message["type"] == "http.disconnect":
+                    gone.set()
+                    return
+
+        watcher = asyncio.ensure_future(watch_disconnect())
+        sent = 0
+        try:
+            async for piece in response.stream:
+                if gone.is_set():
+                    return sent
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+                sent += len(piece)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except S3Error as error:
+            # Headers are already out: all we can do is cut the connection short, so the client
+            # sees a truncated body (Content-Length mismatch) rather than wrong data.
+            log.error("request %s: stream failed: %s", req.request_id, error.code)
+        finally:
+            watcher.cancel()
+            await _close(response.stream)
+        return sent
+
+    def log_line(self, req: Request, op: str, status: int, bytes_out: int, started: float) -> None:
+        entry = {
+            "ts": round(time.time(), 3),
+            "request_id": req.request_id,
+            "op": op,
+            "method": req.method,
+            "status": status,
+            "bucket": req.route.bucket if req.route else None,
+            "bytes_in": req.body.bytes_received if req.body is not None else 0,
+            "bytes_out": bytes_out,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+            "remote": req.client,
+            "access_key": req.auth.access_key if req.auth else None,
+        }
+        access_log.info(json.dumps(entry, separators=(",", ":")))
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        if first:
+            yield first
+        async for piece in rest:
+            yield piece
+    finally:
+        await _close(rest)
+
+
+def _encode_value(value: str) -> bytes:
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
+async def _close(stream: object) -> None:
+    closer = getattr(stream, "aclose", None)
+    if closer is not None:
+        await closer()
+
+
+def _json(status: int, payload: Mapping[str, object]) -> Response:
+    return Response(
+        status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+    )

@@ -1,0 +1,72 @@
+"""Bucket use cases: create, delete, list, versioning and location.
+
+Bucket names are global in a deployment, as in an AWS partition: creating a name that exists is
+``BucketAlreadyOwnedByYou`` for its owner and ``BucketAlreadyExists`` for anyone else. A bucket
+lives in a region the deployment serves; a LocationConstraint naming any other region is
+``InvalidLocationConstraint``.
+"""
+
+from __future__ import annotations
+
+from onshore.domain.errors import (
+    BucketAlreadyExists,
+    BucketAlreadyOwnedByYou,
+    InvalidLocationConstraint,
+    NoSuchBucket,
+)
+from onshore.domain.models import Bucket, Versioning
+from onshore.domain.names import check_bucket_name
+from onshore.service.blocking import Blocking
+from onshore.service.objects import now
+from onshore.storage.ports import BlobStore, MetadataStore
+
+
+class BucketService:
+    def __init__(
+        self, meta: MetadataStore, blobs: BlobStore, blocking: Blocking, *, region: str
+    ) -> None:
+        self.meta = meta
+        self.blobs = blobs
+        self.blocking = blocking
+        self.region = region
+
+    async def create(self, name: str, *, owner_id: str, location: str | None) -> Bucket:
+        check_bucket_name(name)
+        if location is not None and location != self.region:
+            raise InvalidLocationConstraint(
+                f"The specified location-constraint is not valid. This deployment serves "
+                f"'{self.region}'.",
+                LocationConstraint=location,
+            )
+        wanted = Bucket(name=name, owner_id=owner_id, region=self.region, created=now())
+        stored = await self.blocking(self.meta.create_bucket, wanted)
+        if stored.created != wanted.created:
+            if stored.owner_id == owner_id:
+                raise BucketAlreadyOwnedByYou(BucketName=name)
+            raise BucketAlreadyExists(BucketName=name)
+        return stored
+
+    async def get(self, name: str) -> Bucket:
+        bucket = await self.blocking(self.meta.get_bucket, name)
+        if bucket is None:
+            raise NoSuchBucket(BucketName=name)
+        return bucket
+
+    async def delete(self, name: str) -> None:
+        freed = await self.blocking(self.meta.delete_bucket, name)
+        if freed:
+            self.blocking.submit(self.blobs.delete, freed)
+
+    async def list(
+        self, *, owner_id: str | None, prefix: str, start_after: str, limit: int
+    ) -> list[Bucket]:
+        return await self.blocking(
+            self.meta.list_buckets,
+            owner_id=owner_id,
+            prefix=prefix,
+            start_after=start_after,
+            limit=limit,
+        )
+
+    async def set_versioning(self, name: str, state: Versioning) -> None:
+        await self.blocking(self.meta.set_versioning, name, state)

@@ -1,0 +1,229 @@
+"""Multipart uploads: create, upload parts, complete, abort, list.
+
+Each part is stored as its own blob. Completing an upload does not copy data: the new object
+version lists the chosen parts' blobs as its segments, in order, and parts that were uploaded
+but not named in the completion request are freed. S3's rules, enforced here:
+
+* part numbers 1..10,000; each part at most 5 GiB;
+* the completion list must be in strictly ascending part-number order (``InvalidPartOrder``),
+  name uploaded parts with their current ETags (``InvalidPart``), and every part but the last
+  must be at least 5 MiB (``EntityTooSmall``);
+* the ETag of the result is ``md5(concat(binary part md5s))-N`` (see :mod:`onshore.domain.etag`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from onshore.domain import etag as etags
+from onshore.domain.errors import (
+    BadDigest,
+    EntityTooSmall,
+    InvalidArgument,
+    InvalidPart,
+    InvalidPartOrder,
+    InvalidRequest,
+    NoSuchUpload,
+)
+from onshore.domain.ids import new_upload_id, new_version_id
+from onshore.domain.models import (
+    Checksum,
+    ChecksumAlgorithm,
+    ChecksumType,
+    MultipartUpload,
+    ObjectVersion,
+    Part,
+    Segment,
+    WriteCondition,
+)
+from onshore.domain.names import check_key
+from onshore.domain.ranges import ByteRange
+from onshore.service.blocking import Blocking
+from onshore.service.data import ByteSource, StoredData, copy_stream, store_stream
+from onshore.service.objects import NewObject, now
+from onshore.storage.ports import BlobStore, MetadataStore
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PART_SIZE = 5 * 1024**3
+MAX_PART_NUMBER = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedPart:
+    """One entry of a CompleteMultipartUpload request."""
+
+    part_number: int
+    etag: str
+    checksum: Checksum | None = None
+
+
+def check_part_number(value: str | None) -> int:
+    if value is None or not value.isdigit() or not 1 <= int(value) <= MAX_PART_NUMBER:
+        raise InvalidArgument(
+            "Part number must be an integer between 1 and 10000, inclusive",
+            ArgumentName="partNumber",
+            ArgumentValue=str(value),
+        )
+    return int(value)
+
+
+class MultipartService:
+    def __init__(
+        self, meta: MetadataStore, blobs: BlobStore, blocking: Blocking, *, combine: object = None
+    ) -> None:
+        self.meta = meta
+        self.blobs = blobs
+        self.blocking = blocking
+
+    async def create(
+        self,
+        bucket: str,
+        key: str,
+        new: NewObject,
+        *,
+        owner_id: str,
+        checksum_algorithm: ChecksumAlgorithm | None = None,
+        checksum_type: ChecksumType | None = None,
+    ) -> MultipartUpload:
+        check_key(key)
+        upload = MultipartUpload(
+            upload_id=new_upload_id(),
+            bucket=bucket,
+            key=key,
+            initiated=now(),
+            owner_id=owner_id,
+            storage_class=new.storage_class,
+            headers=dict(new.headers),
+            user_metadata=dict(new.user_metadata),
+            checksum_algorithm=checksum_algorithm,
+            checksum_type=checksum_type,
+        )
+        await self.blocking(self.meta.create_upload, upload)
+        return upload
+
+    async def get_upload(self, bucket: str, key: str, upload_id: str) -> MultipartUpload:
+        upload = await self.blocking(self.meta.get_upload, bucket, upload_id)
+        if upload is None or upload.key != key:
+            raise NoSuchUpload(UploadId=upload_id)
+        return upload
+
+    async def upload_part(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        source: ByteSource,
+        *,
+        content_md5: bytes | None = None,
+    ) -> Part:
+        await self.get_upload(bucket, key, upload_id)
+        data = await store_stream(
+            source, self.blobs, self.blocking, inline_threshold=-1, max_size=MAX_PART_SIZE
+        )
+        if content_md5 is not None and content_md5 != data.md5:
+            self._discard(data)
+            raise BadDigest(ExpectedDigest=content_md5.hex(), CalculatedDigest=data.md5.hex())
+        return await self._add_part(bucket, upload_id, part_number, data)
+
+    async def upload_part_copy(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        source: ObjectVersion,
+        byte_range: ByteRange | None,
+    ) -> Part:
+        await self.get_upload(bucket, key, upload_id)
+        data = await copy_stream(
+            source, self.blobs, self.blocking, inline_threshold=-1, byte_range=byte_range
+        )
+        return await self._add_part(bucket, upload_id, part_number, data)
+
+    async def _add_part(
+        self, bucket: str, upload_id: str, part_number: int, data: StoredData
+    ) -> Part:
+        assert data.blob_id is not None
+        part = Part(
+            part_number=part_number,
+            size=data.size,
+            etag=data.etag,
+            last_modified=now(),
+            blob_id=data.blob_id,
+            checksum=data.checksum,
+        )
+        try:
+            freed = await self.blocking(self.meta.put_part, bucket, upload_id, part)
+        except BaseException:
+            self._discard(data)
+            raise
+        if freed:
+            self.blocking.submit(self.blobs.delete, freed)
+        return part
+
+    async def complete(
+        self,
+        bucket: str,
+        key: str,
+        upload_id: str,
+        requested: Sequence[CompletedPart],
+        *,
+        condition: WriteCondition | None = None,
+    ) -> ObjectVersion:
+        upload = await self.get_upload(bucket, key, upload_id)
+        if not requested:
+            raise InvalidRequest("You must specify at least one part")
+        uploaded = {p.part_number: p for p in await self.blocking(self.meta.get_parts, bucket, upload_id)}
+        chosen: list[Part] = []
+        previous = 0
+        for entry in requested:
+            if entry.part_number <= previous:
+                raise InvalidPartOrder()
+            previous = entry.part_number
+            part = uploaded.get(entry.part_number)
+            if part is None or etags.unquote(entry.etag) != part.etag:
+                raise InvalidPart(PartNumber=str(entry.part_number), ETag=entry.etag)
+            chosen.append(part)
+        for part in chosen[:-1]:
+            if part.size < MIN_PART_SIZE:
+                raise EntityTooSmall(
+                    ProposedSize=str(part.size),
+                    MinSizeAllowed=str(MIN_PART_SIZE),
+                    PartNumber=str(part.part_number),
+                    ETag=etags.quote(part.etag),
+                )
+        version = ObjectVersion(
+            bucket=bucket,
+            key=key,
+            version_id=new_version_id(),
+            last_modified=now(),
+            size=sum(p.size for p in chosen),
+            etag=etags.multipart_etag(p.etag for p in chosen),
+            owner_id=upload.owner_id,
+            storage_class=upload.storage_class,
+            headers=upload.headers,
+            user_metadata=upload.user_metadata,
+            checksum=None,
+            segments=tuple(
+                Segment(p.blob_id, p.size, p.part_number, p.etag, p.checksum) for p in chosen
+            ),
+        )
+        result = await self.blocking(
+            self.meta.complete_upload, bucket, upload_id, version, condition=condition
+        )
+        if result.freed_blobs:
+            self.blocking.submit(self.blobs.delete, result.freed_blobs)
+        assert result.version is not None
+        return result.version
+
+    async def abort(self, bucket: str, key: str, upload_id: str) -> None:
+        await self.get_upload(bucket, key, upload_id)
+        freed = await self.blocking(self.meta.abort_upload, bucket, upload_id)
+        if freed:
+            self.blocking.submit(self.blobs.delete, freed)
+
+    def _discard(self, data: StoredData) -> None:
+        if data.blob_id:
+            self.blocking.submit(self.blobs.delete, (data.blob_id,))

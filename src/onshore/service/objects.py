@@ -1,0 +1,265 @@
+"""Object use cases: put, get, head, delete, copy.
+
+This is the only layer that touches metadata and blobs together. The order of every write is
+the durability rule of DESIGN.md: data first (fsynced blob, or inline bytes), then one metadata
+commit that makes the object exist, then — only after the commit — deletion of the blobs the
+commit stopped referencing. A failure before the commit removes the new blob; a crash in
+between leaves at worst an orphan blob that the start-up sweep deletes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from onshore.domain import etag as etags
+from onshore.domain import preconditions
+from onshore.domain.errors import (
+    BadDigest,
+    InvalidRequest,
+    MethodNotAllowed,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchVersion,
+)
+from onshore.domain.ids import new_version_id
+from onshore.domain.models import (
+    NULL_VERSION,
+    ObjectVersion,
+    Segment,
+    WriteCondition,
+    WriteResult,
+)
+from onshore.domain.names import check_key
+from onshore.domain.ranges import ByteRange
+from onshore.service.blocking import Blocking
+from onshore.service.data import ByteSource, StoredData, copy_stream, store_stream
+from onshore.storage.ports import BlobStore, MetadataStore
+
+
+def http_date(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+
+
+@dataclass(frozen=True, slots=True)
+class NewObject:
+    """What a client sets on a new object besides its bytes."""
+
+    headers: Mapping[str, str] = field(default_factory=dict)
+    user_metadata: Mapping[str, str] = field(default_factory=dict)
+    storage_class: str = "STANDARD"
+    content_md5: bytes | None = None
+    condition: WriteCondition | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteOutcome:
+    version_id: str | None
+    delete_marker: bool
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def delete_marker_error(version: ObjectVersion, *, by_version: bool) -> Exception:
+    """GET/HEAD of a delete marker: 404 NoSuchKey for the latest, 405 when asked by version."""
+    headers = {"x-amz-delete-marker": "true", "x-amz-version-id": version.version_id}
+    if by_version:
+        headers["Last-Modified"] = http_date(version.last_modified)
+        return MethodNotAllowed(
+            "The specified method is not allowed against this resource.", headers=headers
+        )
+    return NoSuchKey(headers=headers)
+
+
+class ObjectService:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        blocking: Blocking,
+        *,
+        inline_threshold: int,
+    ) -> None:
+        self.meta = meta
+        self.blobs = blobs
+        self.blocking = blocking
+        self.inline_threshold = inline_threshold
+
+    # --- reads ----------------------------------------------------------------------------------
+    async def get_version(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> ObjectVersion:
+        """The version a GET/HEAD addresses, with S3's errors for missing and deleted keys."""
+        version = await self.blocking(self.meta.get_object, bucket, key, version_id)
+        if version is None:
+            if version_id is not None:
+                raise NoSuchVersion(Key=key, VersionId=version_id)
+            raise NoSuchKey(Key=key)
+        if version.is_delete_marker:
+            raise delete_marker_error(version, by_version=version_id is not None)
+        return version
+
+    # --- writes ---------------------------------------------------------------------------------
+    async def put_object(
+        self,
+        bucket: str,
+        key: str,
+        source: ByteSource,
+        new: NewObject,
+        *,
+        owner_id: str,
+        expected_size: int | None = None,
+    ) -> ObjectVersion:
+        check_key(key)
+        if expected_size is None or expected_size > self.inline_threshold:
+            await self._require_bucket(bucket)
+        data = await store_stream(
+            source, self.blobs, self.blocking, inline_threshold=self.inline_threshold
+        )
+        try:
+            if new.content_md5 is not None and new.content_md5 != data.md5:
+                raise BadDigest(
+                    ExpectedDigest=new.content_md5.hex(), CalculatedDigest=data.md5.hex()
+                )
+            version = self._version(bucket, key, data, new, owner_id)
+            result = await self.blocking(self.meta.put_object, version, condition=new.condition)
+        except BaseException:
+            self._discard(data)
+            raise
+        self._free(result)
+        assert result.version is not None
+        return result.version
+
+    def _version(
+        self, bucket: str, key: str, data: StoredData, new: NewObject, owner_id: str
+    ) -> ObjectVersion:
+        segments = (Segment(data.blob_id, data.size),) if data.blob_id else ()
+        return ObjectVersion(
+            bucket=bucket,
+            key=key,
+            version_id=new_version_id(),
+            last_modified=now(),
+            size=data.size,
+            etag=data.etag,
+            owner_id=owner_id,
+            storage_class=new.storage_class,
+            headers=dict(new.headers),
+            user_metadata=dict(new.user_metadata),
+            checksum=data.checksum,
+            inline=data.inline,
+            segments=segments,
+        )
+
+    async def delete_object(
+        self, bucket: str, key: str, version_id: str | None, *, owner_id: str
+    ) -> DeleteOutcome:
+        marker = ObjectVersion(
+            bucket=bucket,
+            key=key,
+            version_id=new_version_id(),
+            last_modified=now(),
+            is_delete_marker=True,
+            owner_id=owner_id,
+        )
+        result = await self.blocking(
+            self.meta.delete_object, bucket, key, version_id=version_id, marker=marker
+        )
+        self._free(result)
+        if result.version is not None:
+            return DeleteOutcome(result.version.version_id, True)
+        if version_id is not None:
+            removed = result.removed
+            return DeleteOutcome(version_id, bool(removed and removed.is_delete_marker))
+        return DeleteOutcome(None, False)
+
+    async def copy_object(
+        self,
+        source: ObjectVersion,
+        bucket: str,
+        key: str,
+        new: NewObject | None,
+        *,
+        owner_id: str,
+        source_headers: Mapping[str, str],
+    ) -> ObjectVersion:
+        """Copy ``source`` to bucket/key. ``new`` None means metadata directive COPY."""
+        check_key(key)
+        preconditions.check(
+            source_headers, source.etag, source.last_modified, prefix="x-amz-copy-source-if-"
+        )
+        if new is None and source.bucket == bucket and source.key == key:
+            raise InvalidRequest(
+                "This copy request is illegal because it is trying to copy an object to itself "
+                "without changing the object's metadata, storage class, website redirect "
+                "location or encryption attributes."
+            )
+        await self._require_bucket(bucket)
+        data = await copy_stream(
+            source, self.blobs, self.blocking, inline_threshold=self.inline_threshold
+        )
+        try:
+            target = new or NewObject(
+                headers=source.headers,
+                user_metadata=source.user_metadata,
+                storage_class=source.storage_class,
+            )
+            version = replace(
+                self._version(bucket, key, data, target, owner_id),
+                etag=source.etag if source.parts_count else data.etag,
+                checksum=source.checksum,
+            )
+            result = await self.blocking(self.meta.put_object, version, condition=target.condition)
+        except BaseException:
+            self._discard(data)
+            raise
+        self._free(result)
+        assert result.version is not None
+        return result.version
+
+    # --- helpers --------------------------------------------------------------------------------
+    async def _require_bucket(self, bucket: str) -> None:
+        if await self.blocking(self.meta.get_bucket, bucket) is None:
+            raise NoSuchBucket(BucketName=bucket)
+
+    def _discard(self, data: StoredData) -> None:
+        if data.blob_id:
+            self.blocking.submit(self.blobs.delete, (data.blob_id,))
+
+    def _free(self, result: WriteResult) -> None:
+        if result.freed_blobs:
+            self.blocking.submit(self.blobs.delete, result.freed_blobs)
+
+
+def copy_source_range(header: str | None, size: int) -> ByteRange | None:
+    """Parse ``x-amz-copy-source-range`` (``bytes=first-last``, both required)."""
+    if header is None:
+        return None
+    unit, _, spec = header.strip().partition("=")
+    first, dash, last = spec.partition("-")
+    if unit != "bytes" or not dash or not first.isdigit() or not last.isdigit():
+        raise InvalidRequest(
+            "The x-amz-copy-source-range value must be of the form bytes=first-last where "
+            "first and last are the zero-based offsets of the first and last bytes to copy"
+        )
+    start, end = int(first), int(last)
+    if end < start or end >= size:
+        from onshore.domain.errors import InvalidRange
+
+        raise InvalidRange(
+            f"The requested range is not satisfiable: bytes={start}-{end} of {size}."
+        )
+    return ByteRange(start, end, size)
+
+
+__all__ = [
+    "NULL_VERSION",
+    "DeleteOutcome",
+    "NewObject",
+    "ObjectService",
+    "copy_source_range",
+    "etags",
+    "http_date",
+]
