@@ -1,0 +1,233 @@
+"""Domain values to SQL columns and back.
+
+* keys: UTF-8 ``bytes`` (BLOB), so ordering is bytewise;
+* timestamps: integer microseconds since the Unix epoch, read back as UTC-aware datetimes (a naive
+  datetime is taken as UTC);
+* header and metadata maps: compact JSON objects; a checksum: ``[algorithm, value, type]``;
+  segments: ``[[blob_id, size, part_number, etag, checksum], ...]``, NULL when there are none;
+* inline data: a BLOB, NULL when the object's data is in segments (``b""`` is a real, empty body).
+
+The column lists (``VERSION_COLUMNS``, ...) and the row tuples the decoders take are kept side by
+side so that adding a column is one edit here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+
+from onshore.domain.models import (
+    Bucket,
+    Checksum,
+    ChecksumAlgorithm,
+    ChecksumType,
+    MultipartUpload,
+    ObjectVersion,
+    Part,
+    Segment,
+    Versioning,
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def to_us(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // _MICROSECOND
+
+
+def from_us(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def key_bytes(key: str) -> bytes:
+    return key.encode("utf-8")
+
+
+def key_text(raw: bytes) -> str:
+    return bytes(raw).decode("utf-8")
+
+
+# --- JSON fields --------------------------------------------------------------------------------
+def dump_map(values: Mapping[str, str]) -> str:
+    if not values:
+        return "{}"
+    return json.dumps(dict(values), ensure_ascii=False, separators=(",", ":"))
+
+
+def load_map(text: str) -> dict[str, str]:
+    if text == "{}":
+        return {}
+    return {str(k): str(v) for k, v in json.loads(text).items()}
+
+
+def _checksum_list(checksum: Checksum | None) -> list[str] | None:
+    if checksum is None:
+        return None
+    return [checksum.algorithm.value, checksum.value, checksum.type.value]
+
+
+def _checksum_from(items: list[str] | None) -> Checksum | None:
+    if items is None:
+        return None
+    return Checksum(ChecksumAlgorithm(items[0]), str(items[1]), ChecksumType(items[2]))
+
+
+def dump_checksum(checksum: Checksum | None) -> str | None:
+    items = _checksum_list(checksum)
+    return None if items is None else json.dumps(items)
+
+
+def load_checksum(text: str | None) -> Checksum | None:
+    return None if text is None else _checksum_from(json.loads(text))
+
+
+def dump_segments(segments: tuple[Segment, ...]) -> str | None:
+    if not segments:
+        return None
+    return json.dumps(
+        [
+            [s.blob_id, s.size, s.part_number, s.etag, _checksum_list(s.checksum)]
+            for s in segments
+        ],
+        separators=(",", ":"),
+    )
+
+
+def load_segments(text: str | None) -> tuple[Segment, ...]:
+    if text is None:
+        return ()
+    return tuple(
+        Segment(str(blob), int(size), int(number), str(etag), _checksum_from(checksum))
+        for blob, size, number, etag, checksum in json.loads(text)
+    )
+
+
+# --- buckets ------------------------------------------------------------------------------------
+BUCKET_COLUMNS = "name, owner_id, region, created_us, versioning"
+BucketRow = tuple[str, str, str, int, str]
+
+
+def decode_bucket(row: BucketRow) -> Bucket:
+    name, owner, region, created, versioning = row
+    return Bucket(name, owner, region, from_us(created), Versioning(versioning))
+
+
+# --- versions -----------------------------------------------------------------------------------
+VERSION_COLUMNS = (
+    "seq, object_key, version_id, is_latest, is_delete_marker, size, etag, last_modified_us,"
+    " owner_id, storage_class, headers, user_metadata, checksum, segments, inline_data"
+)
+VersionRow = tuple[
+    int, bytes, str, int, int, int, str, int, str, str, str, str, str | None, str | None,
+    bytes | None,
+]  # fmt: skip
+
+
+def decode_version(bucket: str, row: VersionRow) -> ObjectVersion:
+    (_, key, version_id, latest, marker, size, etag, modified, owner, storage_class, headers,
+     metadata, checksum, segments, inline) = row  # fmt: skip
+    return ObjectVersion(
+        bucket=bucket,
+        key=key_text(key),
+        version_id=version_id,
+        last_modified=from_us(modified),
+        size=size,
+        etag=etag,
+        is_delete_marker=bool(marker),
+        is_latest=bool(latest),
+        owner_id=owner,
+        storage_class=storage_class,
+        headers=load_map(headers),
+        user_metadata=load_map(metadata),
+        checksum=load_checksum(checksum),
+        inline=None if inline is None else bytes(inline),
+        segments=load_segments(segments),
+    )
+
+
+def version_params(bucket_id: int, version: ObjectVersion) -> tuple[object, ...]:
+    """Parameters for ``INSERT INTO versions (bucket_id, <VERSION_COLUMNS minus seq>)``."""
+    return (
+        bucket_id,
+        key_bytes(version.key),
+        version.version_id,
+        1 if version.is_latest else 0,
+        1 if version.is_delete_marker else 0,
+        version.size,
+        version.etag,
+        to_us(version.last_modified),
+        version.owner_id,
+        version.storage_class,
+        dump_map(version.headers),
+        dump_map(version.user_metadata),
+        dump_checksum(version.checksum),
+        dump_segments(version.segments),
+        version.inline,
+    )
+
+
+# --- multipart ----------------------------------------------------------------------------------
+UPLOAD_COLUMNS = (
+    "seq, object_key, upload_id, initiated_us, owner_id, storage_class, headers, user_metadata,"
+    " checksum_algorithm, checksum_type"
+)
+UploadRow = tuple[int, bytes, str, int, str, str, str, str, str | None, str | None]
+
+
+def decode_upload(bucket: str, row: UploadRow) -> MultipartUpload:
+    (_, key, upload_id, initiated, owner, storage_class, headers, metadata, algorithm,
+     checksum_type) = row  # fmt: skip
+    return MultipartUpload(
+        upload_id=upload_id,
+        bucket=bucket,
+        key=key_text(key),
+        initiated=from_us(initiated),
+        owner_id=owner,
+        storage_class=storage_class,
+        headers=load_map(headers),
+        user_metadata=load_map(metadata),
+        checksum_algorithm=None if algorithm is None else ChecksumAlgorithm(algorithm),
+        checksum_type=None if checksum_type is None else ChecksumType(checksum_type),
+    )
+
+
+def upload_params(bucket_id: int, upload: MultipartUpload) -> tuple[object, ...]:
+    """Parameters for ``INSERT INTO uploads (bucket_id, <UPLOAD_COLUMNS minus seq>)``."""
+    return (
+        bucket_id,
+        key_bytes(upload.key),
+        upload.upload_id,
+        to_us(upload.initiated),
+        upload.owner_id,
+        upload.storage_class,
+        dump_map(upload.headers),
+        dump_map(upload.user_metadata),
+        None if upload.checksum_algorithm is None else upload.checksum_algorithm.value,
+        None if upload.checksum_type is None else upload.checksum_type.value,
+    )
+
+
+PART_COLUMNS = "part_number, size, etag, last_modified_us, blob_id, checksum"
+PartRow = tuple[int, int, str, int, str, str | None]
+
+
+def decode_part(row: PartRow) -> Part:
+    number, size, etag, modified, blob_id, checksum = row
+    return Part(number, size, etag, from_us(modified), blob_id, load_checksum(checksum))
+
+
+def part_params(upload_seq: int, part: Part) -> tuple[object, ...]:
+    """Parameters for ``INSERT INTO parts (upload_seq, <PART_COLUMNS>)``."""
+    return (
+        upload_seq,
+        part.part_number,
+        part.size,
+        part.etag,
+        to_us(part.last_modified),
+        part.blob_id,
+        dump_checksum(part.checksum),
+    )

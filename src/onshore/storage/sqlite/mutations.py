@@ -1,0 +1,347 @@
+"""Write transactions: each function is one job for the group-commit writer (``writer.py``).
+
+Every function takes the writer's connection, runs inside the savepoint the writer opened for it,
+and either returns its result or raises an ``S3Error`` (its savepoint is then rolled back). None
+of them commits: the writer commits the batch.
+
+The versioning state machine of :mod:`onshore.domain.models`, as rows:
+
+* the latest version of a key is the row with the highest ``seq``; ``is_latest`` mirrors that so
+  the ``versions_current`` partial index can serve ``ListObjects``;
+* storing a version: read the bucket's versioning state, evaluate the write condition against the
+  latest row, remove a row with the same version id (the ``"null"`` version outside ENABLED),
+  clear the old latest flag, insert the new row;
+* removing a version: delete the row, and if it was the latest, flag the next newest.
+
+Blob ids a write stops referencing are returned only if no other version or part still names
+them (``version_blobs`` and ``parts_by_blob`` answer that with index seeks), so a blob shared by
+two versions is never handed out for deletion while one of them remains.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+
+from onshore.domain.errors import (
+    BucketNotEmpty,
+    IllegalVersioningConfigurationException,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchUpload,
+    PreconditionFailed,
+)
+from onshore.domain.models import (
+    NULL_VERSION,
+    Bucket,
+    MultipartUpload,
+    ObjectVersion,
+    Part,
+    Versioning,
+    WriteCondition,
+    WriteResult,
+)
+from onshore.storage.sqlite import codec
+
+_IN_CHUNK = 256  # ids per "IN (...)" query
+
+
+# --- buckets ------------------------------------------------------------------------------------
+def create_bucket(conn: sqlite3.Connection, bucket: Bucket) -> Bucket:
+    row = conn.execute(
+        f"SELECT {codec.BUCKET_COLUMNS} FROM buckets WHERE name = ?", (bucket.name,)
+    ).fetchone()
+    if row is not None:
+        return codec.decode_bucket(row)
+    conn.execute(
+        "INSERT INTO buckets (name, owner_id, region, created_us, versioning)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (
+            bucket.name,
+            bucket.owner_id,
+            bucket.region,
+            codec.to_us(bucket.created),
+            bucket.versioning.value,
+        ),
+    )
+    return replace(bucket, created=codec.from_us(codec.to_us(bucket.created)))
+
+
+def bucket_for_write(conn: sqlite3.Connection, name: str) -> tuple[int, Versioning]:
+    row = conn.execute("SELECT id, versioning FROM buckets WHERE name = ?", (name,)).fetchone()
+    if row is None:
+        raise NoSuchBucket(resource=name)
+    return int(row[0]), Versioning(row[1])
+
+
+def delete_bucket(conn: sqlite3.Connection, name: str) -> tuple[str, ...]:
+    bucket_id, _ = bucket_for_write(conn, name)
+    if conn.execute("SELECT 1 FROM versions WHERE bucket_id = ? LIMIT 1", (bucket_id,)).fetchone():
+        raise BucketNotEmpty(resource=name)
+    blobs = [
+        str(row[0])
+        for row in conn.execute(
+            "SELECT p.blob_id FROM parts p JOIN uploads u ON p.upload_seq = u.seq"
+            " WHERE u.bucket_id = ?",
+            (bucket_id,),
+        )
+    ]
+    conn.execute(
+        "DELETE FROM parts WHERE upload_seq IN (SELECT seq FROM uploads WHERE bucket_id = ?)",
+        (bucket_id,),
+    )
+    conn.execute("DELETE FROM uploads WHERE bucket_id = ?", (bucket_id,))
+    conn.execute("DELETE FROM bucket_configs WHERE bucket_id = ?", (bucket_id,))
+    conn.execute("DELETE FROM buckets WHERE id = ?", (bucket_id,))
+    return unreferenced(conn, blobs)
+
+
+def set_versioning(conn: sqlite3.Connection, name: str, state: Versioning) -> None:
+    if state is Versioning.UNVERSIONED:
+        raise IllegalVersioningConfigurationException()
+    bucket_id, _ = bucket_for_write(conn, name)
+    conn.execute("UPDATE buckets SET versioning = ? WHERE id = ?", (state.value, bucket_id))
+
+
+def put_bucket_config(
+    conn: sqlite3.Connection, name: str, kind: str, document: str | None
+) -> None:
+    bucket_id, _ = bucket_for_write(conn, name)
+    if document is None:
+        conn.execute(
+            "DELETE FROM bucket_configs WHERE bucket_id = ? AND kind = ?", (bucket_id, kind)
+        )
+        return
+    conn.execute(
+        "INSERT INTO bucket_configs (bucket_id, kind, document) VALUES (?, ?, ?)"
+        " ON CONFLICT (bucket_id, kind) DO UPDATE SET document = excluded.document",
+        (bucket_id, kind, document),
+    )
+
+
+# --- versions -----------------------------------------------------------------------------------
+_LATEST = (
+    "SELECT seq, is_delete_marker, etag FROM versions WHERE bucket_id = ? AND object_key = ?"
+    " ORDER BY seq DESC LIMIT 1"
+)
+_BY_ID = (
+    f"SELECT {codec.VERSION_COLUMNS} FROM versions"
+    " WHERE bucket_id = ? AND object_key = ? AND version_id = ?"
+)
+_INSERT_VERSION = (
+    "INSERT INTO versions (bucket_id, object_key, version_id, is_latest, is_delete_marker, size,"
+    " etag, last_modified_us, owner_id, storage_class, headers, user_metadata, checksum,"
+    " segments, inline_data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def put_object(
+    conn: sqlite3.Connection, version: ObjectVersion, condition: WriteCondition | None
+) -> WriteResult:
+    bucket_id, versioning = bucket_for_write(conn, version.bucket)
+    return _store(conn, bucket_id, versioning, version, condition)
+
+
+def _store(
+    conn: sqlite3.Connection,
+    bucket_id: int,
+    versioning: Versioning,
+    version: ObjectVersion,
+    condition: WriteCondition | None,
+) -> WriteResult:
+    key = codec.key_bytes(version.key)
+    latest = conn.execute(_LATEST, (bucket_id, key)).fetchone()
+    if condition is not None:
+        _check_condition(condition, latest)
+    version_id = version.version_id if versioning is Versioning.ENABLED else NULL_VERSION
+    stored = replace(
+        version,
+        version_id=version_id,
+        is_latest=True,
+        last_modified=codec.from_us(codec.to_us(version.last_modified)),
+        headers=dict(version.headers),
+        user_metadata=dict(version.user_metadata),
+    )
+    replaced = conn.execute(_BY_ID, (bucket_id, key, version_id)).fetchone()
+    removed = None if replaced is None else _delete_row(conn, version.bucket, replaced)
+    if latest is not None and (replaced is None or replaced[0] != latest[0]):
+        conn.execute("UPDATE versions SET is_latest = 0 WHERE seq = ?", (latest[0],))
+    cursor = conn.execute(_INSERT_VERSION, codec.version_params(bucket_id, stored))
+    _link_blobs(conn, cursor.lastrowid, stored.blob_ids())
+    freed = unreferenced(conn, removed.blob_ids() if removed else ())
+    return WriteResult(version=stored, freed_blobs=freed, removed=removed)
+
+
+def delete_object(
+    conn: sqlite3.Connection,
+    bucket: str,
+    key: str,
+    version_id: str | None,
+    marker: ObjectVersion,
+) -> WriteResult:
+    bucket_id, versioning = bucket_for_write(conn, bucket)
+    if version_id is None and versioning is not Versioning.UNVERSIONED:
+        stored_marker = replace(
+            marker, bucket=bucket, key=key, is_delete_marker=True, size=0, inline=None, segments=()
+        )
+        return _store(conn, bucket_id, versioning, stored_marker, None)
+    wanted = NULL_VERSION if version_id is None else version_id
+    row = conn.execute(_BY_ID, (bucket_id, codec.key_bytes(key), wanted)).fetchone()
+    if row is None:
+        return WriteResult(version=None)
+    removed = _delete_row(conn, bucket, row)
+    if removed.is_latest:
+        _promote(conn, bucket_id, row[1])
+    return WriteResult(
+        version=None, freed_blobs=unreferenced(conn, removed.blob_ids()), removed=removed
+    )
+
+
+def _delete_row(conn: sqlite3.Connection, bucket: str, row: codec.VersionRow) -> ObjectVersion:
+    version = codec.decode_version(bucket, row)
+    conn.execute("DELETE FROM versions WHERE seq = ?", (row[0],))
+    blobs = version.blob_ids()
+    if blobs:
+        conn.executemany(
+            "DELETE FROM version_blobs WHERE blob_id = ? AND version_seq = ?",
+            [(blob, row[0]) for blob in dict.fromkeys(blobs)],
+        )
+    return version
+
+
+def _promote(conn: sqlite3.Connection, bucket_id: int, key: bytes) -> None:
+    """Flag the newest remaining version of ``key`` as latest."""
+    row = conn.execute(
+        "SELECT seq FROM versions WHERE bucket_id = ? AND object_key = ?"
+        " ORDER BY seq DESC LIMIT 1",
+        (bucket_id, key),
+    ).fetchone()
+    if row is not None:
+        conn.execute("UPDATE versions SET is_latest = 1 WHERE seq = ?", (row[0],))
+
+
+def _link_blobs(conn: sqlite3.Connection, seq: int | None, blobs: tuple[str, ...]) -> None:
+    if blobs and seq is not None:
+        conn.executemany(
+            "INSERT INTO version_blobs (blob_id, version_seq) VALUES (?, ?)",
+            [(blob, seq) for blob in dict.fromkeys(blobs)],
+        )
+
+
+def _check_condition(condition: WriteCondition, latest: tuple[int, int, str] | None) -> None:
+    """Evaluate ``If-None-Match: *`` / ``If-Match`` against the latest (seq, marker, etag)."""
+    current_etag = None if latest is None or latest[1] else latest[2]
+    if condition.if_none_match_any and current_etag is not None:
+        raise PreconditionFailed()
+    if condition.if_match is not None:
+        if current_etag is None:
+            raise NoSuchKey()
+        if condition.if_match not in ("*", current_etag):
+            raise PreconditionFailed()
+
+
+# --- multipart ----------------------------------------------------------------------------------
+_INSERT_UPLOAD = (
+    "INSERT INTO uploads (bucket_id, object_key, upload_id, initiated_us, owner_id,"
+    " storage_class, headers, user_metadata, checksum_algorithm, checksum_type)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def create_upload(conn: sqlite3.Connection, upload: MultipartUpload) -> None:
+    bucket_id, _ = bucket_for_write(conn, upload.bucket)
+    conn.execute(_INSERT_UPLOAD, codec.upload_params(bucket_id, upload))
+
+
+def upload_seq(conn: sqlite3.Connection, bucket: str, upload_id: str) -> int:
+    """The upload's row id; NoSuchBucket or NoSuchUpload when missing."""
+    row = conn.execute(
+        "SELECT b.id, u.seq FROM buckets b"
+        " LEFT JOIN uploads u ON u.bucket_id = b.id AND u.upload_id = ?"
+        " WHERE b.name = ?",
+        (upload_id, bucket),
+    ).fetchone()
+    if row is None:
+        raise NoSuchBucket(resource=bucket)
+    if row[1] is None:
+        raise NoSuchUpload(resource=upload_id)
+    return int(row[1])
+
+
+def put_part(conn: sqlite3.Connection, bucket: str, upload_id: str, part: Part) -> tuple[str, ...]:
+    seq = upload_seq(conn, bucket, upload_id)
+    old = conn.execute(
+        "SELECT blob_id FROM parts WHERE upload_seq = ? AND part_number = ?",
+        (seq, part.part_number),
+    ).fetchone()
+    conn.execute(
+        f"INSERT INTO parts (upload_seq, {codec.PART_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (upload_seq, part_number) DO UPDATE SET size = excluded.size,"
+        " etag = excluded.etag, last_modified_us = excluded.last_modified_us,"
+        " blob_id = excluded.blob_id, checksum = excluded.checksum",
+        codec.part_params(seq, part),
+    )
+    if old is None or old[0] == part.blob_id:
+        return ()
+    return unreferenced(conn, [str(old[0])])
+
+
+def complete_upload(
+    conn: sqlite3.Connection,
+    bucket: str,
+    upload_id: str,
+    version: ObjectVersion,
+    condition: WriteCondition | None,
+) -> WriteResult:
+    part_blobs = _drop_upload(conn, bucket, upload_id)
+    bucket_id, versioning = bucket_for_write(conn, bucket)
+    result = _store(conn, bucket_id, versioning, version, condition)
+    kept = set(version.blob_ids())
+    loose = unreferenced(conn, [blob for blob in part_blobs if blob not in kept])
+    return replace(result, freed_blobs=tuple(dict.fromkeys(result.freed_blobs + loose)))
+
+
+def abort_upload(conn: sqlite3.Connection, bucket: str, upload_id: str) -> tuple[str, ...]:
+    return unreferenced(conn, _drop_upload(conn, bucket, upload_id))
+
+
+def _drop_upload(conn: sqlite3.Connection, bucket: str, upload_id: str) -> list[str]:
+    """Delete an upload and its parts; return the parts' blob ids."""
+    seq = upload_seq(conn, bucket, upload_id)
+    blobs = [
+        str(row[0])
+        for row in conn.execute(
+            "SELECT blob_id FROM parts WHERE upload_seq = ? ORDER BY part_number", (seq,)
+        )
+    ]
+    conn.execute("DELETE FROM parts WHERE upload_seq = ?", (seq,))
+    conn.execute("DELETE FROM uploads WHERE seq = ?", (seq,))
+    return blobs
+
+
+# --- blob references ----------------------------------------------------------------------------
+def referenced(conn: sqlite3.Connection, blob_ids: Iterable[str]) -> set[str]:
+    """The subset of ``blob_ids`` named by some version or part."""
+    found: set[str] = set()
+    for chunk in _chunks(list(dict.fromkeys(blob_ids)), _IN_CHUNK):
+        marks = ", ".join("?" * len(chunk))
+        for table in ("version_blobs", "parts"):
+            rows = conn.execute(
+                f"SELECT DISTINCT blob_id FROM {table} WHERE blob_id IN ({marks})", chunk
+            )
+            found.update(str(row[0]) for row in rows)
+    return found
+
+
+def unreferenced(conn: sqlite3.Connection, candidates: Iterable[str]) -> tuple[str, ...]:
+    wanted = tuple(dict.fromkeys(candidates))
+    if not wanted:
+        return ()
+    still = referenced(conn, wanted)
+    return tuple(blob for blob in wanted if blob not in still)
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

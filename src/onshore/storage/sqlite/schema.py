@@ -1,0 +1,103 @@
+"""Opening SQLite connections and bringing the schema up to date.
+
+**Connections.** Every connection runs in autocommit mode (``isolation_level=None``): the store
+issues ``BEGIN``/``SAVEPOINT``/``COMMIT`` itself, and Python's sqlite3 module never opens a
+transaction behind its back. The database is in WAL mode with ``synchronous=FULL``: a commit
+appends to the write-ahead log and fsyncs it, so an acknowledged write survives a power cut, and
+readers keep reading the last committed snapshot while the writer appends.
+
+**Migrations.** ``migrations/NNNN_name.sql`` files are applied in number order when the store
+opens, each in its own ``BEGIN IMMEDIATE … COMMIT`` together with its row in ``schema_version``.
+A database written by a newer onshore (a version this code does not know) is refused rather than
+guessed at. Files are never edited once released; a change to the schema is a new file.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from importlib import resources
+
+__all__ = ["Migration", "connect", "migrate", "migrations"]
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+def connect(path: str, *, writer: bool) -> sqlite3.Connection:
+    """A connection with the store's pragmas. Reader connections are ``query_only``.
+
+    ``check_same_thread`` is off because the store hands the writer connection to its writer
+    thread and closes reader connections from ``close()``; each connection is still *used* by
+    one thread at a time.
+    """
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA cache_size = -65536")  # 64 MiB of page cache per connection
+    if writer:
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+    else:
+        conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+def migrations() -> list[Migration]:
+    """Every migration shipped with the package, in version order."""
+    found: list[Migration] = []
+    folder = resources.files(__package__).joinpath("migrations")
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))
+    found.sort(key=lambda m: m.version)
+    return found
+
+
+def migrate(conn: sqlite3.Connection, available: list[Migration] | None = None) -> int:
+    """Apply the migrations the database lacks; return the resulting schema version."""
+    steps = migrations() if available is None else available
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_us BIGINT NOT NULL)"
+    )
+    current = _current_version(conn)
+    known = steps[-1].version if steps else 0
+    if current > known:
+        raise RuntimeError(
+            f"database schema version {current} is newer than this onshore ({known})"
+        )
+    for step in steps:
+        if step.version > current:
+            _apply(conn, step)
+            current = step.version
+    return current
+
+
+def _current_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def _apply(conn: sqlite3.Connection, step: Migration) -> None:
+    # executescript() runs a whole file; the transaction is part of the script so a failure
+    # leaves it open, and we roll it back.
+    record = (
+        "INSERT INTO schema_version (version, name, applied_us) VALUES "
+        f"({step.version:d}, '{step.name}', "
+        "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER));"
+    )
+    try:
+        conn.executescript(f"BEGIN IMMEDIATE;\n{step.sql}\n{record}\nCOMMIT;")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+

@@ -1,0 +1,347 @@
+"""``SqliteMetadataStore``: the embedded, default :class:`~onshore.storage.ports.MetadataStore`.
+
+One database file, three kinds of connection use:
+
+* **Writes** go through the :class:`~onshore.storage.sqlite.writer.GroupCommitWriter`: each write
+  method submits a closure from :mod:`~onshore.storage.sqlite.mutations` and blocks until the
+  batch holding it is committed and fsynced (group commit). One thread owns the write connection,
+  so writes never contend for SQLite's lock, and concurrent writers share fsyncs.
+* **Reads** use one connection per reader thread (thread-local, ``query_only``). In WAL mode they
+  run concurrently with the writer and see the last committed state; a listing runs in one read
+  transaction so all its index seeks see the same snapshot. Statements are prepared once per
+  connection by sqlite3's statement cache; ``get_object`` is a single query that also tells a
+  missing bucket from a missing key.
+* **Migrations** run at open, on the write connection, before the writer thread starts
+  (:mod:`~onshore.storage.sqlite.schema`).
+
+The schema and its indexes are described in ``migrations/0001_initial.sql``; how listings skip
+whole common prefixes in :mod:`~onshore.storage.sqlite.listing`.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from weakref import WeakSet
+
+from onshore.domain.errors import NoSuchBucket
+from onshore.domain.models import (
+    Bucket,
+    ListPage,
+    MultipartUpload,
+    ObjectVersion,
+    Part,
+    PartPage,
+    UploadPage,
+    Versioning,
+    VersionPage,
+    WriteCondition,
+    WriteResult,
+)
+from onshore.storage.sqlite import codec, listing, mutations, schema
+from onshore.storage.sqlite.writer import GroupCommitWriter
+
+__all__ = ["SqliteMetadataStore"]
+
+
+class _Reader:
+    """A thread's read connection (a wrapper, since sqlite3 connections take no weak refs)."""
+
+    __slots__ = ("conn", "__weakref__")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __del__(self) -> None:
+        self.conn.close()
+
+
+_GET_LATEST = (
+    f"SELECT b.id, {', '.join('v.' + c.strip() for c in codec.VERSION_COLUMNS.split(','))}"
+    " FROM buckets b LEFT JOIN versions v ON v.bucket_id = b.id AND v.object_key = ?"
+    " WHERE b.name = ? ORDER BY v.seq DESC LIMIT 1"
+)
+_GET_VERSION = (
+    f"SELECT b.id, {', '.join('v.' + c.strip() for c in codec.VERSION_COLUMNS.split(','))}"
+    " FROM buckets b LEFT JOIN versions v"
+    " ON v.bucket_id = b.id AND v.object_key = ? AND v.version_id = ?"
+    " WHERE b.name = ?"
+)
+
+
+class SqliteMetadataStore:
+    """Metadata in one SQLite database file (see the module docstring)."""
+
+    def __init__(self, path: str | os.PathLike[str], *, max_batch: int = 256) -> None:
+        self._path = os.fspath(path)
+        conn = schema.connect(self._path, writer=True)
+        try:
+            self.schema_version = schema.migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._writer = GroupCommitWriter(conn, max_batch=max_batch)
+        self._local = threading.local()
+        self._readers: WeakSet[_Reader] = WeakSet()
+        self._readers_lock = threading.Lock()
+        self._closed = False
+
+    # --- lifecycle ------------------------------------------------------------------------------
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._writer.close()
+        with self._readers_lock:
+            readers = list(self._readers)
+        for reader in readers:
+            reader.conn.close()
+
+    @property
+    def writer(self) -> GroupCommitWriter:
+        """The group-commit writer (its ``batches``/``jobs`` counters are useful in tests)."""
+        return self._writer
+
+    # --- connections ----------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        reader: _Reader | None = getattr(self._local, "reader", None)
+        if reader is None:
+            if self._closed:
+                raise sqlite3.ProgrammingError("the metadata store is closed")
+            reader = _Reader(schema.connect(self._path, writer=False))
+            self._local.reader = reader
+            with self._readers_lock:
+                self._readers.add(reader)
+        return reader.conn
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A read transaction: every statement inside sees the same committed state."""
+        conn = self._conn()
+        conn.execute("BEGIN")
+        try:
+            yield conn
+        finally:
+            conn.execute("COMMIT")
+
+    def _bucket_id(self, conn: sqlite3.Connection, name: str) -> int:
+        row = conn.execute("SELECT id FROM buckets WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NoSuchBucket(resource=name)
+        return int(row[0])
+
+    # --- buckets --------------------------------------------------------------------------------
+    def create_bucket(self, bucket: Bucket) -> Bucket:
+        return self._writer.submit(lambda c: mutations.create_bucket(c, bucket))
+
+    def get_bucket(self, name: str) -> Bucket | None:
+        row = self._conn().execute(
+            f"SELECT {codec.BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,)
+        ).fetchone()
+        return None if row is None else codec.decode_bucket(row)
+
+    def list_buckets(
+        self,
+        *,
+        owner_id: str | None = None,
+        prefix: str = "",
+        start_after: str = "",
+        limit: int = 10000,
+    ) -> list[Bucket]:
+        if limit <= 0:
+            return []
+        sql = f"SELECT {codec.BUCKET_COLUMNS} FROM buckets WHERE name >= ? AND name > ?"
+        params: tuple[object, ...] = (prefix, start_after)
+        if owner_id is not None:
+            sql += " AND owner_id = ?"
+            params += (owner_id,)
+        found: list[Bucket] = []
+        cursor = self._conn().execute(sql + " ORDER BY name", params)
+        try:
+            for row in cursor:
+                if not str(row[0]).startswith(prefix) or len(found) >= limit:
+                    break
+                found.append(codec.decode_bucket(row))
+        finally:
+            cursor.close()
+        return found
+
+    def delete_bucket(self, name: str) -> tuple[str, ...]:
+        return self._writer.submit(lambda c: mutations.delete_bucket(c, name))
+
+    def set_versioning(self, name: str, state: Versioning) -> None:
+        self._writer.submit(lambda c: mutations.set_versioning(c, name, state))
+
+    def get_bucket_config(self, name: str, kind: str) -> str | None:
+        row = self._conn().execute(
+            "SELECT c.document FROM bucket_configs c JOIN buckets b ON c.bucket_id = b.id"
+            " WHERE b.name = ? AND c.kind = ?",
+            (name, kind),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def put_bucket_config(self, name: str, kind: str, document: str | None) -> None:
+        self._writer.submit(lambda c: mutations.put_bucket_config(c, name, kind, document))
+
+    # --- objects --------------------------------------------------------------------------------
+    def get_object(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> ObjectVersion | None:
+        raw = codec.key_bytes(key)
+        if version_id is None:
+            row = self._conn().execute(_GET_LATEST, (raw, bucket)).fetchone()
+        else:
+            row = self._conn().execute(_GET_VERSION, (raw, version_id, bucket)).fetchone()
+        if row is None:
+            raise NoSuchBucket(resource=bucket)
+        if row[1] is None:
+            return None
+        return codec.decode_version(bucket, row[1:])
+
+    def put_object(
+        self, version: ObjectVersion, *, condition: WriteCondition | None = None
+    ) -> WriteResult:
+        return self._writer.submit(lambda c: mutations.put_object(c, version, condition))
+
+    def delete_object(
+        self, bucket: str, key: str, *, version_id: str | None, marker: ObjectVersion
+    ) -> WriteResult:
+        return self._writer.submit(
+            lambda c: mutations.delete_object(c, bucket, key, version_id, marker)
+        )
+
+    def list_objects(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        start_after: str = "",
+        limit: int = 1000,
+    ) -> ListPage:
+        with self._snapshot() as conn:
+            return listing.list_objects(
+                conn,
+                self._bucket_id(conn, bucket),
+                bucket,
+                prefix=prefix,
+                delimiter=delimiter,
+                start_after=start_after,
+                limit=limit,
+            )
+
+    def list_versions(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        version_id_marker: str = "",
+        limit: int = 1000,
+    ) -> VersionPage:
+        with self._snapshot() as conn:
+            return listing.list_versions(
+                conn,
+                self._bucket_id(conn, bucket),
+                bucket,
+                prefix=prefix,
+                delimiter=delimiter,
+                key_marker=key_marker,
+                version_id_marker=version_id_marker,
+                limit=limit,
+            )
+
+    def count_objects(self, bucket: str) -> int:
+        with self._snapshot() as conn:
+            bucket_id = self._bucket_id(conn, bucket)
+            row = conn.execute(
+                "SELECT COUNT(*) FROM versions WHERE bucket_id = ?", (bucket_id,)
+            ).fetchone()
+        return int(row[0])
+
+    # --- multipart ------------------------------------------------------------------------------
+    def create_upload(self, upload: MultipartUpload) -> None:
+        self._writer.submit(lambda c: mutations.create_upload(c, upload))
+
+    def get_upload(self, bucket: str, upload_id: str) -> MultipartUpload | None:
+        row = self._conn().execute(
+            f"SELECT {', '.join('u.' + c.strip() for c in codec.UPLOAD_COLUMNS.split(','))}"
+            " FROM uploads u JOIN buckets b ON u.bucket_id = b.id"
+            " WHERE b.name = ? AND u.upload_id = ?",
+            (bucket, upload_id),
+        ).fetchone()
+        return None if row is None else codec.decode_upload(bucket, row)
+
+    def put_part(self, bucket: str, upload_id: str, part: Part) -> tuple[str, ...]:
+        return self._writer.submit(lambda c: mutations.put_part(c, bucket, upload_id, part))
+
+    def list_parts(
+        self, bucket: str, upload_id: str, *, part_number_marker: int = 0, limit: int = 1000
+    ) -> PartPage:
+        room = max(limit, 0)
+        with self._snapshot() as conn:
+            seq = mutations.upload_seq(conn, bucket, upload_id)
+            rows = conn.execute(
+                f"SELECT {codec.PART_COLUMNS} FROM parts"
+                " WHERE upload_seq = ? AND part_number > ? ORDER BY part_number LIMIT ?",
+                (seq, part_number_marker, room + 1),
+            ).fetchall()
+        parts = tuple(codec.decode_part(row) for row in rows[:room])
+        truncated = bool(parts) and len(rows) > room
+        return PartPage(parts, truncated, parts[-1].part_number if truncated else None)
+
+    def get_parts(self, bucket: str, upload_id: str) -> list[Part]:
+        with self._snapshot() as conn:
+            seq = mutations.upload_seq(conn, bucket, upload_id)
+            rows = conn.execute(
+                f"SELECT {codec.PART_COLUMNS} FROM parts WHERE upload_seq = ?"
+                " ORDER BY part_number",
+                (seq,),
+            ).fetchall()
+        return [codec.decode_part(row) for row in rows]
+
+    def complete_upload(
+        self,
+        bucket: str,
+        upload_id: str,
+        version: ObjectVersion,
+        *,
+        condition: WriteCondition | None = None,
+    ) -> WriteResult:
+        return self._writer.submit(
+            lambda c: mutations.complete_upload(c, bucket, upload_id, version, condition)
+        )
+
+    def abort_upload(self, bucket: str, upload_id: str) -> tuple[str, ...]:
+        return self._writer.submit(lambda c: mutations.abort_upload(c, bucket, upload_id))
+
+    def list_uploads(
+        self,
+        bucket: str,
+        *,
+        prefix: str = "",
+        delimiter: str = "",
+        key_marker: str = "",
+        upload_id_marker: str = "",
+        limit: int = 1000,
+    ) -> UploadPage:
+        with self._snapshot() as conn:
+            return listing.list_uploads(
+                conn,
+                self._bucket_id(conn, bucket),
+                bucket,
+                prefix=prefix,
+                delimiter=delimiter,
+                key_marker=key_marker,
+                upload_id_marker=upload_id_marker,
+                limit=limit,
+            )
+
+    # --- maintenance ----------------------------------------------------------------------------
+    def referenced_blobs(self, blob_ids: Iterable[str]) -> set[str]:
+        with self._snapshot() as conn:
+            return mutations.referenced(conn, blob_ids)

@@ -1,0 +1,202 @@
+"""The single writer: one thread, one write connection, group commit.
+
+SQLite allows one writer at a time, and every durable commit costs an fsync of the write-ahead
+log (a few hundred microseconds on a good SSD, milliseconds on others). Letting each request
+thread open its own write transaction would serialise them on the database lock *and* pay one
+fsync each. Instead:
+
+1. A caller wraps its change in a closure ``work(conn) -> result`` and calls :meth:`submit`,
+   which enqueues it and blocks on the job's completion.
+2. The writer thread takes the first job, then drains whatever else is already queued (up to
+   ``max_batch``), and opens one ``BEGIN IMMEDIATE`` transaction for the whole batch.
+3. Each job runs inside its own ``SAVEPOINT``. A job that raises (an ``S3Error`` such as
+   ``PreconditionFailed``, or any other exception) is rolled back to its savepoint, and only that
+   job receives the error; the others are unaffected, exactly as if each had its own transaction.
+4. One ``COMMIT`` — one fsync — makes the whole batch durable. Only then are the jobs resolved,
+   so no caller hears "done" before its change is on disk, and a failed commit fails every job in
+   the batch.
+
+Under load the queue fills while the previous batch is being fsynced, so batches grow by
+themselves and the fsync cost is shared by everyone who arrived in the meantime; with a single
+client a batch is one job and latency is one commit. Jobs see each other's effects in batch order
+(they share the transaction), which is the same order they would have had with separate
+transactions.
+
+If SQLite abandons the transaction itself (it does on some I/O errors, such as a full disk), the
+jobs that had already run in it are failed with that error and the rest of the batch starts over
+in a fresh transaction.
+
+:meth:`close` stops accepting work, lets the thread finish every job queued before it, and closes
+the connection.
+"""
+
+from __future__ import annotations
+
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from typing import Generic, Protocol, TypeVar
+
+__all__ = ["GroupCommitWriter", "WriterClosed"]
+
+T = TypeVar("T")
+
+
+class WriterClosed(RuntimeError):
+    """Raised by :meth:`GroupCommitWriter.submit` after :meth:`GroupCommitWriter.close`."""
+
+
+class _Runnable(Protocol):
+    def run(self, conn: sqlite3.Connection) -> None: ...
+
+    def fail(self, error: BaseException) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def finished(self) -> bool: ...
+
+
+class _Job(Generic[T]):
+    """One submitted closure and the slot its caller waits on."""
+
+    __slots__ = ("_work", "_done", "_result", "_error")
+
+    def __init__(self, work: Callable[[sqlite3.Connection], T]) -> None:
+        self._work = work
+        self._done = threading.Event()
+        self._result: T | None = None
+        self._error: BaseException | None = None
+
+    def run(self, conn: sqlite3.Connection) -> None:
+        self._result = self._work(conn)
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+
+    def finish(self) -> None:
+        self._done.set()
+
+    def finished(self) -> bool:
+        return self._done.is_set()
+
+    def wait(self) -> T:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]  # set by run() when no error
+
+
+class GroupCommitWriter:
+    """Runs write closures on one thread, committing each batch of them with one fsync."""
+
+    def __init__(self, conn: sqlite3.Connection, *, max_batch: int = 256) -> None:
+        self._conn = conn
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Runnable | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self.batches = 0  # commits so far (for tests and metrics)
+        self.jobs = 0
+        self._thread = threading.Thread(target=self._loop, name="onshore-sqlite-writer")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def submit(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``work`` in the next batch; return its result once the batch is durable."""
+        job = _Job(work)
+        with self._lock:
+            if self._closed:
+                raise WriterClosed("the metadata store is closed")
+            self._queue.put(job)
+        return job.wait()
+
+    def close(self) -> None:
+        """Finish every queued job, stop the thread, close the connection. Idempotent."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+        self._thread.join()
+        self._conn.close()
+
+    # --- the writer thread ----------------------------------------------------------------------
+    def _loop(self) -> None:
+        stopping = False
+        while not stopping:
+            batch, stopping = self._next_batch()
+            if not batch:
+                continue
+            try:
+                self._commit_batch(batch)
+            except BaseException as error:  # never leave a caller waiting forever
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                _settle([job for job in batch if not job.finished()], error)
+
+    def _next_batch(self) -> tuple[list[_Runnable], bool]:
+        first = self._queue.get()
+        if first is None:
+            return [], True
+        batch = [first]
+        while len(batch) < self._max_batch:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return batch, True
+            batch.append(job)
+        return batch, False
+
+    def _commit_batch(self, batch: Sequence[_Runnable]) -> None:
+        if not batch:
+            return
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            _settle(batch, error)
+            return
+        ran: list[_Runnable] = []
+        for index, job in enumerate(batch):
+            failure = self._run_in_savepoint(job)
+            if failure is None:
+                ran.append(job)
+            elif not conn.in_transaction:  # SQLite abandoned the whole transaction
+                _settle([*ran, job], failure)
+                self._commit_batch(batch[index + 1 :])
+                return
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            for job in ran:
+                job.fail(error)
+        self.batches += 1
+        self.jobs += len(batch)
+        for job in batch:
+            job.finish()
+
+    def _run_in_savepoint(self, job: _Runnable) -> BaseException | None:
+        """Run one job in its own savepoint; on failure roll back to it and fail the job."""
+        conn = self._conn
+        conn.execute("SAVEPOINT job")
+        try:
+            job.run(conn)
+        except Exception as error:
+            job.fail(error)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+            return error
+        conn.execute("RELEASE job")
+        return None
+
+
+def _settle(jobs: Sequence[_Runnable], error: BaseException) -> None:
+    for job in jobs:
+        job.fail(error)
+        job.finish()
