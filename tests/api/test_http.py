@@ -1,0 +1,122 @@
+"""HTTP-level behaviour: request ids, health, errors as XML, HEAD, routing edge cases."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from typing import Any
+
+from tests.api.raw import request
+from tests.api.server import ServerProcess
+
+
+def test_request_ids_on_every_response(server: ServerProcess, bucket: str) -> None:
+    for method, path in (("GET", "/"), ("GET", f"/{bucket}"), ("GET", f"/{bucket}/missing")):
+        response = request(server.endpoint, method, path)
+        assert len(response.headers["x-amz-request-id"]) == 16
+        assert response.headers["x-amz-id-2"]
+
+
+def test_health_endpoints(server: ServerProcess) -> None:
+    for path in ("/onshore/health/live", "/onshore/health/ready"):
+        with urllib.request.urlopen(server.endpoint + path) as resp:
+            assert resp.status == 200
+
+
+def test_error_body_shape(server: ServerProcess, bucket: str) -> None:
+    response = request(server.endpoint, "GET", f"/{bucket}/missing-key")
+    assert response.status == 404
+    assert response.headers["content-type"] == "application/xml"
+    assert b"<Code>NoSuchKey</Code>" in response.body
+    assert f"<Resource>/{bucket}/missing-key</Resource>".encode() in response.body
+    assert b"<RequestId>" in response.body
+
+
+def test_head_has_no_body(server: ServerProcess, bucket: str) -> None:
+    response = request(server.endpoint, "HEAD", f"/{bucket}/missing-key")
+    assert response.status == 404
+    assert response.body == b""
+
+
+def test_unimplemented_subresource(server: ServerProcess, bucket: str) -> None:
+    response = request(server.endpoint, "GET", f"/{bucket}?website")
+    assert response.status == 501
+    assert response.code == "NotImplemented"
+
+
+def test_method_not_allowed(server: ServerProcess, bucket: str) -> None:
+    response = request(server.endpoint, "POST", f"/{bucket}/key")
+    assert response.status == 405
+    assert response.code == "MethodNotAllowed"
+
+
+def test_malformed_xml_bodies(server: ServerProcess, bucket: str) -> None:
+    bodies = [
+        b"not xml at all",
+        b"<Delete><Object><Key>a</Key></Object>",
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><Delete><Object><Key>&a;</Key></Object></Delete>',
+        b"<Delete>" + b"<a>" * 50 + b"</a>" * 50 + b"</Delete>",
+        b"<Wrong/>",
+    ]
+    for body in bodies:
+        response = request(server.endpoint, "POST", f"/{bucket}?delete", body=body)
+        assert response.status == 400, body
+        assert response.code == "MalformedXML", (body, response.body)
+
+
+def test_oversized_xml_body(server: ServerProcess, bucket: str) -> None:
+    body = b"<Delete>" + b" " * (3 * 1024 * 1024) + b"</Delete>"
+    response = request(server.endpoint, "POST", f"/{bucket}?delete", body=body)
+    assert response.status == 400
+    assert response.code == "MaxMessageLengthExceeded"
+
+
+def test_versioning_bad_status(server: ServerProcess, bucket: str) -> None:
+    body = b"<VersioningConfiguration><Status>Maybe</Status></VersioningConfiguration>"
+    response = request(server.endpoint, "PUT", f"/{bucket}?versioning", body=body)
+    assert response.status == 400
+
+
+def test_expect_100_continue(server: ServerProcess, s3: Any, bucket: str) -> None:
+    response = request(
+        server.endpoint,
+        "PUT",
+        f"/{bucket}/continued",
+        body=b"x" * 100_000,
+        headers={"Expect": "100-continue"},
+    )
+    assert response.status == 200
+    assert s3.get_object(Bucket=bucket, Key="continued")["Body"].read() == b"x" * 100_000
+
+
+def test_keep_alive_many_requests(server: ServerProcess, bucket: str) -> None:
+    import http.client
+
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    conn = http.client.HTTPConnection("127.0.0.1", server.port)
+    creds = Credentials("ONSHORETESTACCESSKEY", "onshore/test/secret/key/0123456789abcdef")
+    for _ in range(20):
+        aws = AWSRequest(method="GET", url=f"{server.endpoint}/{bucket}")
+        S3SigV4Auth(creds, "s3", "local-1").add_auth(aws)
+        conn.request("GET", f"/{bucket}", headers=dict(aws.headers.items()))
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 200
+    conn.close()
+
+
+def test_oversized_headers(server: ServerProcess, bucket: str) -> None:
+    response = request(
+        server.endpoint, "GET", f"/{bucket}", headers={"x-padding": "p" * 20000}, sign=False
+    )
+    assert response.status in (400, 431)
+
+
+def test_garbage_request_line(server: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
+        data = sock.recv(1000)
+    assert data.startswith(b"HTTP/1.1 400")

@@ -1,0 +1,75 @@
+"""The router is a pure function: table-test it."""
+
+from __future__ import annotations
+
+import pytest
+
+from onshore.domain.errors import InvalidURI, MethodNotAllowed
+from onshore.s3api.routing import Op, resolve, split_host
+
+CASES = [
+    ("GET", "/", {}, {}, Op.ListBuckets, None, None),
+    ("PUT", "/b", {}, {}, Op.CreateBucket, "b", None),
+    ("HEAD", "/b", {}, {}, Op.HeadBucket, "b", None),
+    ("DELETE", "/b/", {}, {}, Op.DeleteBucket, "b", None),
+    ("GET", "/b", {}, {}, Op.ListObjects, "b", None),
+    ("GET", "/b", {"list-type": "2"}, {}, Op.ListObjectsV2, "b", None),
+    ("GET", "/b", {"versions": ""}, {}, Op.ListObjectVersions, "b", None),
+    ("GET", "/b", {"uploads": ""}, {}, Op.ListMultipartUploads, "b", None),
+    ("GET", "/b", {"location": ""}, {}, Op.GetBucketLocation, "b", None),
+    ("PUT", "/b", {"versioning": ""}, {}, Op.PutBucketVersioning, "b", None),
+    ("POST", "/b", {"delete": ""}, {}, Op.DeleteObjects, "b", None),
+    ("GET", "/b/k", {}, {}, Op.GetObject, "b", "k"),
+    ("HEAD", "/b/k", {}, {}, Op.HeadObject, "b", "k"),
+    ("PUT", "/b/k", {}, {}, Op.PutObject, "b", "k"),
+    ("PUT", "/b/k", {}, {"x-amz-copy-source": "/b/o"}, Op.CopyObject, "b", "k"),
+    ("PUT", "/b/k", {"partNumber": "1", "uploadId": "u"}, {}, Op.UploadPart, "b", "k"),
+    ("PUT", "/b/k", {"partNumber": "1", "uploadId": "u"}, {"x-amz-copy-source": "b/o"},
+     Op.UploadPartCopy, "b", "k"),
+    ("POST", "/b/k", {"uploads": ""}, {}, Op.CreateMultipartUpload, "b", "k"),
+    ("POST", "/b/k", {"uploadId": "u"}, {}, Op.CompleteMultipartUpload, "b", "k"),
+    ("DELETE", "/b/k", {"uploadId": "u"}, {}, Op.AbortMultipartUpload, "b", "k"),
+    ("GET", "/b/k", {"uploadId": "u"}, {}, Op.ListParts, "b", "k"),
+    ("GET", "/b/k", {"attributes": ""}, {}, Op.GetObjectAttributes, "b", "k"),
+    ("DELETE", "/b/k", {"versionId": "v"}, {}, Op.DeleteObject, "b", "k"),
+    ("GET", "/b/a%2Fb%20c", {}, {}, Op.GetObject, "b", "a/b c"),
+    ("GET", "/b/..%2F..%2Fetc", {}, {}, Op.GetObject, "b", "../../etc"),
+    ("GET", "/b//double//slash/", {}, {}, Op.GetObject, "b", "/double//slash/"),
+    ("GET", "/b/plus+sign", {}, {}, Op.GetObject, "b", "plus+sign"),
+    ("GET", "/b/%E9%8D%B5", {}, {}, Op.GetObject, "b", "鍵"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "query", "headers", "op", "bucket", "key"), CASES)
+def test_resolve(
+    method: str,
+    path: str,
+    query: dict[str, str],
+    headers: dict[str, str],
+    op: Op,
+    bucket: str | None,
+    key: str | None,
+) -> None:
+    route = resolve(method, path, query, headers)
+    assert route.op is op
+    assert route.bucket == bucket
+    assert (route.key or None) == key
+
+
+def test_virtual_hosted_style() -> None:
+    route = resolve("GET", "/k/x", {}, {"host": "my-bucket.s3.example.com:9000"}, domain="s3.example.com")
+    assert (route.op, route.bucket, route.key) == (Op.GetObject, "my-bucket", "k/x")
+    route = resolve("GET", "/", {}, {"host": "my-bucket.s3.example.com"}, domain="s3.example.com")
+    assert (route.op, route.bucket) == (Op.ListObjects, "my-bucket")
+    route = resolve("GET", "/b/k", {}, {"host": "s3.example.com"}, domain="s3.example.com")
+    assert (route.op, route.bucket, route.key) == (Op.GetObject, "b", "k")
+    assert split_host("127.0.0.1:9000", "s3.example.com") is None
+
+
+def test_errors() -> None:
+    with pytest.raises(MethodNotAllowed):
+        resolve("PUT", "/", {}, {})
+    with pytest.raises(MethodNotAllowed):
+        resolve("POST", "/b/k", {}, {})
+    with pytest.raises(InvalidURI):
+        resolve("GET", "/b/%FF%FE", {}, {})
