@@ -1,0 +1,127 @@
+"""What the server process spent: CPU-seconds and peak resident memory, read from ``/proc``.
+
+``/proc/PID/stat`` gives ``utime`` and ``stime`` (fields 14 and 15, in clock ticks) for the process and
+``cutime``/``cstime`` (16, 17) for children it has waited for. A server may fork workers, so the
+monitor counts the whole tree: the root, every live descendant (found through each process's parent
+id, field 4), and the root's waited-for children. CPU per phase is the difference of two readings.
+
+Memory is the sum of ``VmRSS`` over the tree, sampled every 50 ms by a background thread; the peak of
+those samples is reported. ``VmHWM`` (the kernel's own high-water mark) is not used because it never
+resets, so it cannot say which workload caused the peak.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import dataclass
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read().decode("latin-1")
+    except OSError:
+        return None
+    # the command name (field 2) is in parentheses and may contain spaces
+    return raw[raw.rfind(")") + 2 :].split()
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and all its live descendants."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return [pid]
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        fields = _stat_fields(int(entry))
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo and len(tree) < 10_000:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, ()))
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User+system CPU of ``pids`` (the first is the root: its reaped children count too)."""
+    total = 0
+    for i, pid in enumerate(pids):
+        fields = _stat_fields(pid)
+        if fields is None:
+            continue
+        total += int(fields[11]) + int(fields[12])
+        if i == 0:
+            total += int(fields[13]) + int(fields[14])
+    return total / _TICKS
+
+
+def rss_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status", "rb") as f:
+                for line in f:
+                    if line.startswith(b"VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            continue
+    return total
+
+
+def alive(pid: int) -> bool:
+    return _stat_fields(pid) is not None
+
+
+@dataclass(frozen=True)
+class Usage:
+    cpu_seconds: float
+    peak_rss_bytes: int
+
+
+class ServerMonitor:
+    """Measures one phase: ``start()`` before it, ``stop()`` after, which returns the ``Usage``."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        if not alive(pid):
+            raise ValueError(f"no process {pid} to monitor")
+        self.pid = pid
+        self.interval = interval
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._peak = 0
+        self._cpu0 = 0.0
+        self._pids = [pid]
+
+    def start(self) -> None:
+        self._pids = descendants(self.pid)
+        self._cpu0 = cpu_seconds(self._pids)
+        self._peak = rss_bytes(self._pids)
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        last_scan = time.monotonic()
+        while not self._stop.wait(self.interval):
+            if time.monotonic() - last_scan > 1.0:
+                self._pids = descendants(self.pid)
+                last_scan = time.monotonic()
+            self._peak = max(self._peak, rss_bytes(self._pids))
+
+    def stop(self) -> Usage:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        pids = descendants(self.pid)
+        self._peak = max(self._peak, rss_bytes(pids))
+        return Usage(max(0.0, cpu_seconds(pids) - self._cpu0), self._peak)
