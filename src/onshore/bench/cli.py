@@ -12,10 +12,19 @@ import os
 import secrets
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from . import limits as limits_mod
-from .plan import DEFAULT_WORKLOADS, WORKLOADS, Plan, make_plan, parse_concurrency, parse_workloads, split
+from .plan import (
+    DEFAULT_WORKLOADS,
+    WORKLOADS,
+    Plan,
+    make_plan,
+    parse_concurrency,
+    parse_workloads,
+    split,
+)
 from .pool import ProgressBar, WorkerPool
 from .procstat import ServerMonitor
 from .report import document, limits_table, machine, table, write_json
@@ -31,34 +40,69 @@ HELP = "Measure an S3 endpoint (and this machine's limits) with a multi-process 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     env = os.environ.get
     parser.add_argument("--endpoint", help="S3 endpoint URL, e.g. http://127.0.0.1:9000")
-    parser.add_argument("--access-key", default=env("ONSHORE_BENCH_ACCESS_KEY") or env("AWS_ACCESS_KEY_ID"),
-                        help="access key (default: $ONSHORE_BENCH_ACCESS_KEY or $AWS_ACCESS_KEY_ID)")
-    parser.add_argument("--secret-key", default=env("ONSHORE_BENCH_SECRET_KEY") or env("AWS_SECRET_ACCESS_KEY"),
-                        help="secret key (default: $ONSHORE_BENCH_SECRET_KEY or $AWS_SECRET_ACCESS_KEY)")
+    parser.add_argument(
+        "--access-key",
+        default=env("ONSHORE_BENCH_ACCESS_KEY") or env("AWS_ACCESS_KEY_ID"),
+        help="access key (default: $ONSHORE_BENCH_ACCESS_KEY or $AWS_ACCESS_KEY_ID)",
+    )
+    parser.add_argument(
+        "--secret-key",
+        default=env("ONSHORE_BENCH_SECRET_KEY") or env("AWS_SECRET_ACCESS_KEY"),
+        help="secret key (default: $ONSHORE_BENCH_SECRET_KEY or $AWS_SECRET_ACCESS_KEY)",
+    )
     parser.add_argument("--region", default="us-east-1", help="SigV4 region (default: us-east-1)")
-    parser.add_argument("--workloads", default=",".join(DEFAULT_WORKLOADS),
-                        help=f"comma-separated, from {','.join(WORKLOADS)} (default: all but limits)")
+    parser.add_argument(
+        "--workloads",
+        default=",".join(DEFAULT_WORKLOADS),
+        help=f"comma-separated, from {','.join(WORKLOADS)} (default: all but limits)",
+    )
     parser.add_argument("--limits", action="store_true", help="also measure this machine's limits")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="multiply object counts and large sizes (0.01 for a smoke run)")
-    parser.add_argument("--duration", type=float, default=30.0,
-                        help="seconds of the mixed workload (default: 30)")
-    parser.add_argument("--phase-timeout", type=float, default=300.0,
-                        help="no phase starts new requests after this many seconds (default: 300)")
-    parser.add_argument("--concurrency", default=None,
-                        help="connections: N for every workload, or small=64,mixed=8,...")
-    parser.add_argument("--processes", type=int, default=min(2, os.cpu_count() or 1),
-                        help="client processes (default: min(2, CPUs))")
-    parser.add_argument("--server-pid", type=int, default=None,
-                        help="measure this process tree's CPU and peak RSS per workload")
-    parser.add_argument("--data-dir", default=None,
-                        help="run the disk limit test in a temporary directory here")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply object counts and large sizes (0.01 for a smoke run)",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=30.0, help="seconds of the mixed workload (default: 30)"
+    )
+    parser.add_argument(
+        "--phase-timeout",
+        type=float,
+        default=300.0,
+        help="no phase starts new requests after this many seconds (default: 300)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        default=None,
+        help="connections: N for every workload, or small=64,mixed=8,...",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="client processes (default: min(2, CPUs))",
+    )
+    parser.add_argument(
+        "--server-pid",
+        type=int,
+        default=None,
+        help="measure this process tree's CPU and peak RSS per workload",
+    )
+    parser.add_argument(
+        "--data-dir", default=None, help="run the disk limit test in a temporary directory here"
+    )
     parser.add_argument("--bucket-prefix", default="onshore-bench", help="bucket name prefix")
-    parser.add_argument("--seed", type=int, default=1, help="seed of payloads and the mixed workload")
+    parser.add_argument(
+        "--seed", type=int, default=1, help="seed of payloads and the mixed workload"
+    )
     parser.add_argument("--out", default=None, help="write the results as JSON to this file")
     parser.add_argument("--no-progress", action="store_true", help="no progress output on stderr")
-    parser.add_argument("--allow-remote", action="store_true",
-                        help="allow a non-loopback endpoint (a benchmark is a load test: aim it on purpose)")
+    parser.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback endpoint (a benchmark is a load test: aim it on purpose)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -76,13 +120,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """The ``bench`` handler: run the workloads, print the table, write JSON; return the exit code."""
+    """The ``bench`` handler: run the workloads, print the table, write JSON; return the exit
+    code."""
     try:
         names = parse_workloads(args.workloads)
         if args.limits and "limits" not in names:
             names.append("limits")
-        plan = make_plan(args.scale, mixed_seconds=args.duration, phase_timeout=args.phase_timeout,
-                         concurrency=parse_concurrency(args.concurrency))
+        plan = make_plan(
+            args.scale,
+            mixed_seconds=args.duration,
+            phase_timeout=args.phase_timeout,
+            concurrency=parse_concurrency(args.concurrency),
+        )
         if args.processes < 1:
             raise ValueError("--processes must be at least 1")
         s3_names = [n for n in names if n != "limits"]
@@ -105,7 +154,12 @@ def run(args: argparse.Namespace) -> int:
         "plan": _plan_meta(plan),
         "machine": machine(),
     }
-    config_of = lambda ep: WorkerConfig(ep, args.access_key or "", args.secret_key or "", args.region, args.seed)  # noqa: E731
+
+    def config_of(ep: Endpoint) -> WorkerConfig:
+        return WorkerConfig(
+            ep, args.access_key or "", args.secret_key or "", args.region, args.seed
+        )
+
     if endpoint is not None:
         monitor = ServerMonitor(args.server_pid) if args.server_pid else None
         pool = WorkerPool(args.processes, config_of(endpoint), progress)
@@ -146,7 +200,9 @@ def _endpoint(args: argparse.Namespace) -> Endpoint:
         raise ValueError("--access-key and --secret-key are required")
     endpoint = Endpoint.parse(args.endpoint)
     if not endpoint.is_loopback() and not args.allow_remote:
-        raise ValueError(f"{endpoint.host} is not a loopback address; pass --allow-remote to aim at it")
+        raise ValueError(
+            f"{endpoint.host} is not a loopback address; pass --allow-remote to aim at it"
+        )
     return endpoint
 
 
@@ -156,7 +212,12 @@ def _plan_meta(plan: Plan) -> dict[str, Any]:
     return asdict(plan)
 
 
-def _limits(args: argparse.Namespace, plan: Plan, progress: ProgressBar, config_of: Any) -> tuple[list[Row], dict[str, float]]:
+def _limits(
+    args: argparse.Namespace,
+    plan: Plan,
+    progress: ProgressBar,
+    config_of: Callable[[Endpoint], WorkerConfig],
+) -> tuple[list[Row], dict[str, float]]:
     progress.note("limits: hashing, one core")
     limits = limits_mod.hashing()
     progress.note("limits: disk")
@@ -172,14 +233,27 @@ def _limits(args: argparse.Namespace, plan: Plan, progress: ProgressBar, config_
             active = [w for w, width in enumerate(widths) if width]
             specs: list[Spec | None] = [None] * pool.size
             for k, w in enumerate(active):
-                specs[w] = ObjectsSpec("GET", "limits", tuple(objects[k :: len(active)]), widths[w],
-                                       label="GET trivial responder", verify=False)
-            outcome = pool.run("limits GET trivial", specs, total=n, timeout=plan.phase_timeout,
-                               monitor=ServerMonitor(proc.pid))
+                specs[w] = ObjectsSpec(
+                    "GET",
+                    "limits",
+                    tuple(objects[k :: len(active)]),
+                    widths[w],
+                    label="GET trivial responder",
+                    verify=False,
+                )
+            outcome = pool.run(
+                "limits GET trivial",
+                specs,
+                total=n,
+                timeout=plan.phase_timeout,
+                monitor=ServerMonitor(proc.pid),
+            )
             rows = rows_from("limits", outcome, plan.limits_concurrency, False)
             for row in rows:
                 limits["trivial_http_get_per_s"] = row.ops_per_s
-                progress.done("limits GET trivial", f"{row.ops_per_s:,.0f} req/s, p50 {row.p50_ms:.2f} ms")
+                progress.done(
+                    "limits GET trivial", f"{row.ops_per_s:,.0f} req/s, p50 {row.p50_ms:.2f} ms"
+                )
         finally:
             pool.close()
     finally:

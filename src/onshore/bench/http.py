@@ -1,16 +1,17 @@
 """A minimal HTTP/1.1 client on an asyncio ``Protocol``: one keep-alive connection per load task.
 
 Why not a library? A load generator must cost less per request than the server it measures. The
-general clients (``http.client`` in threads, aiohttp, httpx) spend tens of microseconds per request on
-things a benchmark does not need: header objects, cookie jars, redirects, pools, locks. This client
-does exactly one thing: write a pre-built request head (plus an optional body), parse the response
-status line and headers with a few ``bytes`` operations, and hand the body to a sink as it arrives.
-``benchmarks/client_choice.py`` measures it against ``http.client`` in threads on the same machine.
+general clients (``http.client`` in threads, aiohttp, httpx) spend tens of microseconds per request
+on things a benchmark does not need: header objects, cookie jars, redirects, pools, locks. This
+client does exactly one thing: write a pre-built request head (plus an optional body), parse the
+response status line and headers with a few ``bytes`` operations, and hand the body to a sink as it
+arrives. ``benchmarks/client_choice.py`` measures it against ``http.client`` in threads on the same
+machine.
 
 Body framing follows RFC 9112 section 6.3: no body for HEAD, 1xx, 204 and 304; ``chunked`` when the
 server says so; else ``Content-Length``; else until the server closes. A response that says
-``Connection: close`` (or comes from an HTTP/1.0 server) closes the connection afterwards, and the next
-request transparently reconnects.
+``Connection: close`` (or comes from an HTTP/1.0 server) closes the connection afterwards, and the
+next request transparently reconnects.
 
 Response bodies are never stored unless asked (``collect=True``, used for XML listings): each chunk
 updates a CRC-32 and a byte count, so a 512 MiB GET costs constant memory and the checksum is
@@ -39,7 +40,8 @@ class HttpError(Exception):
 
 @dataclass(slots=True)
 class Response:
-    """What the benchmark needs from a response: the status, headers, and the body's size and CRC."""
+    """What the benchmark needs from a response: the status, headers, and the body's size and
+    CRC."""
 
     status: int
     headers: dict[str, str]
@@ -190,7 +192,8 @@ class _Protocol(asyncio.Protocol):
                 return
 
     def _chunk_control(self) -> bool:
-        """Consume one control line of a chunked body from ``_buf``; False if more bytes are needed."""
+        """Consume one control line of a chunked body from ``_buf``; False if more bytes are
+        needed."""
         buf = self._buf
         if self._state == _CHUNK_CRLF:
             if len(buf) < 2:

@@ -2,9 +2,10 @@
 fraction of what is possible here:
 
 - **disk**: sequential write of one file in 1 MiB chunks followed by ``fsync`` (what a durable large
-  PUT must at least pay), then reading it back after ``posix_fadvise(DONTNEED)`` has asked the kernel
-  to drop it from the page cache; and the rate of *durable small files*: write 4 KiB, ``fsync``,
-  ``rename``, ``fsync`` the directory, which is what one un-batched durable small PUT costs.
+  PUT must at least pay), then reading it back after ``posix_fadvise(DONTNEED)`` has asked the
+  kernel to drop it from the page cache; and the rate of *durable small files*: write 4 KiB,
+  ``fsync``, ``rename``, ``fsync`` the directory, which is what one un-batched durable small PUT
+  costs.
 - **hashing**: MD5 (the ETag), SHA-256 (SigV4 payload hashes) and CRC-32 throughput on one core,
   over 1 MiB buffers with ``hashlib``/``zlib``.
 - **trivial HTTP**: requests/s of ``responder.py`` (uvicorn + uvloop + httptools, one worker, 4 KiB
@@ -126,9 +127,23 @@ def start_responder() -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "uvicorn", "onshore.bench.responder:app",
-            "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-            "--no-access-log", "--log-level", "warning", "--workers", "1",
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "onshore.bench.responder:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--workers",
+            "1",
         ],
         stdin=subprocess.DEVNULL,
     )

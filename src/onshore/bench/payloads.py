@@ -1,9 +1,9 @@
 """Object bodies, pre-generated once per process and handed out as zero-copy views.
 
 Each process makes one pool of random bytes (8 MiB by default) at start-up. An object's body is a
-``memoryview`` slice of the pool at an offset derived from the object's index, so objects differ from
-each other (a server cannot answer a GET with the wrong object and pass the checksum) and no byte
-is generated or copied per request. Bodies larger than the pool are *streams*: an iterator of
+``memoryview`` slice of the pool at an offset derived from the object's index, so objects differ
+from each other (a server cannot answer a GET with the wrong object and pass the checksum) and no
+byte is generated or copied per request. Bodies larger than the pool are *streams*: an iterator of
 1 MiB views taken at varying offsets, produced while the request is sent, so a 512 MiB PUT holds
 nothing but the pool in memory.
 

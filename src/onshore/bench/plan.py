@@ -155,7 +155,9 @@ def parse_workloads(text: str) -> list[str]:
     names = [w.strip() for w in text.split(",") if w.strip()]
     unknown = [w for w in names if w not in WORKLOADS]
     if unknown:
-        raise ValueError(f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
+        raise ValueError(
+            f"unknown workload(s) {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}"
+        )
     return names
 
 

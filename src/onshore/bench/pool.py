@@ -9,6 +9,7 @@ counters for the progress bar and, when monitoring a server, samples its memory.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import sys
 import time
@@ -145,10 +146,8 @@ class WorkerPool:
 
     def close(self) -> None:
         for pipe in self._pipes:
-            try:
+            with contextlib.suppress(OSError):
                 pipe.send(None)
-            except OSError:
-                pass
         for proc in self._procs:
             proc.join(timeout=5)
             if proc.is_alive():

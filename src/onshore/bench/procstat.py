@@ -1,13 +1,13 @@
 """What the server process spent: CPU-seconds and peak resident memory, read from ``/proc``.
 
-``/proc/PID/stat`` gives ``utime`` and ``stime`` (fields 14 and 15, in clock ticks) for the process and
-``cutime``/``cstime`` (16, 17) for children it has waited for. A server may fork workers, so the
+``/proc/PID/stat`` gives ``utime`` and ``stime`` (fields 14 and 15, in clock ticks) for the process
+and ``cutime``/``cstime`` (16, 17) for children it has waited for. A server may fork workers, so the
 monitor counts the whole tree: the root, every live descendant (found through each process's parent
 id, field 4), and the root's waited-for children. CPU per phase is the difference of two readings.
 
-Memory is the sum of ``VmRSS`` over the tree, sampled every 50 ms by a background thread; the peak of
-those samples is reported. ``VmHWM`` (the kernel's own high-water mark) is not used because it never
-resets, so it cannot say which workload caused the peak.
+Memory is the sum of ``VmRSS`` over the tree, sampled every 50 ms by a background thread; the peak
+of those samples is reported. ``VmHWM`` (the kernel's own high-water mark) is not used because it
+never resets, so it cannot say which workload caused the peak.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ def descendants(pid: int) -> list[int]:
         fields = _stat_fields(int(entry))
         if fields is not None:
             children.setdefault(int(fields[1]), []).append(int(entry))
-    tree, todo = [], [pid]
+    tree: list[int] = []
+    todo = [pid]
     while todo and len(tree) < 10_000:
         current = todo.pop()
         tree.append(current)

@@ -1,11 +1,11 @@
 """The summary table on stdout and the JSON document ``--out`` writes.
 
 JSON layout (``"format": 1``): ``meta`` (endpoint, options, machine), ``rows`` (one object per
-workload and operation, the fields of ``stats.Row``), ``limits`` (the physical limits, when measured)
-and ``problems`` (anything that went wrong outside the counted errors: failed cleanup, a refused
-CreateBucket). Rates: ``ops_per_s``; ``mb_per_s`` in 10^6 bytes/s; ``items_per_s`` is keys (and
-common prefixes) per second for listings. Latencies in milliseconds. ``server_*`` fields are null
-unless ``--server-pid`` was given.
+workload and operation, the fields of ``stats.Row``), ``limits`` (the physical limits, when
+measured) and ``problems`` (anything that went wrong outside the counted errors: failed cleanup, a
+refused CreateBucket). Rates: ``ops_per_s``; ``mb_per_s`` in 10^6 bytes/s; ``items_per_s`` is keys
+(and common prefixes) per second for listings. Latencies in milliseconds. ``server_*`` fields are
+null unless ``--server-pid`` was given.
 """
 
 from __future__ import annotations
@@ -71,9 +71,18 @@ def _num(value: float | None, digits: int = 1) -> str:
 
 
 COLUMNS = (
-    ("workload", "<"), ("op", "<"), ("ops", ">"), ("errors", ">"), ("ops/s", ">"), ("MB/s", ">"),
-    ("keys/s", ">"), ("p50 ms", ">"), ("p99 ms", ">"), ("srv CPU s/1k", ">"),
-    ("srv RSS MiB", ">"), ("cli CPU s/1k", ">"),
+    ("workload", "<"),
+    ("op", "<"),
+    ("ops", ">"),
+    ("errors", ">"),
+    ("ops/s", ">"),
+    ("MB/s", ">"),
+    ("keys/s", ">"),
+    ("p50 ms", ">"),
+    ("p99 ms", ">"),
+    ("srv CPU s/1k", ">"),
+    ("srv RSS MiB", ">"),
+    ("cli CPU s/1k", ">"),
 )
 
 
@@ -81,18 +90,28 @@ def table(rows: Sequence[Row]) -> str:
     """A fixed-width table of every row, for the terminal."""
     cells = [
         [
-            r.workload, r.op, str(r.ops), str(r.errors), _num(r.ops_per_s), _num(r.mb_per_s),
+            r.workload,
+            r.op,
+            str(r.ops),
+            str(r.errors),
+            _num(r.ops_per_s),
+            _num(r.mb_per_s),
             _num(r.items_per_s, 0) if r.op.startswith("LIST") else "-",
-            _num(r.p50_ms, 2), _num(r.p99_ms, 2), _num(r.server_cpu_s_per_1k_ops, 2),
-            _num(r.server_peak_rss_mib, 0), _num(r.client_cpu_s_per_1k_ops, 2),
+            _num(r.p50_ms, 2),
+            _num(r.p99_ms, 2),
+            _num(r.server_cpu_s_per_1k_ops, 2),
+            _num(r.server_peak_rss_mib, 0),
+            _num(r.client_cpu_s_per_1k_ops, 2),
         ]
         for r in rows
     ]
     widths = [max([len(name)] + [len(c[i]) for c in cells]) for i, (name, _) in enumerate(COLUMNS)]
+
     def line(values: Sequence[str]) -> str:
         return "  ".join(
             f"{v:{align}{w}}" for v, (_, align), w in zip(values, COLUMNS, widths, strict=True)
         )
+
     out = [line([name for name, _ in COLUMNS]), line(["-" * w for w in widths])]
     out.extend(line(c) for c in cells)
     return "\n".join(out)

@@ -1,5 +1,5 @@
-"""The trivial HTTP responder of the ``limits`` workload: a raw ASGI app answering every request with
-4 KiB, served by uvicorn with uvloop and httptools (the stack onshore itself runs on).
+"""The trivial HTTP responder of the ``limits`` workload: a raw ASGI app answering every request
+with 4 KiB, served by uvicorn with uvloop and httptools (the stack onshore itself runs on).
 
 Whatever a real server does per request (routing, SigV4, metadata, disk) comes on top of this, so
 its requests/s, measured with the same load generator, is the ceiling a Python S3 server on this

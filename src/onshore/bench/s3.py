@@ -1,4 +1,5 @@
-"""The handful of S3 operations the benchmark issues, as signed request heads over ``http.Connection``.
+"""The handful of S3 operations the benchmark issues, as signed request heads over
+``http.Connection``.
 
 Requests are path-style (``/bucket/key``), which every S3 server accepts on a bare ``host:port``.
 Listing responses are read with a few regular expressions rather than an XML parser: the benchmark
@@ -24,7 +25,8 @@ _LOOPBACK_NAMES = {"localhost", "::1", "ip6-localhost"}
 
 @dataclass(frozen=True)
 class Endpoint:
-    """Where the server listens: scheme must be ``http`` (the benchmark measures the server, not TLS)."""
+    """Where the server listens: scheme must be ``http`` (the benchmark measures the server, not
+    TLS)."""
 
     host: str
     port: int
@@ -135,7 +137,10 @@ class S3Client:
         body = f"<Delete><Quiet>true</Quiet>{items}</Delete>".encode()
         md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
         head = self.head_bytes(
-            "POST", f"/{bucket}", [("delete", "")], content_length=len(body),
+            "POST",
+            f"/{bucket}",
+            [("delete", "")],
+            content_length=len(body),
             extra=[("content-md5", md5)],
         )
         return await conn.request(head, body, collect=True)
@@ -207,8 +212,12 @@ class S3Client:
         return await conn.request(head, collect=True)
 
     async def list_multipart_uploads(self, conn: Connection, bucket: str) -> Response:
-        return await conn.request(self.head_bytes("GET", f"/{bucket}", [("uploads", "")]), collect=True)
+        return await conn.request(
+            self.head_bytes("GET", f"/{bucket}", [("uploads", "")]), collect=True
+        )
 
 
 def _xml_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )

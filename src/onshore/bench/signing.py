@@ -1,19 +1,22 @@
-"""AWS Signature Version 4 for the load generator: small, and fast enough to never be the bottleneck.
+"""AWS Signature Version 4 for the load generator: small, and fast enough to never be the
+bottleneck.
 
-A SigV4 signature is built in four steps (AWS General Reference, "Signature Version 4 signing process"):
+A SigV4 signature is built in four steps (AWS General Reference, "Signature Version 4 signing
+process"):
 
 1. The *canonical request*: method, URI-encoded path, sorted query string, the signed headers as
    ``name:value`` lines (lower-case names, sorted), the list of their names joined by ``;``, and the
-   payload hash. The load generator sends ``x-amz-content-sha256: UNSIGNED-PAYLOAD``, which S3 accepts
-   over any transport and which spares hashing request bodies (a 512 MiB PUT would otherwise cost a
-   full SHA-256 pass on the client).
+   payload hash. The load generator sends ``x-amz-content-sha256: UNSIGNED-PAYLOAD``, which S3
+   accepts over any transport and which spares hashing request bodies (a 512 MiB PUT would otherwise
+   cost a full SHA-256 pass on the client).
 2. The *string to sign*: ``AWS4-HMAC-SHA256``, the request time, the *scope*
    ``YYYYMMDD/region/s3/aws4_request``, and the hex SHA-256 of the canonical request.
-3. The *signing key*: ``HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), "s3"), "aws4_request")``.
-   It depends only on the day, so it is derived once per process per day, not per request.
-4. The *signature*: hex ``HMAC(signing_key, string_to_sign)``. The HMAC's inner and outer states for the
-   signing key are also precomputed: per request we only ``copy()`` them, which saves two SHA-256
-   block compressions and Python-level HMAC set-up on every call.
+3. The *signing key*: ``HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), "s3"),
+   "aws4_request")``. It depends only on the day, so it is derived once per process per day, not per
+   request.
+4. The *signature*: hex ``HMAC(signing_key, string_to_sign)``. The HMAC's inner and outer states for
+   the signing key are also precomputed: per request we only ``copy()`` them, which saves two
+   SHA-256 block compressions and Python-level HMAC set-up on every call.
 
 Per request the remaining work is one SHA-256 of a ~250-byte canonical request and one HMAC
 finalisation: a few microseconds.
@@ -39,7 +42,8 @@ def uri_encode_path(path: str) -> str:
 
 
 def canonical_query(params: Sequence[tuple[str, str]]) -> str:
-    """The canonical query string: names and values URI-encoded (``/`` too), sorted by name, value."""
+    """The canonical query string: names and values URI-encoded (``/`` too), sorted by name,
+    value."""
     encoded = sorted((quote(k, safe="-_.~"), quote(v, safe="-_.~")) for k, v in params)
     return "&".join(f"{k}={v}" for k, v in encoded)
 
@@ -54,7 +58,8 @@ def derive_signing_key(secret_key: str, date: str, region: str, service: str = "
 
 @dataclass
 class Signer:
-    """Signs S3 requests for one access key and region; cache the instance for the process's life."""
+    """Signs S3 requests for one access key and region; cache the instance for the process's
+    life."""
 
     access_key: str
     secret_key: str

@@ -3,7 +3,8 @@
 A *tally* collects, for one operation (say the GETs of the small workload), the successful count,
 bytes moved, listed items, each request's latency and errors by kind: an HTTP status (``"404"``),
 ``"checksum"`` for a body that does not match what was written, ``"size"`` for a wrong length,
-``"connection"`` or ``"timeout"``. Each worker process fills its own tallies; the parent merges them.
+``"connection"`` or ``"timeout"``. Each worker process fills its own tallies; the parent merges
+them.
 
 A *row* is the summary the report and JSON show. Rates divide by the phase's wall time, from the
 common start instant to the moment the last worker finished, so they are what the server sustained

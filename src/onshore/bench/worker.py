@@ -8,7 +8,8 @@ which is what their GETs are verified against (a key is always handled by the sa
 
 Every loop is bounded: count-based phases stop at their last key or their deadline, whichever comes
 first; the mixed phase stops at its end instant; anything still in flight a grace period after the
-deadline is cancelled and counted as a ``timeout`` error. A worker with no command for an hour exits.
+deadline is cancelled and counted as a ``timeout`` error. A worker with no command for an hour
+exits.
 """
 
 from __future__ import annotations
@@ -170,7 +171,7 @@ class Worker:
         failure: str | None = None
         try:
             await asyncio.wait_for(asyncio.gather(*(c.connect() for c in conns)), 30)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             failure = f"cannot connect to {self.endpoint.netloc}: {exc}"
         delay = task.start_at - time.time()
         if delay > 0:
@@ -231,7 +232,7 @@ class Worker:
         except asyncio.CancelledError:
             tally.error("timeout", time.perf_counter() - t0)
             raise
-        except (HttpError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, HttpError, OSError) as exc:
             tally.error(_error_kind(exc), time.perf_counter() - t0)
             self.progress.add(1)
             return None, 0.0
@@ -266,15 +267,11 @@ class Worker:
                     tally.ok(latency, size)
                     self.progress.add(1, size)
             elif spec.op == "GET":
-                response, latency = await self._timed(
-                    tally, client.get_object(conn, bucket, key)
-                )
+                response, latency = await self._timed(tally, client.get_object(conn, bucket, key))
                 if response is not None:
                     self._check_body(tally, latency, bucket, key, response, spec.verify)
             elif spec.op == "HEAD":
-                response, latency = await self._timed(
-                    tally, client.head_object(conn, bucket, key)
-                )
+                response, latency = await self._timed(tally, client.head_object(conn, bucket, key))
                 if response is not None:
                     expected = objects.get((bucket, key))
                     length = int(response.headers.get("content-length", "-1"))
@@ -345,9 +342,7 @@ class Worker:
             body = self._counted(self.pool.stream(salt, size))
             response, latency = await self._timed(
                 tally,
-                client.upload_part(
-                    conn, spec.bucket, spec.key, spec.upload_id, number, body, size
-                ),
+                client.upload_part(conn, spec.bucket, spec.key, spec.upload_id, number, body, size),
             )
             if response is not None:
                 etag = response.headers.get("etag", "")
@@ -359,7 +354,9 @@ class Worker:
                 self.progress.add(1)
 
     # -- listings --------------------------------------------------------------------------------
-    async def _listing(self, spec: ListSpec, conn: Connection, tally: Tally, deadline: float) -> None:
+    async def _listing(
+        self, spec: ListSpec, conn: Connection, tally: Tally, deadline: float
+    ) -> None:
         client, bucket = self.client, spec.bucket
         for _ in range(spec.repeats):
             seen = 0
@@ -420,7 +417,9 @@ class _MixedState:
         self.live: list[str] = [key for key, _, _ in spec.objects]
         self.busy: dict[str, int] = {}
         self.next_index = spec.first_index
-        self.tallies = {op: tallies.setdefault(op, Tally()) for op in ("GET", "PUT", "LIST", "DELETE")}
+        self.tallies = {
+            op: tallies.setdefault(op, Tally()) for op in ("GET", "PUT", "LIST", "DELETE")
+        }
 
     async def loop(self, conn: Connection) -> None:
         spec, worker, rng = self.spec, self.worker, self.rng
@@ -466,15 +465,15 @@ class _MixedState:
                     tally.ok(latency, len(response.body), page.keys)
                     worker.progress.add(1)
             else:
-                key = self._take_idle_key()
-                if key is None:
+                victim = self._take_idle_key()
+                if victim is None:
                     continue
                 tally = self.tallies["DELETE"]
                 response, latency = await worker._timed(
-                    tally, client.delete_object(conn, bucket, key)
+                    tally, client.delete_object(conn, bucket, victim)
                 )
                 if response is not None:
-                    worker.objects.pop((bucket, key), None)
+                    worker.objects.pop((bucket, victim), None)
                     tally.ok(latency)
                     worker.progress.add(1)
 

@@ -30,7 +30,9 @@ from .stats import Row, Tally, summarise
 from .worker import ListSpec, MixedSpec, ObjectRef, ObjectsSpec, PartsSpec, Spec, StreamSpec
 
 T = TypeVar("T")
-_UPLOAD = re.compile(rb"<Upload>.*?<Key>([^<]*)</Key>.*?<UploadId>([^<]*)</UploadId>.*?</Upload>", re.S)
+_UPLOAD = re.compile(
+    rb"<Upload>.*?<Key>([^<]*)</Key>.*?<UploadId>([^<]*)</UploadId>.*?</Upload>", re.S
+)
 
 
 class BenchError(Exception):
@@ -60,7 +62,9 @@ class Control:
     def create_bucket(self, bucket: str) -> None:
         response = self.call(lambda c: self.client.create_bucket(c, bucket))
         if response.status != 200:
-            raise BenchError(f"CreateBucket {bucket}: HTTP {response.status} {response.body[:300]!r}")
+            raise BenchError(
+                f"CreateBucket {bucket}: HTTP {response.status} {response.body[:300]!r}"
+            )
 
     def cleanup(self, bucket: str) -> list[str]:
         """Delete everything in ``bucket`` and the bucket; return what went wrong, if anything."""
@@ -157,15 +161,23 @@ class Bench:
     ) -> list[Row]:
         return rows_from(workload, outcome, concurrency, items)
 
-    def _objects(self, op: str, bucket: str, shards: list[tuple[ObjectRef, ...]],
-                 concurrency: int, label: str = "") -> list[Spec | None]:
+    def _objects(
+        self,
+        op: str,
+        bucket: str,
+        shards: list[tuple[ObjectRef, ...]],
+        concurrency: int,
+        label: str = "",
+    ) -> list[Spec | None]:
         widths = split(concurrency, self.workers)
         return [
             ObjectsSpec(op, bucket, shard, width, label=label) if shard and width else None  # type: ignore[arg-type]
             for shard, width in zip(shards, widths, strict=True)
         ]
 
-    def _fair_shards(self, objects: Sequence[ObjectRef], concurrency: int) -> list[tuple[ObjectRef, ...]]:
+    def _fair_shards(
+        self, objects: Sequence[ObjectRef], concurrency: int
+    ) -> list[tuple[ObjectRef, ...]]:
         """Shard objects over the workers that have connections (concurrency may be < workers)."""
         widths = split(concurrency, self.workers)
         active = [w for w, width in enumerate(widths) if width]
@@ -204,7 +216,7 @@ class Bench:
         solo: list[Spec | None] = [None] * self.workers
         key = "large/single"
         for op in ("PUT", "GET"):
-            solo[0] = StreamSpec(op, bucket, key, plan.large_size, salt=1)  # type: ignore[arg-type]
+            solo[0] = StreamSpec(op, bucket, key, plan.large_size, salt=1)
             self._phase("large", op, solo, 1, 1)
         self._multipart(bucket)
 
@@ -237,7 +249,9 @@ class Bench:
         ordered = [etags.get(n, "") for n, _, _ in parts]
         if all(ordered):
             done = control.call(
-                lambda c: control.client.complete_multipart_upload(c, bucket, key, upload_id, ordered),
+                lambda c: control.client.complete_multipart_upload(
+                    c, bucket, key, upload_id, ordered
+                ),
                 timeout=plan.phase_timeout,
             )
             elapsed = time.perf_counter() - t0
@@ -248,8 +262,12 @@ class Bench:
         else:
             elapsed = time.perf_counter() - t0
             mpu.error("parts-missing", elapsed)
-        fake = PhaseOutcome({"MPU": mpu}, elapsed, outcome.client_cpu_seconds,
-                            monitor.stop() if monitor is not None else None)
+        fake = PhaseOutcome(
+            {"MPU": mpu},
+            elapsed,
+            outcome.client_cpu_seconds,
+            monitor.stop() if monitor is not None else None,
+        )
         rows = self._rows("large", fake, plan.multipart_concurrency, False)
         self.rows.extend(rows)
         for row in rows:
@@ -261,8 +279,9 @@ class Bench:
                 for chunk in pool.stream(salt, size):
                     crc = zlib.crc32(chunk, crc)
             solo: list[Spec | None] = [None] * self.workers
-            solo[0] = StreamSpec("GET", bucket, key, plan.multipart_size, salt=0,
-                                 label="GET MPU", expected_crc=crc)
+            solo[0] = StreamSpec(
+                "GET", bucket, key, plan.multipart_size, salt=0, label="GET MPU", expected_crc=crc
+            )
             self._phase("large", "GET MPU", solo, 1, 1)
 
     def _list(self, bucket: str) -> None:
@@ -278,9 +297,17 @@ class Bench:
         solo[0] = ListSpec("walk", bucket, plan.list_walks, (), len(objects), label="LIST walk")
         pages = plan.list_walks * (len(objects) // 1000 + 1)
         self._phase("list", "LIST walk", solo, pages, 1, items=True)
-        solo[0] = ListSpec("delimiter", bucket, plan.list_walks, tuple(prefixes),
-                           len(prefixes) + len(objects), label="LIST delimiter")
-        self._phase("list", "LIST delimiter", solo, plan.list_walks * (len(prefixes) + 1), 1, items=True)
+        solo[0] = ListSpec(
+            "delimiter",
+            bucket,
+            plan.list_walks,
+            tuple(prefixes),
+            len(prefixes) + len(objects),
+            label="LIST delimiter",
+        )
+        self._phase(
+            "list", "LIST delimiter", solo, plan.list_walks * (len(prefixes) + 1), 1, items=True
+        )
 
     def _mixed(self, bucket: str) -> None:
         plan = self.ctx.plan
@@ -295,18 +322,32 @@ class Bench:
             per_worker[w].append((f"w{w}/m{index}", index, size))
         shards = [tuple(per_worker.get(w, ())) for w in range(self.workers)]
         specs = self._objects("PUT", bucket, shards, plan.mixed_concurrency, label="PUT (fill)")
-        self._phase("mixed", "PUT (fill)", specs, plan.mixed_objects, plan.mixed_concurrency,
-                    report=False)
+        self._phase(
+            "mixed", "PUT (fill)", specs, plan.mixed_objects, plan.mixed_concurrency, report=False
+        )
         mixed: list[Spec | None] = [None] * self.workers
         for w in active:
             mixed[w] = MixedSpec(
-                bucket, f"w{w}/", shards[w], plan.mixed_seconds, widths[w], seed=self.ctx.seed + w,
-                min_size=plan.mixed_min_size, max_size=plan.mixed_max_size,
+                bucket,
+                f"w{w}/",
+                shards[w],
+                plan.mixed_seconds,
+                widths[w],
+                seed=self.ctx.seed + w,
+                min_size=plan.mixed_min_size,
+                max_size=plan.mixed_max_size,
                 first_index=w * 10_000_000 + plan.mixed_objects,
             )
         expected = int(plan.mixed_seconds * 1000)
-        self._phase("mixed", "70/20/10", mixed, expected, plan.mixed_concurrency,
-                    items=True, timeout=plan.mixed_seconds)
+        self._phase(
+            "mixed",
+            "70/20/10",
+            mixed,
+            expected,
+            plan.mixed_concurrency,
+            items=True,
+            timeout=plan.mixed_seconds,
+        )
 
 
 def rows_from(workload: str, outcome: PhaseOutcome, concurrency: int, items: bool) -> list[Row]:
@@ -333,4 +374,3 @@ def brief(row: Row) -> str:
     if row.errors:
         text += f"  errors {row.errors_by_kind}"
     return text
-
