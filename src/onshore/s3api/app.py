@@ -151,17 +151,23 @@ class S3App:
             raise NotImplemented(
                 f"{getattr(op, 'value', op)} is not implemented by onshore yet."
             )
-        req.body = PayloadReader(self.timed(req.receive), req.headers, auth)
+        req.body = PayloadReader(self.timed(req), req.headers, auth)
         return await handler(req, self.services)
 
-    def timed(self, receive: Receive) -> Receive:
+    def timed(self, req: Request) -> Receive:
+        """The body channel, with a stall timeout and a record of whether the body was read
+        to its end (see :meth:`send`)."""
         timeout = self.config.body_timeout
+        receive = req.receive
 
         async def receive_with_timeout() -> Message:
             try:
-                return await asyncio.wait_for(receive(), timeout)
+                message = await asyncio.wait_for(receive(), timeout)
             except TimeoutError:
                 raise RequestTimeout() from None
+            if message["type"] != "http.request" or not message.get("more_body"):
+                req.body_done = True
+            return message
 
         return receive_with_timeout
 
@@ -190,6 +196,11 @@ class S3App:
         headers["x-amz-request-id"] = req.request_id
         headers["x-amz-id-2"] = host_id(req.request_id)
         headers["Server"] = "onshore"
+        if not req.body_done and req.has_body():
+            # The body was not read (the request failed first). A client that sent
+            # "Expect: 100-continue" will never send it, so the connection cannot be reused:
+            # whatever arrives next would be parsed as the body. Close it.
+            headers["Connection"] = "close"
         head = req.method == "HEAD"
         if response.stream is None and "Content-Length" not in headers:
             headers["Content-Length"] = str(len(response.body))

@@ -39,6 +39,7 @@ class Request:
         "principal",
         "body",
         "header_bytes",
+        "body_done",
     )
 
     def __init__(self, scope: Scope, receive: Receive, request_id: str) -> None:
@@ -73,6 +74,7 @@ class Request:
         self.auth: AuthResult | None = None
         self.principal: Principal | None = None
         self.body: PayloadReader | None = None
+        self.body_done = False
 
     @property
     def bucket(self) -> str:
@@ -106,6 +108,12 @@ class Request:
             )
         value = int(raw)
         return min(value, maximum) if maximum is not None else value
+
+    def has_body(self) -> bool:
+        length = self.headers.get("content-length")
+        if length is not None:
+            return length.strip() not in ("", "0")
+        return "transfer-encoding" in self.headers
 
     def content_length(self) -> int | None:
         raw = self.headers.get("content-length")
