@@ -40,14 +40,29 @@ class HttpError(Exception):
 
 @dataclass(slots=True)
 class Response:
-    """What the benchmark needs from a response: the status, headers, and the body's size and
-    CRC."""
+    """What the benchmark needs from a response: the status, the raw head (headers are looked up
+    on demand, most responses never need them), and the body's size and CRC."""
 
     status: int
-    headers: dict[str, str]
+    head: bytes
     length: int = 0
     crc: int = 0
     body: bytes = b""
+
+    def header(self, name: str, default: str = "") -> str:
+        """The value of header ``name`` (case-insensitive), or ``default``."""
+        value = _find_header(self.head, self.head.lower(), name.lower().encode("latin-1"))
+        return default if value is None else value.decode("latin-1")
+
+
+def _find_header(head: bytes, lower: bytes, name: bytes) -> bytes | None:
+    """Look ``name`` (lower-case) up in a raw head; ``lower`` is ``head.lower()``."""
+    start = lower.find(b"\r\n" + name + b":")
+    if start < 0:
+        return None
+    start += len(name) + 3
+    end = head.find(b"\r\n", start)
+    return head[start : end if end >= 0 else len(head)].strip()
 
 
 @dataclass(slots=True)
@@ -103,6 +118,16 @@ class _Protocol(asyncio.Protocol):
                 self._fail("bytes received with no request outstanding")
             return
         try:
+            if self._state == _HEAD and not self._buf:
+                end = data.find(b"\r\n\r\n")
+                if end >= 0:  # the usual case: the whole head (often the whole response) at once
+                    self._parse_head(data[:end])
+                    if self._state == _DONE:
+                        self._finish()
+                        return
+                    data = data[end + 4 :]
+                    if not data:
+                        return
             self._feed(memoryview(data))
         except (ValueError, IndexError) as exc:
             self._fail(f"malformed response: {exc}")
@@ -227,30 +252,28 @@ class _Protocol(asyncio.Protocol):
     def _parse_head(self, head: bytes) -> None:
         pending = self._pending
         assert pending is not None
-        lines = head.split(b"\r\n")
-        status_line = lines[0]
-        if not status_line.startswith(b"HTTP/1."):
-            raise ValueError(f"bad status line {status_line[:40]!r}")
-        status = int(status_line[9:12])
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            name, _, value = line.partition(b":")
-            headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
-        pending.response = Response(status, headers)
-        connection = headers.get("connection", "").lower()
-        if status_line.startswith(b"HTTP/1.0"):
-            self.keep_alive = connection == "keep-alive"
-        elif connection == "close":
+        if not head.startswith(b"HTTP/1."):
+            raise ValueError(f"bad status line {head[:40]!r}")
+        status = int(head[9:12])
+        lower = head.lower()
+        pending.response = Response(status, head)
+        connection = _find_header(head, lower, b"connection")
+        if head.startswith(b"HTTP/1.0"):
+            self.keep_alive = connection is not None and connection.lower() == b"keep-alive"
+        elif connection is not None and connection.lower() == b"close":
             self.keep_alive = False
         if 100 <= status < 200:  # an interim response: the real one follows
             self._state = _HEAD
             return
         if pending.head_only or status in (204, 304):
             self._state = _DONE
-        elif "chunked" in headers.get("transfer-encoding", "").lower():
+            return
+        encoding = _find_header(head, lower, b"transfer-encoding")
+        length = _find_header(head, lower, b"content-length")
+        if encoding is not None and b"chunked" in encoding.lower():
             self._state = _CHUNK_SIZE
-        elif "content-length" in headers:
-            self._remaining = int(headers["content-length"])
+        elif length is not None:
+            self._remaining = int(length)
             self._state = _LENGTH if self._remaining else _DONE
         else:
             self.keep_alive = False

@@ -25,6 +25,7 @@ from .worker import PhaseResult, Spec, Task, WorkerConfig, worker_main
 
 START_DELAY = 0.5
 RESULT_GRACE = 60.0
+READY_TIMEOUT = 60.0
 
 
 @dataclass
@@ -96,6 +97,10 @@ class WorkerPool:
             child_end.close()
             self._pipes.append(parent_end)
             self._procs.append(proc)
+        for index, pipe in enumerate(self._pipes):
+            if not pipe.poll(READY_TIMEOUT) or pipe.recv() != "ready":
+                self.close()
+                raise RuntimeError(f"client process {index} did not start")
 
     def run(
         self,

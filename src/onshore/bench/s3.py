@@ -104,16 +104,24 @@ class S3Client:
         extra: Sequence[tuple[str, str]] = (),
     ) -> bytes:
         """The request line and headers of a signed request, ready to write."""
-        headers = self.signer.sign(method, path, query, self._host, extra_headers=extra)
         target = uri_encode_path(path)
-        if query:
-            target += "?" + canonical_query(query)
-        lines = [f"{method} {target} HTTP/1.1"]
-        lines.extend(f"{k}: {v}" for k, v in headers)
-        if content_length is not None:
-            lines.append(f"content-length: {content_length}")
-        lines.append("\r\n")
-        return "\r\n".join(lines).encode("latin-1")
+        encoded_query = canonical_query(query) if query else ""
+        if encoded_query:
+            target += "?" + encoded_query
+        signer = self.signer
+        length = "" if content_length is None else f"content-length: {content_length}\r\n"
+        if extra:
+            headers = signer.sign(method, path, query, self._host, extra_headers=extra)
+            lines = "".join(f"{k}: {v}\r\n" for k, v in headers)
+            return f"{method} {target} HTTP/1.1\r\n{lines}{length}\r\n".encode("latin-1")
+        stamp = signer.amz_date()
+        path_only = target.partition("?")[0]
+        auth = signer.authorize(method, path_only, encoded_query, self._host, stamp)
+        return (
+            f"{method} {target} HTTP/1.1\r\nhost: {self._host}\r\n"
+            f"x-amz-content-sha256: UNSIGNED-PAYLOAD\r\nx-amz-date: {stamp}\r\n"
+            f"authorization: {auth}\r\n{length}\r\n"
+        ).encode("latin-1")
 
     # -- objects ---------------------------------------------------------------------------------
     async def put_object(

@@ -274,7 +274,7 @@ class Worker:
                 response, latency = await self._timed(tally, client.head_object(conn, bucket, key))
                 if response is not None:
                     expected = objects.get((bucket, key))
-                    length = int(response.headers.get("content-length", "-1"))
+                    length = int(response.header("content-length", "-1"))
                     if spec.verify and expected is not None and length != expected[0]:
                         tally.error("size", latency)
                     else:
@@ -345,7 +345,7 @@ class Worker:
                 client.upload_part(conn, spec.bucket, spec.key, spec.upload_id, number, body, size),
             )
             if response is not None:
-                etag = response.headers.get("etag", "")
+                etag = response.header("etag")
                 if etag:
                     etags[number] = etag
                     tally.ok(latency, size)
@@ -509,6 +509,7 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 def worker_main(index: int, pipe: Pipe, config: WorkerConfig, counters: Any) -> None:
     """Entry point of a client process: serve phases from ``pipe`` until told to stop."""
     worker = Worker(index, config, Progress(counters, index))
+    pipe.send("ready")  # the parent times nothing before every worker has said this
     with asyncio.Runner(loop_factory=_new_loop) as runner:
         while pipe.poll(IDLE_EXIT_SECONDS):
             try:

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .http import Connection
+from .http import Connection, Response
 from .payloads import PayloadPool
 from .plan import Plan, mixed_size, split
 from .pool import PhaseOutcome, WorkerPool
@@ -60,11 +60,24 @@ class Control:
         self._runner.close()
 
     def create_bucket(self, bucket: str) -> None:
+        """Create ``bucket`` and warm it up with one PUT and DELETE, untimed: some servers set up
+        storage for a bucket lazily (SeaweedFS grows its volumes on the first write, which takes
+        0.2-1 s), and that one-off cost is not the steady state a workload measures."""
         response = self.call(lambda c: self.client.create_bucket(c, bucket))
         if response.status != 200:
             raise BenchError(
                 f"CreateBucket {bucket}: HTTP {response.status} {response.body[:300]!r}"
             )
+
+        async def warm(conn: Connection) -> Response:
+            body = b"w" * 4096
+            put = await self.client.put_object(conn, bucket, "warmup", body, len(body))
+            await self.client.delete_object(conn, bucket, "warmup")
+            return put
+
+        put = self.call(warm)
+        if put.status != 200:
+            raise BenchError(f"warm-up PUT in {bucket}: HTTP {put.status} {put.body[:300]!r}")
 
     def cleanup(self, bucket: str) -> list[str]:
         """Delete everything in ``bucket`` and the bucket; return what went wrong, if anything."""
