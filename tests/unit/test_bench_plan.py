@@ -1,4 +1,4 @@
-"""Workload planning: the issue's shapes at scale 1, and what --scale / --concurrency make of them."""
+"""Workload planning: the issue's shapes at scale 1, and what --scale and --concurrency do."""
 
 from __future__ import annotations
 
