@@ -234,7 +234,9 @@ class Bench:
         self._multipart(bucket)
 
     def _multipart(self, bucket: str) -> None:
-        plan, control, monitor = self.ctx.plan, self.ctx.control, self.ctx.monitor
+        plan, control = self.ctx.plan, self.ctx.control
+        # a monitor of its own: the whole upload (create, parts, complete) is one MPU operation
+        monitor = ServerMonitor(self.ctx.monitor.pid) if self.ctx.monitor is not None else None
         key = "large/multipart"
         parts = [(n, size, 1000 + n) for n, size in enumerate(plan.parts, start=1)]
         if monitor is not None:
@@ -250,11 +252,7 @@ class Bench:
         for n, w in enumerate(active):
             mine = tuple(parts[n :: len(active)])
             specs[w] = PartsSpec(bucket, key, upload_id, mine, widths[w]) if mine else None
-        saved, self.ctx.monitor = self.ctx.monitor, None
-        try:
-            outcome = self._phase("large", "PART", specs, len(parts), plan.multipart_concurrency)
-        finally:
-            self.ctx.monitor = saved
+        outcome = self._phase("large", "PART", specs, len(parts), plan.multipart_concurrency)
         etags: dict[int, str] = {}
         for extra in outcome.extras:
             etags.update(extra.get("etags", {}))
