@@ -1,0 +1,471 @@
+"""The AWS CLI (v1, ``awscli`` from PyPI) against a real server process, unchanged.
+
+Every command runs as a subprocess (``python -m awscli``) with a hermetic environment
+(``client_env()``: explicit credentials and region, no shared config files) and
+``--endpoint-url``; results are checked through the CLI's JSON output, the downloaded bytes,
+and an independent boto3 client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tests.api.server import ServerProcess, client_env
+
+MiB = 1024 * 1024
+
+
+def aws(
+    server: ServerProcess, command: str, *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``aws <command> <args>`` against the server (``command`` is split as a shell would;
+    ``args`` are passed verbatim); on failure, raise with the CLI's own output."""
+    argv = [*shlex.split(command), *args]
+    result = subprocess.run(
+        [sys.executable, "-m", "awscli", "--endpoint-url", server.endpoint, "--output", "json"]
+        + argv,
+        env=client_env(PYTHONIOENCODING="utf-8", PYTHONUTF8="1"),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=300,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"aws {shlex.join(argv)} exited {result.returncode}\n"
+            f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+        )
+    return result
+
+
+def aws_json(server: ServerProcess, command: str, *args: str) -> Any:
+    out = aws(server, command, *args).stdout
+    return json.loads(out) if out.strip() else {}
+
+
+def write_random(path: Path, size: int) -> str:
+    """Write ``size`` random bytes to ``path`` in 1 MiB pieces; return their SHA-256."""
+    digest = hashlib.sha256()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        left = size
+        while left:
+            chunk = os.urandom(min(left, MiB))
+            digest.update(chunk)
+            f.write(chunk)
+            left -= len(chunk)
+    return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(MiB), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Relative POSIX path -> bytes of every file under ``root``."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def keys_of(s3: Any, bucket: str, prefix: str = "") -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return [c["Key"] for page in pages for c in page.get("Contents", [])]
+
+
+def s3_ls_names(stdout: str) -> list[str]:
+    """Names from ``aws s3 ls`` output: ``PRE name/`` lines and ``date time size name`` lines."""
+    names = []
+    for line in stdout.splitlines():
+        if not line.strip():
+            continue
+        if line.strip().startswith("PRE "):
+            names.append(line.strip()[4:])
+        else:
+            names.append(line.split(maxsplit=3)[3])
+    return names
+
+
+# -- aws s3 (high-level commands) ---------------------------------------------------------------
+
+
+def test_mb_ls_rb(server: ServerProcess, s3: Any, tmp_path: Path) -> None:
+    name = f"cli-{uuid.uuid4().hex[:12]}"
+    assert aws(server, f"s3 mb s3://{name}").stdout.strip() == f"make_bucket: {name}"
+    listed = aws(server, "s3 ls").stdout
+    assert name in [line.split()[-1] for line in listed.splitlines()]
+    s3.head_bucket(Bucket=name)
+
+    (tmp_path / "f").write_bytes(b"x")
+    aws(server, "s3 cp", str(tmp_path / "f"), f"s3://{name}/f")
+    refused = aws(server, f"s3 rb s3://{name}", check=False)
+    assert refused.returncode != 0
+    assert "BucketNotEmpty" in refused.stderr
+
+    aws(server, f"s3 rb s3://{name} --force")
+    assert name not in aws(server, "s3 ls").stdout
+    missing = aws(server, f"s3 ls s3://{name}", check=False)
+    assert missing.returncode != 0 and "NoSuchBucket" in missing.stderr
+    gone = aws(server, f"s3api head-bucket --bucket {name}", check=False)
+    assert gone.returncode != 0 and "404" in gone.stderr
+
+
+def test_cp_small_up_and_down(server: ServerProcess, s3: Any, bucket: str, tmp_path: Path) -> None:
+    src = tmp_path / "hello.txt"
+    src.write_bytes(b"hello, onshore\n")
+    aws(
+        server,
+        "s3 cp --content-type text/plain --metadata owner=tests",
+        str(src),
+        f"s3://{bucket}/docs/hello.txt",
+    )
+    head = s3.head_object(Bucket=bucket, Key="docs/hello.txt")
+    assert head["ContentLength"] == src.stat().st_size
+    assert head["ContentType"] == "text/plain"
+    assert head["Metadata"] == {"owner": "tests"}
+    assert head["ETag"] == f'"{hashlib.md5(src.read_bytes()).hexdigest()}"'
+
+    dst = tmp_path / "down" / "hello.txt"
+    aws(server, f"s3 cp s3://{bucket}/docs/hello.txt", str(dst))
+    assert dst.read_bytes() == src.read_bytes()
+
+    # Streams of unknown length: stdin up, stdout down.
+    cli = [sys.executable, "-m", "awscli", "--endpoint-url", server.endpoint, "s3", "cp"]
+    data = b"from stdin " * 1000
+    up = subprocess.run(
+        [*cli, "-", f"s3://{bucket}/stdin.bin"],
+        input=data,
+        env=client_env(),
+        capture_output=True,
+        timeout=120,
+    )
+    assert up.returncode == 0, up.stderr
+    down = subprocess.run(
+        [*cli, f"s3://{bucket}/stdin.bin", "-"], env=client_env(), capture_output=True, timeout=120
+    )
+    assert down.returncode == 0, down.stderr
+    assert down.stdout == data
+
+    missing = aws(server, f"s3 cp s3://{bucket}/nope", str(tmp_path / "nope"), check=False)
+    assert missing.returncode != 0
+    assert "404" in missing.stderr
+
+
+def test_cp_large_file_goes_multipart(
+    server: ServerProcess, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """40 MiB with the CLI's defaults (8 MiB threshold and part size): the CLI picks multipart
+    on upload (5 parts), parallel ranged GETs on download and UploadPartCopy for s3-to-s3."""
+    src = tmp_path / "big.bin"
+    digest = write_random(src, 40 * MiB)
+    aws(server, "s3 cp", str(src), f"s3://{bucket}/big.bin")
+
+    head = s3.head_object(Bucket=bucket, Key="big.bin")
+    assert head["ContentLength"] == 40 * MiB
+    with src.open("rb") as f:
+        md5s = b"".join(hashlib.md5(c).digest() for c in iter(lambda: f.read(8 * MiB), b""))
+    assert head["ETag"] == f'"{hashlib.md5(md5s).hexdigest()}-5"'
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+    dst = tmp_path / "back.bin"
+    aws(server, f"s3 cp s3://{bucket}/big.bin", str(dst))
+    assert dst.stat().st_size == 40 * MiB
+    assert sha256_file(dst) == digest
+
+    aws(server, f"s3 cp s3://{bucket}/big.bin s3://{bucket}/copy/big.bin")
+    copied = s3.get_object(Bucket=bucket, Key="copy/big.bin")["Body"]
+    h = hashlib.sha256()
+    for chunk in iter(lambda: copied.read(MiB), b""):
+        h.update(chunk)
+    assert h.hexdigest() == digest
+
+
+SYNC_FILES = {
+    "top.txt": b"top level\n",
+    "a/one.txt": b"one\n",
+    "a/b/two.bin": bytes(range(256)) * 40,
+    "a/b/c/deep.txt": b"deep\n",
+    "with space/file name.txt": b"spaces\n",
+    "unicodé/日本語 ファイル.txt": "こんにちは".encode(),
+    "plus+and%percent.txt": b"odd characters\n",
+    "empty.txt": b"",
+}
+
+
+def test_sync_both_ways(server: ServerProcess, s3: Any, bucket: str, tmp_path: Path) -> None:
+    local = tmp_path / "local"
+    for rel, data in SYNC_FILES.items():
+        (local / rel).parent.mkdir(parents=True, exist_ok=True)
+        (local / rel).write_bytes(data)
+    remote = f"s3://{bucket}/site"
+
+    aws(server, "s3 sync", str(local), remote)
+    assert keys_of(s3, bucket) == sorted((f"site/{k}" for k in SYNC_FILES), key=str.encode)
+    for rel, data in SYNC_FILES.items():
+        assert s3.get_object(Bucket=bucket, Key=f"site/{rel}")["Body"].read() == data
+
+    # Nothing changed: a second sync transfers nothing.
+    assert aws(server, "s3 sync", str(local), remote).stdout.strip() == ""
+
+    # A local deletion and a change, pushed with --delete.
+    (local / "a" / "one.txt").unlink()
+    (local / "top.txt").write_bytes(b"top level, changed and longer\n")
+    out = aws(server, "s3 sync --delete", str(local), remote).stdout
+    assert f"delete: {remote}/a/one.txt" in out
+    expected = {k: v for k, v in SYNC_FILES.items() if k != "a/one.txt"}
+    expected["top.txt"] = b"top level, changed and longer\n"
+    assert keys_of(s3, bucket) == sorted((f"site/{k}" for k in expected), key=str.encode)
+
+    # Down into a fresh directory: the same tree, byte for byte.
+    down = tmp_path / "down"
+    aws(server, "s3 sync", remote, str(down))
+    assert tree(down) == expected
+
+    # A remote deletion pulled down with --delete removes the local file.
+    s3.delete_object(Bucket=bucket, Key="site/a/b/c/deep.txt")
+    out = aws(server, "s3 sync --delete", remote, str(down)).stdout
+    assert "delete: " in out and "deep.txt" in out
+    del expected["a/b/c/deep.txt"]
+    assert tree(down) == expected
+
+
+def test_ls_recursive_and_prefixes(server: ServerProcess, s3: Any, bucket: str) -> None:
+    keys = ["dir/a.txt", "dir/sub/b.txt", "dir/sub/c.txt", "other/d.txt", "root.txt", "é/f.txt"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+
+    top = aws(server, f"s3 ls s3://{bucket}").stdout
+    assert s3_ls_names(top) == ["dir/", "other/", "é/", "root.txt"]  # PRE lines come first
+
+    in_dir = aws(server, f"s3 ls s3://{bucket}/dir/").stdout
+    assert s3_ls_names(in_dir) == ["sub/", "a.txt"]
+
+    recursive = aws(server, f"s3 ls s3://{bucket} --recursive --summarize").stdout
+    lines = [line for line in recursive.splitlines() if line.startswith("20")]
+    assert s3_ls_names("\n".join(lines)) == sorted(keys, key=str.encode)
+    sizes = {line.split(maxsplit=3)[3]: int(line.split()[2]) for line in lines}
+    assert sizes == {k: len(k.encode()) for k in keys}
+    assert "Total Objects: 6" in recursive
+    assert f"Total Size: {sum(len(k.encode()) for k in keys)}" in recursive
+
+    partial = aws(server, f"s3 ls s3://{bucket}/dir/sub/ --recursive").stdout
+    assert s3_ls_names(partial) == ["dir/sub/b.txt", "dir/sub/c.txt"]
+
+
+def test_rm_recursive(server: ServerProcess, s3: Any, bucket: str) -> None:
+    for key in ["logs/1", "logs/2", "logs/deep/3", "logs-not/4", "keep"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    out = aws(server, f"s3 rm s3://{bucket}/logs/ --recursive").stdout
+    assert out.count("delete: ") == 3
+    assert keys_of(s3, bucket) == ["keep", "logs-not/4"]
+    aws(server, f"s3 rm s3://{bucket}/keep")
+    assert keys_of(s3, bucket) == ["logs-not/4"]
+
+
+# -- aws s3api (one call per S3 operation) ------------------------------------------------------
+
+
+def test_s3api_put_head_get_range(server: ServerProcess, bucket: str, tmp_path: Path) -> None:
+    body = tmp_path / "body.bin"
+    data = bytes(range(256)) * 4
+    body.write_bytes(data)
+    obj = f"--bucket {bucket} --key dir/obj"
+    put = aws_json(
+        server,
+        f"s3api put-object {obj} --content-type application/x-test --metadata colour=blue,size=4",
+        "--body",
+        str(body),
+    )
+    assert put["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+
+    head = aws_json(server, f"s3api head-object {obj}")
+    assert head["ContentLength"] == len(data)
+    assert head["ContentType"] == "application/x-test"
+    assert head["Metadata"] == {"colour": "blue", "size": "4"}
+    assert head["ETag"] == put["ETag"]
+
+    out = tmp_path / "range.bin"
+    got = aws_json(server, f"s3api get-object {obj} --range bytes=100-199", str(out))
+    assert got["ContentRange"] == f"bytes 100-199/{len(data)}"
+    assert got["ContentLength"] == 100
+    assert out.read_bytes() == data[100:200]
+
+    aws_json(server, f"s3api get-object {obj} --range bytes=-10", str(out))
+    assert out.read_bytes() == data[-10:]
+
+    missing = aws(server, f"s3api head-object --bucket {bucket} --key nope", check=False)
+    assert missing.returncode != 0 and "404" in missing.stderr
+    no_key = aws(server, f"s3api get-object --bucket {bucket} --key nope", str(out), check=False)
+    assert no_key.returncode != 0 and "NoSuchKey" in no_key.stderr
+
+
+def test_s3api_list_objects_v2_delimiter_and_pagination(
+    server: ServerProcess, s3: Any, bucket: str
+) -> None:
+    keys = [f"p/{i:02d}" for i in range(7)] + ["q/x", "q/y/z", "r", "s t", "ü"]
+    keys.sort(key=str.encode)
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"")
+    ls = f"s3api list-objects-v2 --bucket {bucket}"
+
+    delim = aws_json(server, f"{ls} --delimiter /")
+    assert [c["Key"] for c in delim["Contents"]] == ["r", "s t", "ü"]
+    assert [p["Prefix"] for p in delim["CommonPrefixes"]] == ["p/", "q/"]
+
+    sub = aws_json(server, f"{ls} --prefix q/ --delimiter /")
+    assert [c["Key"] for c in sub["Contents"]] == ["q/x"]
+    assert [p["Prefix"] for p in sub["CommonPrefixes"]] == ["q/y/"]
+
+    # The CLI's own paginator: pages of 2 from the server, 5 items per CLI call.
+    seen: list[str] = []
+    token: str | None = None
+    calls = 0
+    while True:
+        page = aws_json(
+            server,
+            f"{ls} --page-size 2 --max-items 5",
+            *(["--starting-token", token] * bool(token)),
+        )
+        calls += 1
+        seen += [c["Key"] for c in page.get("Contents", [])]
+        token = page.get("NextToken")
+        if not token:
+            break
+        assert len(page["Contents"]) == 5
+    assert seen == keys
+    assert calls == 3  # 12 keys: 5 + 5 + 2
+
+    # Single raw pages (--no-paginate) expose the continuation-token protocol itself.
+    first = aws_json(server, f"{ls} --max-keys 4 --no-paginate")
+    assert first["IsTruncated"] is True and first["KeyCount"] == 4
+    rest = aws_json(
+        server, f"{ls} --no-paginate --continuation-token", first["NextContinuationToken"]
+    )
+    assert rest["IsTruncated"] is False
+    assert [c["Key"] for c in first["Contents"] + rest["Contents"]] == keys
+
+
+def test_s3api_versioning(server: ServerProcess, bucket: str, tmp_path: Path) -> None:
+    aws(
+        server,
+        f"s3api put-bucket-versioning --bucket {bucket} --versioning-configuration Status=Enabled",
+    )
+    assert aws_json(server, f"s3api get-bucket-versioning --bucket {bucket}") == {
+        "Status": "Enabled"
+    }
+
+    body = tmp_path / "b"
+    ids = []
+    for content in (b"first", b"second"):
+        body.write_bytes(content)
+        put = aws_json(server, f"s3api put-object --bucket {bucket} --key doc --body", str(body))
+        ids.append(put["VersionId"])
+    assert len(set(ids)) == 2 and "null" not in ids
+    marker = aws_json(server, f"s3api delete-object --bucket {bucket} --key doc")
+    assert marker["DeleteMarker"] is True
+
+    listing = aws_json(server, f"s3api list-object-versions --bucket {bucket}")
+    assert [(v["VersionId"], v["IsLatest"]) for v in listing["Versions"]] == [
+        (ids[1], False),
+        (ids[0], False),
+    ]
+    assert [(m["VersionId"], m["IsLatest"]) for m in listing["DeleteMarkers"]] == [
+        (marker["VersionId"], True)
+    ]
+
+    got = aws_json(
+        server, f"s3api get-object --bucket {bucket} --key doc --version-id {ids[0]}", str(body)
+    )
+    assert got["VersionId"] == ids[0]
+    assert body.read_bytes() == b"first"
+
+
+def test_s3api_multipart_by_hand(
+    server: ServerProcess, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    parts = [os.urandom(5 * MiB), os.urandom(5 * MiB), b"the tail"]
+    obj = f"--bucket {bucket} --key mp/obj"
+    created = aws_json(
+        server, f"s3api create-multipart-upload {obj} --content-type application/x-mp"
+    )
+    upload = f"{obj} --upload-id {created['UploadId']}"
+    assert created["Key"] == "mp/obj" and created["Bucket"] == bucket
+
+    done = []
+    for number, data in enumerate(parts, start=1):
+        path = tmp_path / f"part{number}"
+        path.write_bytes(data)
+        result = aws_json(
+            server, f"s3api upload-part {upload} --part-number {number} --body", str(path)
+        )
+        assert result["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+        done.append({"PartNumber": number, "ETag": result["ETag"]})
+
+    listed = aws_json(server, f"s3api list-parts {upload}")
+    assert [(p["PartNumber"], p["Size"]) for p in listed["Parts"]] == [
+        (1, 5 * MiB),
+        (2, 5 * MiB),
+        (3, len(parts[2])),
+    ]
+    uploads = aws_json(server, f"s3api list-multipart-uploads --bucket {bucket}")
+    assert [u["UploadId"] for u in uploads["Uploads"]] == [created["UploadId"]]
+
+    manifest = tmp_path / "parts.json"
+    manifest.write_text(json.dumps({"Parts": done}))
+    completed = aws_json(
+        server, f"s3api complete-multipart-upload {upload} --multipart-upload", f"file://{manifest}"
+    )
+    md5s = b"".join(hashlib.md5(p).digest() for p in parts)
+    assert completed["ETag"] == f'"{hashlib.md5(md5s).hexdigest()}-3"'
+
+    out = tmp_path / "out"
+    got = aws_json(server, f"s3api get-object {obj}", str(out))
+    assert got["ContentType"] == "application/x-mp"
+    assert got["ContentLength"] == sum(map(len, parts))
+    assert out.read_bytes() == b"".join(parts)
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+    # An aborted upload is gone: a part sent to it afterwards is NoSuchUpload.
+    other = aws_json(server, f"s3api create-multipart-upload --bucket {bucket} --key x")
+    gone = f"--bucket {bucket} --key x --upload-id {other['UploadId']}"
+    aws(server, f"s3api abort-multipart-upload {gone}")
+    late = aws(
+        server, f"s3api upload-part {gone} --part-number 1 --body", str(manifest), check=False
+    )
+    assert late.returncode != 0 and "NoSuchUpload" in late.stderr
+
+
+def test_s3api_delete_objects(server: ServerProcess, s3: Any, bucket: str, tmp_path: Path) -> None:
+    for key in ["a", "b/c", "d e", "ß"]:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    request = tmp_path / "delete.json"
+    doomed = ["a", "d e", "ß", "never-existed"]
+    request.write_text(json.dumps({"Objects": [{"Key": k} for k in doomed]}), encoding="utf-8")
+    result = aws_json(
+        server, f"s3api delete-objects --bucket {bucket} --delete", f"file://{request}"
+    )
+    # Deleting a missing key is a success in S3.
+    assert sorted(d["Key"] for d in result["Deleted"]) == sorted(doomed)
+    assert result.get("Errors", []) == []
+    assert keys_of(s3, bucket) == ["b/c"]
+
+    request.write_text(json.dumps({"Objects": [{"Key": "b/c"}], "Quiet": True}))
+    quiet = aws_json(
+        server, f"s3api delete-objects --bucket {bucket} --delete", f"file://{request}"
+    )
+    assert quiet.get("Deleted", []) == []
+    assert keys_of(s3, bucket) == []
