@@ -32,11 +32,56 @@ class Deployment:
     root: RootCredentials
 
 
-def build(config: Config) -> Deployment:
+def open_storage(config: Config) -> tuple[SqliteMetadataStore, FilesystemBlobStore]:
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteMetadataStore(config.data_dir / METADATA_FILE), FilesystemBlobStore(config.data_dir)
+
+
+def prepare(config: Config) -> RootCredentials:
+    """One-time start-up work, done once before any server process accepts requests: root
+    credentials (generated on first start) and the orphan sweep (which must not run while
+    another process may be between writing a blob and committing it)."""
     config.data_dir.mkdir(parents=True, exist_ok=True)
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
-    meta = SqliteMetadataStore(config.data_dir / METADATA_FILE)
-    blobs = FilesystemBlobStore(config.data_dir)
+    meta, blobs = open_storage(config)
+    try:
+        sweep_orphans(meta, blobs)
+    finally:
+        meta.close()
+    return root
+
+
+def create_app() -> S3App:
+    """Application factory for server worker processes: configuration from ``ONSHORE_*``."""
+    from onshore.cli.server import configure_logging
+    from onshore.config import load
+
+    _die_with_parent()
+    config = load()
+    configure_logging(config.log_level)
+    return build(config).app
+
+
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker if the supervising process dies (even by
+    SIGKILL), so no orphaned worker keeps serving from a half-stopped deployment."""
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def build(config: Config) -> Deployment:
+    root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
+    meta, blobs = open_storage(config)
     blocking = Blocking(config.workers_threads)
     services = Services(
         config=config,
@@ -59,11 +104,5 @@ def build(config: Config) -> Deployment:
         blocking.shutdown()
         meta.close()
 
-    app = S3App(
-        services,
-        load_all(),
-        ready=ready,
-        on_startup=lambda: sweep_orphans(meta, blobs) and None,
-        on_shutdown=shutdown,
-    )
+    app = S3App(services, load_all(), ready=ready, on_shutdown=shutdown)
     return Deployment(app, services, root)

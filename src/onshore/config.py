@@ -60,7 +60,9 @@ SETTINGS: tuple[Setting, ...] = (
             "get 503 SlowDown."),
     Setting("shutdown_timeout", "float", 30.0, "Seconds in-flight requests get to finish after "
             "SIGTERM."),
-    Setting("workers_threads", "int", 16, "Threads for file and database work."),
+    Setting("workers", "int", 0, "Server processes sharing the listening socket; 0 means one "
+            "per CPU core (at most 4). Use 1 to run in a single process."),
+    Setting("workers_threads", "int", 16, "Threads per process for file and database work."),
     Setting("log_level", "str", "info", "Log level: debug, info, warning, error."),
     Setting("access_log", "bool", True, "Write one structured JSON log line per request."),
 )
@@ -84,6 +86,7 @@ class Config:
     body_timeout: float
     max_connections: int
     shutdown_timeout: float
+    workers: int
     workers_threads: int
     log_level: str
     access_log: bool
@@ -95,6 +98,24 @@ class Config:
     @property
     def port(self) -> int:
         return int(self.address.rpartition(":")[2])
+
+    @property
+    def processes(self) -> int:
+        """The number of server processes ``workers`` asks for."""
+        if self.workers > 0:
+            return self.workers
+        return max(1, min(4, os.cpu_count() or 1))
+
+
+def to_environ(config: Config) -> dict[str, str]:
+    """The ``ONSHORE_*`` variables that reproduce ``config`` (for worker processes)."""
+    out: dict[str, str] = {}
+    for s in SETTINGS:
+        value = getattr(config, s.name)
+        if value is None:
+            continue
+        out[s.env] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return out
 
 
 def _convert(setting: Setting, raw: str | int | float | bool | None) -> object:

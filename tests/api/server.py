@@ -83,6 +83,7 @@ class ServerProcess:
                 *self.extra_args,
             ],
             env=env,
+            start_new_session=True,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -113,6 +114,9 @@ class ServerProcess:
         return code
 
     def kill(self) -> None:
+        """SIGKILL the whole server (supervisor and workers), as a power cut would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.stop(signal.SIGKILL)
 
     def cleanup(self) -> None:

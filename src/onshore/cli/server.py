@@ -62,9 +62,12 @@ def banner(config: Config, access_key: str, secret_key: str | None) -> str:
 
 
 def run(overrides: Mapping[str, object]) -> int:
+    import os
+
     import uvicorn
 
-    from onshore.app import build
+    from onshore.app import build, prepare
+    from onshore.config import to_environ
 
     try:
         config = load(overrides)
@@ -72,31 +75,44 @@ def run(overrides: Mapping[str, object]) -> int:
         print(f"onshore: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level)
-    deployment = build(config)
-    root = deployment.root
+    root = prepare(config)
     print(banner(config, root.access_key, root.secret_key if root.created else None), flush=True)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            deployment.app,
-            host=config.host,
-            port=config.port,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            access_log=False,
-            server_header=False,
-            log_config=None,
-            log_level=config.log_level,
-            timeout_keep_alive=max(1, int(config.idle_timeout)),
-            limit_concurrency=config.max_connections,
-            timeout_graceful_shutdown=max(1, int(config.shutdown_timeout)),
-            backlog=4096,
-        )
+    processes = config.processes
+    if processes > 1:
+        # Worker processes rebuild the configuration from the environment.
+        os.environ.update(to_environ(config))
+        app: object = "onshore.app:create_app"
+    else:
+        app = build(config).app
+    settings = uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        factory=processes > 1,
+        workers=processes if processes > 1 else None,
+        proxy_headers=False,
+        host=config.host,
+        port=config.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        server_header=False,
+        log_config=None,
+        log_level=config.log_level,
+        timeout_keep_alive=max(1, int(config.idle_timeout)),
+        limit_concurrency=config.max_connections,
+        timeout_graceful_shutdown=max(1, int(config.shutdown_timeout)),
+        backlog=4096,
     )
+    server = uvicorn.Server(settings)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
     # handler that was installed before it started; make that a no-op so a clean shutdown
     # exits with status 0 instead of dying by the signal.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    server.run()
+    if processes > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        Multiprocess(settings, sockets=[settings.bind_socket()]).run()
+    else:
+        server.run()
     return 0

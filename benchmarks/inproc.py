@@ -1,0 +1,118 @@
+"""In-process microbenchmark of the S3 app: requests go straight into the ASGI callable, no
+sockets, so the figure is onshore's own CPU per request. Used to profile before and after.
+
+    python benchmarks/inproc.py [--profile] [--n 5000] [--op head|get|put|list]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import pstats
+import tempfile
+import time
+from pathlib import Path
+
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from onshore.app import build
+from onshore.config import load
+
+AK, SK, REGION = "bench", "benchsecret", "local-1"
+
+
+def signed(method: str, path: str, body: bytes = b"", query: str = "") -> dict[str, object]:
+    url = f"http://127.0.0.1:9000{path}" + (f"?{query}" if query else "")
+    req = AWSRequest(method=method, url=url, data=body, headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    S3SigV4Auth(Credentials(AK, SK), "s3", REGION).add_auth(req)
+    headers = [(b"host", b"127.0.0.1:9000")] + [
+        (k.lower().encode(), v.encode()) for k, v in req.headers.items()
+    ]
+    if body:
+        headers.append((b"content-length", str(len(body)).encode()))
+    return {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+    }
+
+
+async def run(op: str, n: int, profile: bool) -> None:
+    data = Path(tempfile.mkdtemp())
+    config = load({"data_dir": str(data), "access_log": False}, environ={
+        "ONSHORE_ROOT_ACCESS_KEY": AK, "ONSHORE_ROOT_SECRET_KEY": SK})
+    app = build(config).app
+    body = b"x" * 4096
+
+    async def call(scope: dict[str, object], payload: bytes = b"") -> int:
+        status = 0
+        sent = False
+
+        async def receive() -> dict[str, object]:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": payload, "more_body": False}
+            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, object]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])  # type: ignore[call-overload]
+
+        await app(scope, receive, send)  # type: ignore[arg-type]
+        return status
+
+    assert await call(signed("PUT", "/bench")) == 200
+    for i in range(200):
+        assert await call(signed("PUT", f"/bench/k{i}", body), body) == 200
+    scopes = {
+        "head": (signed("HEAD", "/bench/k1"), b""),
+        "get": (signed("GET", "/bench/k1"), b""),
+        "put": (signed("PUT", "/bench/new", body), body),
+        "list": (signed("GET", "/bench", query="list-type=2&max-keys=100"), b""),
+    }
+    scope, payload = scopes[op]
+    concurrency = 32
+    profiler = cProfile.Profile() if profile else None
+
+    async def worker(count: int) -> None:
+        for _ in range(count):
+            status = await call(dict(scope), payload)
+            assert status == 200, status
+
+    if profiler:
+        profiler.enable()
+    started = time.perf_counter()
+    cpu0 = time.process_time()
+    await asyncio.gather(*(worker(n // concurrency) for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu0
+    if profiler:
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+    done = (n // concurrency) * concurrency
+    print(f"{op}: {done / elapsed:,.0f} req/s, {cpu / done * 1e6:,.0f} µs CPU/request")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--op", default="head")
+    parser.add_argument("--n", type=int, default=5000)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    import uvloop
+
+    uvloop.run(run(args.op, args.n, args.profile))
+
+
+if __name__ == "__main__":
+    main()
