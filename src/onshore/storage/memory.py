@@ -280,7 +280,7 @@ class MemoryMetadataStore:
             ]
         current.sort(key=lambda v: _b(v.key))
         after = _b(start_after)
-        entries = _rolled(((v.key, v) for v in current), prefix, delimiter, after, lambda v: True)
+        entries = _rolled(((v.key, v) for v in current), prefix, delimiter, after, lambda v: False)
         page, truncated = _cut(entries, limit)
         objects = tuple(e for e in page if isinstance(e, ObjectVersion))
         prefixes = tuple(e for e in page if isinstance(e, str))
@@ -332,9 +332,7 @@ class MemoryMetadataStore:
                 headers=dict(upload.headers),
                 user_metadata=dict(upload.user_metadata),
             )
-            self._state(upload.bucket).uploads[upload.upload_id] = _Upload(
-                next(self._seq), stored
-            )
+            self._state(upload.bucket).uploads[upload.upload_id] = _Upload(next(self._seq), stored)
 
     def get_upload(self, bucket: str, upload_id: str) -> MultipartUpload | None:
         with self._lock:

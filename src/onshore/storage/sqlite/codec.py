@@ -89,10 +89,7 @@ def dump_segments(segments: tuple[Segment, ...]) -> str | None:
     if not segments:
         return None
     return json.dumps(
-        [
-            [s.blob_id, s.size, s.part_number, s.etag, _checksum_list(s.checksum)]
-            for s in segments
-        ],
+        [[s.blob_id, s.size, s.part_number, s.etag, _checksum_list(s.checksum)] for s in segments],
         separators=(",", ":"),
     )
 

@@ -128,9 +128,29 @@ def _split(page: list[R | Rolled]) -> tuple[list[R], tuple[str, ...]]:
     return rows, prefixes
 
 
+# Version listings scan (seq, object_key) only: both indexes they use hold the key and the rowid
+# (seq), so the scan never touches the table, and rows rolled up into a common prefix cost
+# nothing but their index entry. The page's own rows are then fetched by seq, 64 at a time.
+Stub = tuple[int, bytes]  # (seq, object_key)
+_FETCH = 64
+_BY_SEQ = f"SELECT {codec.VERSION_COLUMNS} FROM versions WHERE seq IN ({', '.join('?' * _FETCH)})"
+
+
+def _hydrate(
+    conn: sqlite3.Connection, page: list[Stub | Rolled]
+) -> list[codec.VersionRow | Rolled]:
+    seqs = [entry[0] for entry in page if not isinstance(entry, Rolled)]
+    rows: dict[int, codec.VersionRow] = {}
+    for start in range(0, len(seqs), _FETCH):
+        chunk = seqs[start : start + _FETCH]
+        chunk += [chunk[-1]] * (_FETCH - len(chunk))  # one statement shape: always cached
+        rows.update((row[0], row) for row in conn.execute(_BY_SEQ, chunk))
+    return [entry if isinstance(entry, Rolled) else rows[entry[0]] for entry in page]
+
+
 # --- ListObjects --------------------------------------------------------------------------------
 _OBJECTS = (
-    f"SELECT {codec.VERSION_COLUMNS} FROM versions"
+    "SELECT seq, object_key FROM versions"
     " WHERE bucket_id = ? AND object_key >= ? AND object_key < ?"
     " AND is_latest AND NOT is_delete_marker"
     " ORDER BY object_key LIMIT ?"
@@ -152,10 +172,10 @@ def list_objects(
     pre, marker = codec.key_bytes(prefix), codec.key_bytes(start_after)
     upper = pre + _TOP
 
-    def seek(lower: bytes, room: int) -> Generator[tuple[bytes, codec.VersionRow], None, None]:
+    def seek(lower: bytes, room: int) -> Generator[tuple[bytes, Stub], None, None]:
         return _rows(conn, _OBJECTS, (bucket_id, lower, upper, room))
 
-    out: list[codec.VersionRow | Rolled] = []
+    out: list[Stub | Rolled] = []
     skip_scan(
         seek,
         out,
@@ -165,7 +185,7 @@ def list_objects(
         lower=_lower_bound(pre, marker),
         want=limit + 1,
     )
-    page, truncated = out[:limit], len(out) > limit
+    page, truncated = _hydrate(conn, out[:limit]), len(out) > limit
     rows, prefixes = _split(page)
     objects = tuple(codec.decode_version(bucket, row) for row in rows)
     next_marker = _last_key(page) if truncated else None
@@ -181,7 +201,7 @@ def _last_key(page: Sequence[codec.VersionRow | codec.UploadRow | Rolled]) -> st
 
 # --- ListObjectVersions -------------------------------------------------------------------------
 _VERSIONS = (
-    f"SELECT {codec.VERSION_COLUMNS} FROM versions"
+    "SELECT seq, object_key FROM versions"
     " WHERE bucket_id = ? AND object_key >= ? AND object_key < ?"
     " ORDER BY object_key, seq DESC LIMIT ?"
 )
@@ -189,7 +209,7 @@ _MARKED_VERSION = (
     "SELECT seq FROM versions WHERE bucket_id = ? AND object_key = ? AND version_id = ?"
 )
 _OLDER_VERSIONS = (
-    f"SELECT {codec.VERSION_COLUMNS} FROM versions"
+    "SELECT seq, object_key FROM versions"
     " WHERE bucket_id = ? AND object_key = ? AND seq < ?"
     " ORDER BY seq DESC LIMIT ?"
 )
@@ -211,10 +231,10 @@ def list_versions(
     pre, delim, marker = map(codec.key_bytes, (prefix, delimiter, key_marker))
     upper = pre + _TOP
 
-    def seek(lower: bytes, room: int) -> Generator[tuple[bytes, codec.VersionRow], None, None]:
+    def seek(lower: bytes, room: int) -> Generator[tuple[bytes, Stub], None, None]:
         return _rows(conn, _VERSIONS, (bucket_id, lower, upper, room))
 
-    out: list[codec.VersionRow | Rolled] = []
+    out: list[Stub | Rolled] = []
     if marker and version_id_marker and _listed_itself(marker, pre, delim):
         found = conn.execute(_MARKED_VERSION, (bucket_id, marker, version_id_marker)).fetchone()
         if found is not None:
@@ -229,7 +249,7 @@ def list_versions(
         lower=_lower_bound(pre, marker),
         want=limit + 1,
     )
-    page, truncated = out[:limit], len(out) > limit
+    page, truncated = _hydrate(conn, out[:limit]), len(out) > limit
     rows, prefixes = _split(page)
     versions = tuple(codec.decode_version(bucket, row) for row in rows)
     if not (truncated and page):
@@ -252,8 +272,7 @@ _UPLOADS = (
     " ORDER BY object_key, initiated_us, seq LIMIT ?"
 )
 _MARKED_UPLOAD = (
-    "SELECT initiated_us, seq FROM uploads"
-    " WHERE bucket_id = ? AND upload_id = ? AND object_key = ?"
+    "SELECT initiated_us, seq FROM uploads WHERE bucket_id = ? AND upload_id = ? AND object_key = ?"
 )
 _LATER_UPLOADS = (
     f"SELECT {codec.UPLOAD_COLUMNS} FROM uploads"

@@ -104,9 +104,7 @@ def set_versioning(conn: sqlite3.Connection, name: str, state: Versioning) -> No
     conn.execute("UPDATE buckets SET versioning = ? WHERE id = ?", (state.value, bucket_id))
 
 
-def put_bucket_config(
-    conn: sqlite3.Connection, name: str, kind: str, document: str | None
-) -> None:
+def put_bucket_config(conn: sqlite3.Connection, name: str, kind: str, document: str | None) -> None:
     bucket_id, _ = bucket_for_write(conn, name)
     if document is None:
         conn.execute(
@@ -121,9 +119,18 @@ def put_bucket_config(
 
 
 # --- versions -----------------------------------------------------------------------------------
-_LATEST = (
-    "SELECT seq, is_delete_marker, etag FROM versions WHERE bucket_id = ? AND object_key = ?"
-    " ORDER BY seq DESC LIMIT 1"
+_V_COLUMNS = ", ".join(f"v.{c.strip()}" for c in codec.VERSION_COLUMNS.split(","))
+# One seek each: the bucket (id, versioning) and the key's latest version, or a given version;
+# the version columns are NULL when there is none. Also used by get_object.
+WITH_LATEST = (
+    f"SELECT b.id, b.versioning, {_V_COLUMNS} FROM buckets b"
+    " LEFT JOIN versions v ON v.bucket_id = b.id AND v.object_key = ?"
+    " WHERE b.name = ? ORDER BY v.seq DESC LIMIT 1"
+)
+WITH_VERSION = (
+    f"SELECT b.id, b.versioning, {_V_COLUMNS} FROM buckets b"
+    " LEFT JOIN versions v ON v.bucket_id = b.id AND v.object_key = ? AND v.version_id = ?"
+    " WHERE b.name = ?"
 )
 _BY_ID = (
     f"SELECT {codec.VERSION_COLUMNS} FROM versions"
@@ -136,22 +143,34 @@ _INSERT_VERSION = (
 )
 
 
+def locate(
+    conn: sqlite3.Connection, bucket: str, key: bytes, version_id: str | None = None
+) -> tuple[int, Versioning, codec.VersionRow | None]:
+    """The bucket's id and versioning state, and the key's latest version (or ``version_id``)."""
+    if version_id is None:
+        row = conn.execute(WITH_LATEST, (key, bucket)).fetchone()
+    else:
+        row = conn.execute(WITH_VERSION, (key, version_id, bucket)).fetchone()
+    if row is None:
+        raise NoSuchBucket(resource=bucket)
+    return int(row[0]), Versioning(row[1]), None if row[2] is None else row[2:]
+
+
 def put_object(
     conn: sqlite3.Connection, version: ObjectVersion, condition: WriteCondition | None
 ) -> WriteResult:
-    bucket_id, versioning = bucket_for_write(conn, version.bucket)
-    return _store(conn, bucket_id, versioning, version, condition)
+    return _store(
+        conn, locate(conn, version.bucket, codec.key_bytes(version.key)), version, condition
+    )
 
 
 def _store(
     conn: sqlite3.Connection,
-    bucket_id: int,
-    versioning: Versioning,
+    located: tuple[int, Versioning, codec.VersionRow | None],
     version: ObjectVersion,
     condition: WriteCondition | None,
 ) -> WriteResult:
-    key = codec.key_bytes(version.key)
-    latest = conn.execute(_LATEST, (bucket_id, key)).fetchone()
+    bucket_id, versioning, latest = located
     if condition is not None:
         _check_condition(condition, latest)
     version_id = version.version_id if versioning is Versioning.ENABLED else NULL_VERSION
@@ -163,14 +182,29 @@ def _store(
         headers=dict(version.headers),
         user_metadata=dict(version.user_metadata),
     )
-    replaced = conn.execute(_BY_ID, (bucket_id, key, version_id)).fetchone()
+    replaced = _same_id(conn, bucket_id, latest, version_id)
     removed = None if replaced is None else _delete_row(conn, version.bucket, replaced)
-    if latest is not None and (replaced is None or replaced[0] != latest[0]):
+    if latest is not None and replaced is not latest:
         conn.execute("UPDATE versions SET is_latest = 0 WHERE seq = ?", (latest[0],))
     cursor = conn.execute(_INSERT_VERSION, codec.version_params(bucket_id, stored))
     _link_blobs(conn, cursor.lastrowid, stored.blob_ids())
     freed = unreferenced(conn, removed.blob_ids() if removed else ())
     return WriteResult(version=stored, freed_blobs=freed, removed=removed)
+
+
+def _same_id(
+    conn: sqlite3.Connection, bucket_id: int, latest: codec.VersionRow | None, version_id: str
+) -> codec.VersionRow | None:
+    """The existing version a new one with ``version_id`` replaces (usually the latest, or no
+    version at all for a new key, both of which need no query)."""
+    if latest is None:
+        return None
+    if latest[2] == version_id:
+        return latest
+    row: codec.VersionRow | None = conn.execute(
+        _BY_ID, (bucket_id, latest[1], version_id)
+    ).fetchone()
+    return row
 
 
 def delete_object(
@@ -180,19 +214,21 @@ def delete_object(
     version_id: str | None,
     marker: ObjectVersion,
 ) -> WriteResult:
-    bucket_id, versioning = bucket_for_write(conn, bucket)
-    if version_id is None and versioning is not Versioning.UNVERSIONED:
-        stored_marker = replace(
-            marker, bucket=bucket, key=key, is_delete_marker=True, size=0, inline=None, segments=()
-        )
-        return _store(conn, bucket_id, versioning, stored_marker, None)
-    wanted = NULL_VERSION if version_id is None else version_id
-    row = conn.execute(_BY_ID, (bucket_id, codec.key_bytes(key), wanted)).fetchone()
+    raw = codec.key_bytes(key)
+    if version_id is None:
+        located = locate(conn, bucket, raw)
+        if located[1] is not Versioning.UNVERSIONED:
+            stored_marker = replace(
+                marker, bucket=bucket, key=key, is_delete_marker=True, size=0, inline=None,
+                segments=(),
+            )  # fmt: skip
+            return _store(conn, located, stored_marker, None)
+    bucket_id, _, row = locate(conn, bucket, raw, version_id or NULL_VERSION)
     if row is None:
         return WriteResult(version=None)
     removed = _delete_row(conn, bucket, row)
     if removed.is_latest:
-        _promote(conn, bucket_id, row[1])
+        _promote(conn, bucket_id, raw)
     return WriteResult(
         version=None, freed_blobs=unreferenced(conn, removed.blob_ids()), removed=removed
     )
@@ -213,8 +249,7 @@ def _delete_row(conn: sqlite3.Connection, bucket: str, row: codec.VersionRow) ->
 def _promote(conn: sqlite3.Connection, bucket_id: int, key: bytes) -> None:
     """Flag the newest remaining version of ``key`` as latest."""
     row = conn.execute(
-        "SELECT seq FROM versions WHERE bucket_id = ? AND object_key = ?"
-        " ORDER BY seq DESC LIMIT 1",
+        "SELECT seq FROM versions WHERE bucket_id = ? AND object_key = ? ORDER BY seq DESC LIMIT 1",
         (bucket_id, key),
     ).fetchone()
     if row is not None:
@@ -229,9 +264,9 @@ def _link_blobs(conn: sqlite3.Connection, seq: int | None, blobs: tuple[str, ...
         )
 
 
-def _check_condition(condition: WriteCondition, latest: tuple[int, int, str] | None) -> None:
-    """Evaluate ``If-None-Match: *`` / ``If-Match`` against the latest (seq, marker, etag)."""
-    current_etag = None if latest is None or latest[1] else latest[2]
+def _check_condition(condition: WriteCondition, latest: codec.VersionRow | None) -> None:
+    """Evaluate ``If-None-Match: *`` / ``If-Match`` against the latest version's row."""
+    current_etag = None if latest is None or latest[4] else latest[6]
     if condition.if_none_match_any and current_etag is not None:
         raise PreconditionFailed()
     if condition.if_match is not None:
@@ -295,8 +330,8 @@ def complete_upload(
     condition: WriteCondition | None,
 ) -> WriteResult:
     part_blobs = _drop_upload(conn, bucket, upload_id)
-    bucket_id, versioning = bucket_for_write(conn, bucket)
-    result = _store(conn, bucket_id, versioning, version, condition)
+    located = locate(conn, bucket, codec.key_bytes(version.key))
+    result = _store(conn, located, version, condition)
     kept = set(version.blob_ids())
     loose = unreferenced(conn, [blob for blob in part_blobs if blob not in kept])
     return replace(result, freed_blobs=tuple(dict.fromkeys(result.freed_blobs + loose)))

@@ -100,4 +100,3 @@ def _apply(conn: sqlite3.Connection, step: Migration) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
-

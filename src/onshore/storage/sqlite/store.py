@@ -59,19 +59,6 @@ class _Reader:
         self.conn.close()
 
 
-_GET_LATEST = (
-    f"SELECT b.id, {', '.join('v.' + c.strip() for c in codec.VERSION_COLUMNS.split(','))}"
-    " FROM buckets b LEFT JOIN versions v ON v.bucket_id = b.id AND v.object_key = ?"
-    " WHERE b.name = ? ORDER BY v.seq DESC LIMIT 1"
-)
-_GET_VERSION = (
-    f"SELECT b.id, {', '.join('v.' + c.strip() for c in codec.VERSION_COLUMNS.split(','))}"
-    " FROM buckets b LEFT JOIN versions v"
-    " ON v.bucket_id = b.id AND v.object_key = ? AND v.version_id = ?"
-    " WHERE b.name = ?"
-)
-
-
 class SqliteMetadataStore:
     """Metadata in one SQLite database file (see the module docstring)."""
 
@@ -138,9 +125,11 @@ class SqliteMetadataStore:
         return self._writer.submit(lambda c: mutations.create_bucket(c, bucket))
 
     def get_bucket(self, name: str) -> Bucket | None:
-        row = self._conn().execute(
-            f"SELECT {codec.BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(f"SELECT {codec.BUCKET_COLUMNS} FROM buckets WHERE name = ?", (name,))
+            .fetchone()
+        )
         return None if row is None else codec.decode_bucket(row)
 
     def list_buckets(
@@ -176,11 +165,15 @@ class SqliteMetadataStore:
         self._writer.submit(lambda c: mutations.set_versioning(c, name, state))
 
     def get_bucket_config(self, name: str, kind: str) -> str | None:
-        row = self._conn().execute(
-            "SELECT c.document FROM bucket_configs c JOIN buckets b ON c.bucket_id = b.id"
-            " WHERE b.name = ? AND c.kind = ?",
-            (name, kind),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                "SELECT c.document FROM bucket_configs c JOIN buckets b ON c.bucket_id = b.id"
+                " WHERE b.name = ? AND c.kind = ?",
+                (name, kind),
+            )
+            .fetchone()
+        )
         return None if row is None else str(row[0])
 
     def put_bucket_config(self, name: str, kind: str, document: str | None) -> None:
@@ -190,16 +183,8 @@ class SqliteMetadataStore:
     def get_object(
         self, bucket: str, key: str, version_id: str | None = None
     ) -> ObjectVersion | None:
-        raw = codec.key_bytes(key)
-        if version_id is None:
-            row = self._conn().execute(_GET_LATEST, (raw, bucket)).fetchone()
-        else:
-            row = self._conn().execute(_GET_VERSION, (raw, version_id, bucket)).fetchone()
-        if row is None:
-            raise NoSuchBucket(resource=bucket)
-        if row[1] is None:
-            return None
-        return codec.decode_version(bucket, row[1:])
+        _, _, row = mutations.locate(self._conn(), bucket, codec.key_bytes(key), version_id)
+        return None if row is None else codec.decode_version(bucket, row)
 
     def put_object(
         self, version: ObjectVersion, *, condition: WriteCondition | None = None
@@ -268,12 +253,16 @@ class SqliteMetadataStore:
         self._writer.submit(lambda c: mutations.create_upload(c, upload))
 
     def get_upload(self, bucket: str, upload_id: str) -> MultipartUpload | None:
-        row = self._conn().execute(
-            f"SELECT {', '.join('u.' + c.strip() for c in codec.UPLOAD_COLUMNS.split(','))}"
-            " FROM uploads u JOIN buckets b ON u.bucket_id = b.id"
-            " WHERE b.name = ? AND u.upload_id = ?",
-            (bucket, upload_id),
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT {', '.join('u.' + c.strip() for c in codec.UPLOAD_COLUMNS.split(','))}"
+                " FROM uploads u JOIN buckets b ON u.bucket_id = b.id"
+                " WHERE b.name = ? AND u.upload_id = ?",
+                (bucket, upload_id),
+            )
+            .fetchone()
+        )
         return None if row is None else codec.decode_upload(bucket, row)
 
     def put_part(self, bucket: str, upload_id: str, part: Part) -> tuple[str, ...]:
@@ -298,8 +287,7 @@ class SqliteMetadataStore:
         with self._snapshot() as conn:
             seq = mutations.upload_seq(conn, bucket, upload_id)
             rows = conn.execute(
-                f"SELECT {codec.PART_COLUMNS} FROM parts WHERE upload_seq = ?"
-                " ORDER BY part_number",
+                f"SELECT {codec.PART_COLUMNS} FROM parts WHERE upload_seq = ? ORDER BY part_number",
                 (seq,),
             ).fetchall()
         return [codec.decode_part(row) for row in rows]

@@ -52,8 +52,9 @@ CREATE INDEX versions_by_key ON versions (bucket_id, object_key, seq DESC);
 -- A version by id; also guarantees version ids are unique per key.
 CREATE UNIQUE INDEX versions_by_id ON versions (bucket_id, object_key, version_id);
 -- ListObjects: only current, visible versions, so a page costs O(page) however many old
--- versions and delete markers the bucket holds.
-CREATE INDEX versions_current ON versions (bucket_id, object_key)
+-- versions and delete markers the bucket holds. The two flag columns are constant here; they are
+-- in the key only so SQLite treats the index as covering for a (seq, object_key) scan.
+CREATE INDEX versions_current ON versions (bucket_id, object_key, is_latest, is_delete_marker)
     WHERE is_latest AND NOT is_delete_marker;
 
 -- Which version names which blob: answers "is this blob still referenced?" with one seek

@@ -1,0 +1,153 @@
+"""The ``BlobStore`` / ``BlobWriter`` contract, on the filesystem blob store."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from onshore.storage.filesystem import FilesystemBlobStore
+from onshore.storage.ports import BlobStore, BlobWriter
+
+
+def store_blob(blobs: BlobStore, *pieces: bytes) -> str:
+    writer = blobs.create()
+    for piece in pieces:
+        writer.write(piece)
+    return writer.commit()
+
+
+def temp_files(blobs: FilesystemBlobStore) -> list[str]:
+    return sorted(os.listdir(blobs.temp_dir))
+
+
+def test_write_commit_read(blobs: FilesystemBlobStore) -> None:
+    writer: BlobWriter = blobs.create()
+    assert re.fullmatch(r"[0-9a-f]{32}", writer.blob_id)
+    writer.write(b"hello ")
+    writer.write(b"")
+    writer.write(b"world")
+    assert temp_files(blobs) == [f"{writer.blob_id}.part"]
+    blob_id = writer.commit()
+    assert blob_id == writer.blob_id
+    assert temp_files(blobs) == []
+    assert blobs.size(blob_id) == 11
+    with blobs.open(blob_id) as f:
+        assert f.read() == b"hello world"
+        f.seek(6)
+        assert f.read(3) == b"wor"
+
+
+def test_layout_fans_out_by_id(blobs: FilesystemBlobStore, tmp_path: Path) -> None:
+    blob_id = store_blob(blobs, b"x")
+    assert (tmp_path / "data" / "blobs" / blob_id[:2] / blob_id[2:4] / blob_id).is_file()
+
+
+def test_large_writes_stream_through(blobs: FilesystemBlobStore) -> None:
+    piece = os.urandom(1 << 20)
+    blob_id = store_blob(blobs, *([piece] * 9), memoryview(piece)[:123].tobytes())
+    assert blobs.size(blob_id) == 9 * (1 << 20) + 123
+    with blobs.open(blob_id) as f:
+        f.seek(8 << 20)
+        assert f.read(1 << 20) == piece
+
+
+def test_empty_blob(blobs: FilesystemBlobStore) -> None:
+    blob_id = store_blob(blobs)
+    assert blobs.size(blob_id) == 0
+    with blobs.open(blob_id) as f:
+        assert f.read() == b""
+
+
+def test_ids_are_random_and_distinct(blobs: FilesystemBlobStore) -> None:
+    ids = {store_blob(blobs, b"same bytes") for _ in range(20)}
+    assert len(ids) == 20
+
+
+def test_abort_removes_every_trace(blobs: FilesystemBlobStore) -> None:
+    writer = blobs.create()
+    writer.write(b"partial")
+    writer.abort()
+    writer.abort()  # twice is a no-op
+    assert temp_files(blobs) == []
+    assert list(blobs.iter_blob_ids()) == []
+    with pytest.raises(ValueError):
+        writer.write(b"more")
+    with pytest.raises(ValueError):
+        writer.commit()
+
+
+def test_abort_after_commit_is_a_no_op(blobs: FilesystemBlobStore) -> None:
+    writer = blobs.create()
+    writer.write(b"kept")
+    blob_id = writer.commit()
+    writer.abort()
+    with blobs.open(blob_id) as f:
+        assert f.read() == b"kept"
+    with pytest.raises(ValueError):
+        writer.write(b"more")
+
+
+def test_writer_as_context_manager_aborts_unless_committed(blobs: FilesystemBlobStore) -> None:
+    with pytest.raises(RuntimeError), blobs.create() as writer:
+        writer.write(b"x")
+        raise RuntimeError("client went away")
+    assert temp_files(blobs) == []
+    with blobs.create() as writer:
+        writer.write(b"y")
+        blob_id = writer.commit()
+    assert blobs.size(blob_id) == 1
+
+
+def test_delete_ignores_missing(blobs: FilesystemBlobStore) -> None:
+    keep, drop = store_blob(blobs, b"1"), store_blob(blobs, b"2")
+    blobs.delete([drop, drop, "f" * 32, "not-an-id"])
+    assert list(blobs.iter_blob_ids()) == [keep]
+    with pytest.raises(FileNotFoundError):
+        blobs.open(drop)
+
+
+def test_only_blob_ids_name_files(blobs: FilesystemBlobStore, tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"outside")
+    for hostile in ["../../secret", "/etc/passwd", "", "A" * 32, "a" * 31, "a" * 33, "../" * 11]:
+        with pytest.raises(FileNotFoundError):
+            blobs.open(hostile)
+        with pytest.raises(FileNotFoundError):
+            blobs.size(hostile)
+        blobs.delete([hostile])
+    assert secret.read_bytes() == b"outside"
+
+
+def test_iter_blob_ids_walks_the_fan_out(blobs: FilesystemBlobStore) -> None:
+    ids = {store_blob(blobs, b"%d" % n) for n in range(50)}
+    (blobs.blob_dir / "zz").mkdir()  # stray directories and files are not blobs
+    (blobs.blob_dir / "README").write_text("hi")
+    uncommitted = blobs.create()
+    assert set(blobs.iter_blob_ids()) == ids
+    uncommitted.abort()
+
+
+def test_sweep_temp_removes_only_stale_writers(blobs: FilesystemBlobStore) -> None:
+    stale, fresh = blobs.create(), blobs.create()
+    stale.write(b"old")
+    fresh.write(b"new")
+    old = time.time() - 3600
+    os.utime(blobs.temp_dir / f"{stale.blob_id}.part", (old, old))
+    assert blobs.sweep_temp(older_than_seconds=600) == 1
+    assert temp_files(blobs) == [f"{fresh.blob_id}.part"]
+    assert blobs.sweep_temp() == 1
+    assert temp_files(blobs) == []
+    fresh.abort()  # its file is gone already: still fine
+
+
+def test_reopening_the_store_sees_committed_blobs(tmp_path: Path) -> None:
+    first = FilesystemBlobStore(tmp_path / "data")
+    blob_id = store_blob(first, b"durable")
+    second = FilesystemBlobStore(tmp_path / "data")
+    assert list(second.iter_blob_ids()) == [blob_id]
+    with second.open(blob_id) as f:
+        assert f.read() == b"durable"
