@@ -911,6 +911,33 @@ def test_sqlite_refuses_a_newer_schema(sqlite_path: Path) -> None:
         SqliteMetadataStore(sqlite_path)
 
 
+def test_sqlite_concurrent_first_opens_migrate_once(sqlite_path: Path) -> None:
+    """Server workers open a new database at the same moment: one migrates, none fails."""
+    stores = _concurrently(6, lambda n: SqliteMetadataStore(sqlite_path))
+    try:
+        assert all(isinstance(s, SqliteMetadataStore) for s in stores)
+        conn = sqlite_schema.connect(str(sqlite_path), writer=False)
+        assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+        conn.close()
+    finally:
+        for opened in stores:
+            if isinstance(opened, SqliteMetadataStore):
+                opened.close()
+
+
+def test_migration_statements_split_outside_comments_and_strings() -> None:
+    script = (
+        "-- a; comment\nCREATE TABLE t (x TEXT DEFAULT ';');\n\n"
+        "INSERT INTO t VALUES ('a;b');\n-- end\n"
+    )
+    assert sqlite_schema.statements(script) == [
+        "-- a; comment\nCREATE TABLE t (x TEXT DEFAULT ';');",
+        "INSERT INTO t VALUES ('a;b');",
+    ]
+    with pytest.raises(ValueError):
+        sqlite_schema.statements("CREATE TABLE t (x)")
+
+
 def test_sqlite_pragmas(sqlite_path: Path) -> None:
     store = SqliteMetadataStore(sqlite_path)
     try:

@@ -7,7 +7,8 @@ appends to the write-ahead log and fsyncs it, so an acknowledged write survives 
 readers keep reading the last committed snapshot while the writer appends.
 
 **Migrations.** ``migrations/NNNN_name.sql`` files are applied in number order when the store
-opens, each in its own ``BEGIN IMMEDIATE … COMMIT`` together with its row in ``schema_version``.
+opens, in one ``BEGIN IMMEDIATE … COMMIT`` with their rows in ``schema_version`` (SQLite DDL is
+transactional: a failed migration leaves the database as it was).
 A database written by a newer onshore (a version this code does not know) is refused rather than
 guessed at. Files are never edited once released; a change to the schema is a new file.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import time
 from dataclasses import dataclass
 from importlib import resources
 
@@ -62,22 +64,34 @@ def migrations() -> list[Migration]:
 
 
 def migrate(conn: sqlite3.Connection, available: list[Migration] | None = None) -> int:
-    """Apply the migrations the database lacks; return the resulting schema version."""
+    """Apply the migrations the database lacks; return the resulting schema version.
+
+    Reading the version and applying what is missing happen in one ``BEGIN IMMEDIATE``
+    transaction, so processes opening a new database at the same moment (several server workers)
+    apply each migration exactly once: the others wait for the lock, then find nothing to do.
+    """
     steps = migrations() if available is None else available
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version ("
-        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_us BIGINT NOT NULL)"
-    )
-    current = _current_version(conn)
-    known = steps[-1].version if steps else 0
-    if current > known:
-        raise RuntimeError(
-            f"database schema version {current} is newer than this onshore ({known})"
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_us BIGINT NOT NULL)"
         )
-    for step in steps:
-        if step.version > current:
-            _apply(conn, step)
-            current = step.version
+        current = _current_version(conn)
+        known = steps[-1].version if steps else 0
+        if current > known:
+            raise RuntimeError(
+                f"database schema version {current} is newer than this onshore ({known})"
+            )
+        for step in steps:
+            if step.version > current:
+                _apply(conn, step)
+                current = step.version
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
     return current
 
 
@@ -86,17 +100,29 @@ def _current_version(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row and row[0] is not None else 0
 
 
+def statements(script: str) -> list[str]:
+    """Split a migration file into statements (``sqlite3.complete_statement`` knows about
+    comments and string literals), so it can run inside the caller's transaction."""
+    found: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            found.append(pending.strip())
+            pending = ""
+    if pending.strip() and not _only_comments(pending):
+        raise ValueError(f"incomplete SQL statement at the end of a migration: {pending!r}")
+    return found
+
+
+def _only_comments(text: str) -> bool:
+    return all(not line.strip() or line.strip().startswith("--") for line in text.splitlines())
+
+
 def _apply(conn: sqlite3.Connection, step: Migration) -> None:
-    # executescript() runs a whole file; the transaction is part of the script so a failure
-    # leaves it open, and we roll it back.
-    record = (
-        "INSERT INTO schema_version (version, name, applied_us) VALUES "
-        f"({step.version:d}, '{step.name}', "
-        "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER));"
+    for statement in statements(step.sql):
+        conn.execute(statement)
+    conn.execute(
+        "INSERT INTO schema_version (version, name, applied_us) VALUES (?, ?, ?)",
+        (step.version, step.name, time.time_ns() // 1000),
     )
-    try:
-        conn.executescript(f"BEGIN IMMEDIATE;\n{step.sql}\n{record}\nCOMMIT;")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
