@@ -116,7 +116,7 @@ def make_plan(
         list_prefixes=_scaled(base.list_prefixes, scale),
         mixed_objects=_scaled(base.mixed_objects, scale, minimum=10),
         mixed_seconds=mixed_seconds,
-        limits_requests=_scaled(base.limits_requests, scale, minimum=1000),
+        limits_requests=_scaled(base.limits_requests, scale, minimum=20_000),
         limits_disk_bytes=max(16 * MIB, (round(base.limits_disk_bytes * scale) // MIB) * MIB),
         limits_fsync_files=_scaled(base.limits_fsync_files, scale, minimum=20),
         phase_timeout=phase_timeout,

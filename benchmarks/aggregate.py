@@ -1,0 +1,231 @@
+"""Medians over rounds, ratios onshore/peer, and the markdown summary of a comparison.
+
+Each round produces one JSON document per server (``raw/<server>-r<N>.json``, written by
+``onshore bench --out``) and one for the machine's limits (``raw/limits-r<N>.json``). For every
+server, workload and operation this module takes the median over rounds of each figure, except
+peak RSS, where it takes the maximum (a memory ceiling is about the worst case), and errors, which
+it sums.
+
+Each operation has one *headline* figure, the one its workload is about: keys/s for listings, MB/s
+for the medium and large objects, operations/s otherwise. Ratios divide onshore's median by the
+peer's: above 1 onshore is faster (for latency and CPU tables, lower is better and no ratio is
+shown).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+Key = tuple[str, str]  # workload, op
+
+
+@dataclass
+class Series:
+    """One server's values for one operation across rounds."""
+
+    values: dict[str, list[float]] = field(default_factory=dict)
+    errors: int = 0
+    errors_by_kind: dict[str, int] = field(default_factory=dict)
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        for name in (
+            "ops_per_s", "mb_per_s", "items_per_s", "p50_ms", "p99_ms",
+            "server_cpu_s_per_1k_ops", "server_peak_rss_mib", "client_cpu_s_per_1k_ops",
+        ):  # fmt: skip
+            value = row.get(name)
+            self.values.setdefault(name, []).append(math.nan if value is None else float(value))
+        self.errors += int(row.get("errors", 0))
+        for kind, n in (row.get("errors_by_kind") or {}).items():
+            self.errors_by_kind[kind] = self.errors_by_kind.get(kind, 0) + int(n)
+
+    def median(self, name: str) -> float:
+        finite = sorted(v for v in self.values.get(name, []) if not math.isnan(v))
+        if not finite:
+            return math.nan
+        mid = len(finite) // 2
+        return finite[mid] if len(finite) % 2 else (finite[mid - 1] + finite[mid]) / 2
+
+    def spread(self, name: str) -> tuple[float, float]:
+        finite = [v for v in self.values.get(name, []) if not math.isnan(v)]
+        return (min(finite), max(finite)) if finite else (math.nan, math.nan)
+
+    def peak(self, name: str) -> float:
+        finite = [v for v in self.values.get(name, []) if not math.isnan(v)]
+        return max(finite) if finite else math.nan
+
+
+def headline(workload: str, op: str) -> tuple[str, str]:
+    """The figure an operation is judged by: (row field, unit)."""
+    if op.startswith("LIST") and workload == "list":
+        return "items_per_s", "keys/s"
+    if workload in ("medium", "large"):
+        return "mb_per_s", "MB/s"
+    return "ops_per_s", "ops/s"
+
+
+@dataclass
+class Comparison:
+    servers: list[str]
+    rounds: int
+    series: dict[str, dict[Key, Series]]
+    limits: dict[str, list[float]]
+    meta: dict[str, Any]
+    order: list[Key]
+
+    def get(self, server: str, key: Key) -> Series | None:
+        return self.series.get(server, {}).get(key)
+
+
+def load(raw_dir: Path, servers: Sequence[str]) -> Comparison:
+    series: dict[str, dict[Key, Series]] = {s: {} for s in servers}
+    limits: dict[str, list[float]] = {}
+    order: list[Key] = []
+    meta: dict[str, Any] = {}
+    rounds = 0
+    for path in sorted(raw_dir.glob("*.json")):
+        name, _, rnd = path.stem.rpartition("-r")
+        doc = json.loads(path.read_text())
+        rounds = max(rounds, int(rnd) if rnd.isdigit() else 0)
+        if name == "limits":
+            for k, v in doc.get("limits", {}).items():
+                limits.setdefault(k, []).append(float(v))
+        if name not in series and name != "limits":
+            continue
+        meta = meta or doc.get("meta", {})
+        for row in doc.get("rows", []):
+            key = (row["workload"], row["op"])
+            if name == "limits":
+                series.setdefault("limits", {}).setdefault(key, Series()).add(row)
+                continue
+            if key not in order:
+                order.append(key)
+            series[name].setdefault(key, Series()).add(row)
+    return Comparison(list(servers), rounds, series, limits, meta, order)
+
+
+def _fmt(value: float, digits: int = 1) -> str:
+    if math.isnan(value):
+        return "–"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines.extend("| " + " | ".join(r) + " |" for r in rows)
+    return lines
+
+
+def markdown(c: Comparison, title: str, notes: Sequence[str] = ()) -> str:
+    m = c.meta.get("machine", {})
+    out = [
+        f"# {title}",
+        "",
+        f"Machine: {m.get('cpus', '?')} CPUs ({m.get('cpu_model', '?')}), shared by the load "
+        f"generator and the server; Python {m.get('python', '?')}; {m.get('platform', '?')}.",
+        f"Servers: {', '.join(c.servers)}, run interleaved ({' '.join(c.servers)}, repeated) for "
+        f"{c.rounds} rounds; each figure is the median over rounds (peak RSS: the maximum).",
+        f"Scale {c.meta.get('scale', '?')}, {c.meta.get('processes', '?')} client processes; "
+        "see docs/benchmarks.md for the method.",
+        "",
+    ]
+    out.extend(f"> {note}" for note in notes)
+    if notes:
+        out.append("")
+    peers = [s for s in c.servers if s != "onshore"]
+    out += ["## Throughput (median)", ""]
+    rows = []
+    for key in c.order:
+        field_name, unit = headline(*key)
+        cells = [key[0], key[1], unit]
+        for server in c.servers:
+            s = c.get(server, key)
+            cells.append(_fmt(s.median(field_name)) if s else "–")
+        rows.append(cells)
+    out += _table(["workload", "op", "unit", *c.servers], rows) + [""]
+    out += ["## Ratio onshore / peer (headline figure; above 1 means onshore is faster)", ""]
+    if "onshore" in c.servers and peers:
+        rows = []
+        for key in c.order:
+            field_name, _ = headline(*key)
+            mine = c.get("onshore", key)
+            cells = [key[0], key[1]]
+            for peer in peers:
+                theirs = c.get(peer, key)
+                if mine is None or theirs is None or not theirs.median(field_name):
+                    cells.append("–")
+                else:
+                    cells.append(f"{mine.median(field_name) / theirs.median(field_name):.2f}x")
+            rows.append(cells)
+        out += _table(["workload", "op", *(f"onshore/{p}" for p in peers)], rows) + [""]
+    else:
+        out += ["onshore was not part of this run.", ""]
+    out += ["## Latency p50 / p99 (ms, median)", ""]
+    rows = []
+    for key in c.order:
+        cells = [key[0], key[1]]
+        for server in c.servers:
+            s = c.get(server, key)
+            cells.append(
+                f"{_fmt(s.median('p50_ms'), 2)} / {_fmt(s.median('p99_ms'), 2)}" if s else "–"
+            )
+        rows.append(cells)
+    out += _table(["workload", "op", *c.servers], rows) + [""]
+    out += ["## Server cost: CPU-seconds per 1,000 operations · peak RSS (MiB)", ""]
+    rows = []
+    for key in c.order:
+        cells = [key[0], key[1]]
+        for server in c.servers:
+            s = c.get(server, key)
+            cells.append(
+                f"{_fmt(s.median('server_cpu_s_per_1k_ops'), 2)} · "
+                f"{_fmt(s.peak('server_peak_rss_mib'))}"
+                if s
+                else "–"
+            )
+        rows.append(cells)
+    out += _table(["workload", "op", *c.servers], rows) + [""]
+    errors = [
+        (server, key, s)
+        for server in c.servers
+        for key, s in c.series.get(server, {}).items()
+        if s.errors
+    ]
+    out += ["## Errors (sum over rounds)", ""]
+    if errors:
+        out += _table(
+            ["server", "workload", "op", "errors", "by kind"],
+            (
+                [srv, k[0], k[1], str(s.errors), json.dumps(s.errors_by_kind)]
+                for srv, k, s in errors
+            ),
+        )
+    else:
+        out.append("None: every response had a 2xx status and every body read back matched.")
+    out.append("")
+    if c.limits:
+        from onshore.bench.report import LIMIT_LABELS
+
+        out += ["## Limits of this machine (median over rounds)", ""]
+        rows = []
+        for key, (label, unit) in LIMIT_LABELS.items():
+            values = c.limits.get(key)
+            if values:
+                rows.append([label, f"{_fmt(sorted(values)[len(values) // 2])} {unit}"])
+        out += _table(["limit", "value"], rows) + [""]
+        trivial = sorted(c.limits.get("trivial_http_get_per_s", [math.nan]))
+        trivial_rate = trivial[len(trivial) // 2]
+        if not math.isnan(trivial_rate):
+            out += ["Small-object GET as a fraction of the trivial responder's rate:", ""]
+            for server in c.servers:
+                s = c.get(server, ("small", "GET"))
+                if s is not None:
+                    out.append(f"- {server}: {s.median('ops_per_s') / trivial_rate:.0%}")
+            out.append("")
+    return "\n".join(out)
