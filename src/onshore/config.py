@@ -56,8 +56,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("idle_timeout", "float", 30.0, "Seconds an idle keep-alive connection is kept open."),
     Setting("body_timeout", "float", 60.0, "Seconds a client may stall while sending a request "
             "body before the request fails with RequestTimeout."),
-    Setting("max_connections", "int", 4096, "Concurrent connections accepted before new ones "
-            "get 503 SlowDown."),
+    Setting("max_connections", "int", 4096, "Concurrent connections and in-flight requests per "
+            "server process before new ones get 503 Service Unavailable."),
     Setting("shutdown_timeout", "float", 30.0, "Seconds in-flight requests get to finish after "
             "SIGTERM."),
     Setting("workers", "int", 0, "Server processes sharing the listening socket; 0 means one "

@@ -182,8 +182,13 @@ def test_unrecognized_operations_never_run_another_handler() -> None:
     _, operations = compat.botocore_operations()
     registered = {op.value for op in load_all()}
     wrong = []
+    # Indistinguishable on the wire: ListDirectoryBuckets is ``GET /`` like ListBuckets (AWS
+    # tells them apart by endpoint), and answering it with a bucket list is harmless.
+    same_request = {"ListDirectoryBuckets": "ListBuckets"}
     for name in sorted(operations.keys() - {op.value for op in Op}):
         routed = compat.routed_as(operations[name])
+        if same_request.get(name) == routed:
+            continue
         if routed in registered:
             method, path, query, _ = compat.template_request(operations[name])
             request = f"{method} {path}" + ("?" + "&".join(query) if query else "")

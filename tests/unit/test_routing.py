@@ -73,3 +73,30 @@ def test_errors() -> None:
         resolve("POST", "/b/k", {}, {})
     with pytest.raises(InvalidURI):
         resolve("GET", "/b/%FF%FE", {}, {})
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query"),
+    [
+        ("DELETE", "/b", {"analytics": "", "id": "x"}),
+        ("DELETE", "/b", {"metadataTable": ""}),
+        ("PUT", "/b", {"abac": ""}),
+        ("PUT", "/b/k", {"encryption": ""}),
+        ("PUT", "/b/k", {"renameObject": ""}),
+        ("DELETE", "/b/k", {"annotation": ""}),
+        ("GET", "/b/k", {"annotation": ""}),
+        ("PUT", "/b/k", {"uploadId": "u"}),
+        ("HEAD", "/b/k", {"uploadId": "u"}),
+        ("GET", "/b", {"session": ""}),
+    ],
+)
+def test_unrouted_subresources_are_refused(method: str, path: str, query: dict[str, str]) -> None:
+    from onshore.domain.errors import NotImplemented
+
+    with pytest.raises(NotImplemented):
+        resolve(method, path, query, {})
+
+
+def test_ordinary_parameters_are_ignored() -> None:
+    assert resolve("GET", "/b/k", {"x-id": "GetObject", "partNumber": "2"}, {}).op is Op.GetObject
+    assert resolve("GET", "/b", {"prefix": "", "foo": "bar"}, {}).op is Op.ListObjects

@@ -75,7 +75,11 @@ def run(overrides: Mapping[str, object]) -> int:
         print(f"onshore: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level)
-    root = prepare(config)
+    try:
+        root = prepare(config)
+    except ValueError as exc:
+        print(f"onshore: {exc}", file=sys.stderr)
+        return 2
     print(banner(config, root.access_key, root.secret_key if root.created else None), flush=True)
     processes = config.processes
     if processes > 1:

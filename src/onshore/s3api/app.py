@@ -44,6 +44,10 @@ access_log = logging.getLogger("onshore.access")
 log = logging.getLogger("onshore.s3api")
 
 
+DRAIN_LIMIT = 1024 * 1024
+DRAIN_SECONDS = 2.0
+
+
 class RequestHeaderSectionTooLarge(S3Error):
     status, message = 400, "Your request header section exceeds the maximum allowed size."
 
@@ -126,6 +130,8 @@ class S3App:
         except Exception:
             log.exception("request %s failed (%s)", request_id, op_name)
             response = self.error(req, InternalError())
+        if not req.body_done and req.has_body():
+            await self.drain(req, response)
         bytes_out = await self.send(req, response, send)
         if self.log_requests:
             self.log_line(req, op_name, response.status, bytes_out, started)
@@ -167,9 +173,35 @@ class S3App:
                 raise RequestTimeout() from None
             if message["type"] != "http.request" or not message.get("more_body"):
                 req.body_done = True
+            else:
+                req.body_seen += len(message.get("body", b""))  # type: ignore[arg-type]
             return message
 
         return receive_with_timeout
+
+    async def drain(self, req: Request, response: Response) -> None:
+        """The request failed before its body was read to the end. A short remainder is read
+        and dropped, so the connection stays usable and clients that write the whole body
+        before reading the answer see the error instead of a broken pipe. Otherwise the
+        connection is closed after the response: in particular a client that sent
+        ``Expect: 100-continue`` and was refused never sends its body, and whatever it sent
+        next would be parsed as that body."""
+        expect = req.headers.get("expect", "").lower() == "100-continue"
+        try:
+            remaining = (req.content_length() or 0) - req.body_seen
+        except S3Error:
+            remaining = -1
+        if (expect and req.body_seen == 0) or not 0 <= remaining <= DRAIN_LIMIT:
+            response.headers["Connection"] = "close"
+            return
+        try:
+            async with asyncio.timeout(DRAIN_SECONDS):
+                while True:
+                    message = await req.receive()
+                    if message["type"] != "http.request" or not message.get("more_body"):
+                        return
+        except TimeoutError:
+            response.headers["Connection"] = "close"
 
     def error(self, req: Request, error: S3Error) -> Response:
         return error_response(
@@ -196,11 +228,6 @@ class S3App:
         headers["x-amz-request-id"] = req.request_id
         headers["x-amz-id-2"] = host_id(req.request_id)
         headers["Server"] = "onshore"
-        if not req.body_done and req.has_body():
-            # The body was not read (the request failed first). A client that sent
-            # "Expect: 100-continue" will never send it, so the connection cannot be reused:
-            # whatever arrives next would be parsed as the body. Close it.
-            headers["Connection"] = "close"
         head = req.method == "HEAD"
         if response.stream is None and "Content-Length" not in headers:
             headers["Content-Length"] = str(len(response.body))

@@ -60,6 +60,47 @@ DEFAULT_CONTENT_TYPE = "binary/octet-stream"
 META_PREFIX = "x-amz-meta-"
 
 
+#: Request headers that ask for a feature this server does not have yet. Accepting them
+#: silently would be a lie (an object stored unencrypted although SSE-C was asked for), so a
+#: request carrying one is refused with 501 NotImplemented.
+UNSUPPORTED_HEADERS = {
+    "x-amz-server-side-encryption": "Server-side encryption",
+    "x-amz-server-side-encryption-customer-algorithm": "SSE-C",
+    "x-amz-server-side-encryption-customer-key": "SSE-C",
+    "x-amz-server-side-encryption-aws-kms-key-id": "SSE-KMS",
+    "x-amz-server-side-encryption-context": "SSE-KMS",
+    "x-amz-server-side-encryption-bucket-key-enabled": "S3 Bucket Keys",
+    "x-amz-copy-source-server-side-encryption-customer-algorithm": "SSE-C",
+    "x-amz-tagging": "Object tagging",
+    "x-amz-object-lock-mode": "Object Lock",
+    "x-amz-object-lock-retain-until-date": "Object Lock",
+    "x-amz-object-lock-legal-hold": "Object Lock",
+    "x-amz-website-redirect-location": "Website redirects",
+    "x-amz-grant-full-control": "ACL grants",
+    "x-amz-grant-read": "ACL grants",
+    "x-amz-grant-read-acp": "ACL grants",
+    "x-amz-grant-write": "ACL grants",
+    "x-amz-grant-write-acp": "ACL grants",
+}
+#: Canned ACLs that only restate the default (owner-only access), so accepting them is honest.
+DEFAULT_ACLS = frozenset({"private", "bucket-owner-full-control"})
+
+
+def refuse_unsupported(headers: Mapping[str, str]) -> None:
+    """Raise NotImplemented if the request asks for a feature onshore does not have yet."""
+    for name, feature in UNSUPPORTED_HEADERS.items():
+        if name in headers:
+            raise NotImplemented(
+                f"{feature} ({name}) is not implemented by onshore yet.", Header=name
+            )
+    acl = headers.get("x-amz-acl")
+    if acl is not None and acl.strip() not in DEFAULT_ACLS:
+        raise NotImplemented(
+            f"Canned ACL '{acl}' is not implemented by onshore yet; only private is.",
+            Header="x-amz-acl",
+        )
+
+
 def content_md5(headers: Mapping[str, str]) -> bytes | None:
     raw = headers.get("content-md5")
     if raw is None:
@@ -115,6 +156,7 @@ def write_condition(headers: Mapping[str, str]) -> WriteCondition | None:
 
 
 def new_object(headers: Mapping[str, str], *, with_condition: bool = True) -> NewObject:
+    refuse_unsupported(headers)
     stored = {name: headers[name] for name in STORED_HEADERS if name in headers}
     return NewObject(
         headers=stored,

@@ -40,6 +40,7 @@ class Request:
         "body",
         "header_bytes",
         "body_done",
+        "body_seen",
     )
 
     def __init__(self, scope: Scope, receive: Receive, request_id: str) -> None:
@@ -75,6 +76,7 @@ class Request:
         self.principal: Principal | None = None
         self.body: PayloadReader | None = None
         self.body_done = False
+        self.body_seen = 0
 
     @property
     def bucket(self) -> str:

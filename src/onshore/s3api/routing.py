@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import unquote
 
-from onshore.domain.errors import InvalidURI, MethodNotAllowed
+from onshore.domain.errors import InvalidURI, MethodNotAllowed, NotImplemented
 
 
 class Op(str, Enum):
@@ -109,6 +109,36 @@ class Op(str, Enum):
     GetObjectTorrent = "GetObjectTorrent"
     RestoreObject = "RestoreObject"
     SelectObjectContent = "SelectObjectContent"
+
+
+#: Every query parameter that names an S3 sub-resource (from botocore's S3 model). A request
+#: carrying one that the tables below do not route is refused with 501 NotImplemented: it must
+#: never fall through to the plain operation on the bucket or key (``DELETE /b?analytics``
+#: is not DeleteBucket). Other unknown query parameters are ignored, as S3 ignores them.
+SUBRESOURCES = frozenset(
+    {
+        "abac", "accelerate", "acl", "analytics", "annotation", "attributes", "cors", "delete",
+        "encryption", "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "location",
+        "logging", "metadataAnnotationTable", "metadataConfiguration", "metadataInventoryTable",
+        "metadataJournalTable", "metadataTable", "metrics", "notification", "object-lock",
+        "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "renameObject",
+        "replication", "requestPayment", "restore", "retention", "select", "select-type",
+        "session", "tagging", "torrent", "uploads", "versioning", "versions", "website",
+        "uploadId", "partNumber",
+    }
+)
+
+
+def _refuse_unrouted(query: Mapping[str, str], allowed: frozenset[str] = frozenset()) -> None:
+    for name in query:
+        if name in SUBRESOURCES and name not in allowed:
+            raise NotImplemented(
+                f"The '{name}' sub-resource is not implemented by onshore for this request.",
+                SubResource=name,
+            )
+
+
+_OBJECT_PARAMS = frozenset({"versionId", "partNumber"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +277,10 @@ def resolve(
     """Name the operation a request asks for. Raises MethodNotAllowed or InvalidURI."""
     if not raw_path.startswith("/"):
         raise InvalidURI()
+    named = query.get("x-id")
+    if named is not None and named not in Op.__members__:
+        # Recent SDKs name the operation in ``x-id``; one we do not know is not ours to guess.
+        raise NotImplemented(f"{named} is not implemented by onshore.", Operation=named)
     host_bucket = split_host(headers.get("host", ""), domain)
     if host_bucket is not None:
         bucket: str | None = host_bucket
@@ -268,6 +302,7 @@ def resolve(
         for param, op in _OBJECT["PUT"]:
             if param in query:
                 return Route(op, bucket, key)
+        _refuse_unrouted(query)
         return Route(Op.CopyObject if copy else Op.PutObject, bucket, key)
     return Route(_pick(_OBJECT, _OBJECT_DEFAULT, method, query), bucket, key)
 
@@ -281,9 +316,14 @@ def _pick(
     for param, op in table.get(method, ()):
         if param in query:
             return op
-    if method == "GET" and defaults is _BUCKET_DEFAULT and query.get("list-type") == "2":
-        return Op.ListObjectsV2
     op = defaults.get(method)
     if op is None:
         raise MethodNotAllowed()
+    if defaults is _BUCKET_DEFAULT:
+        _refuse_unrouted(query)
+        if op is Op.ListObjects and query.get("list-type") == "2":
+            return Op.ListObjectsV2
+    else:
+        # GET and HEAD of an object take partNumber (a part of the object, not a sub-resource).
+        _refuse_unrouted(query, _OBJECT_PARAMS if op in (Op.GetObject, Op.HeadObject) else frozenset())
     return op

@@ -17,11 +17,13 @@ from onshore.domain import etag as etags
 from onshore.domain import preconditions
 from onshore.domain.errors import (
     BadDigest,
+    InvalidRange,
     InvalidRequest,
     MethodNotAllowed,
     NoSuchBucket,
     NoSuchKey,
     NoSuchVersion,
+    PreconditionFailed,
 )
 from onshore.domain.ids import new_version_id
 from onshore.domain.models import (
@@ -154,8 +156,21 @@ class ObjectService:
         )
 
     async def delete_object(
-        self, bucket: str, key: str, version_id: str | None, *, owner_id: str
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None,
+        *,
+        owner_id: str,
+        if_match: str | None = None,
     ) -> DeleteOutcome:
+        if if_match is not None:
+            # Conditional delete: the addressed version must exist with a matching ETag.
+            current = await self.blocking(self.meta.get_object, bucket, key, version_id)
+            if current is None or current.is_delete_marker:
+                raise NoSuchKey(Key=key)
+            if not etags.matches(if_match, current.etag):
+                raise PreconditionFailed(Condition="If-Match")
         marker = ObjectVersion(
             bucket=bucket,
             key=key,
@@ -184,6 +199,7 @@ class ObjectService:
         *,
         owner_id: str,
         source_headers: Mapping[str, str],
+        condition: WriteCondition | None = None,
     ) -> ObjectVersion:
         """Copy ``source`` to bucket/key. ``new`` None means metadata directive COPY."""
         check_key(key)
@@ -206,6 +222,8 @@ class ObjectService:
                 user_metadata=source.user_metadata,
                 storage_class=source.storage_class,
             )
+            if condition is not None:
+                target = replace(target, condition=condition)
             version = replace(
                 self._version(bucket, key, data, target, owner_id),
                 etag=source.etag if source.parts_count else data.etag,
@@ -246,20 +264,9 @@ def copy_source_range(header: str | None, size: int) -> ByteRange | None:
         )
     start, end = int(first), int(last)
     if end < start or end >= size:
-        from onshore.domain.errors import InvalidRange
-
         raise InvalidRange(
             f"The requested range is not satisfiable: bytes={start}-{end} of {size}."
         )
     return ByteRange(start, end, size)
 
 
-__all__ = [
-    "NULL_VERSION",
-    "DeleteOutcome",
-    "NewObject",
-    "ObjectService",
-    "copy_source_range",
-    "etags",
-    "http_date",
-]

@@ -95,6 +95,7 @@ async def create_multipart_upload(req: Request, services: Services) -> Response:
 async def upload_part(req: Request, services: Services) -> Response:
     """https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPart.html"""
     assert req.body is not None
+    hdr.refuse_unsupported(req.headers)
     number = check_part_number(req.query.get("partNumber"))
     part = await services.multipart.upload_part(
         req.bucket,

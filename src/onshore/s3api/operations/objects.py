@@ -25,7 +25,7 @@ from onshore.s3api.operations import Services, operation
 from onshore.s3api.operations.buckets import read_xml_body
 from onshore.s3api.routing import Op
 from onshore.service.data import stream_version
-from onshore.service.objects import http_date
+from onshore.service.objects import NewObject, http_date
 
 MAX_COPY_SOURCE = 5 * 1024**3
 MAX_DELETE_KEYS = 1000
@@ -65,6 +65,8 @@ async def put_object(req: Request, services: Services) -> Response:
 
 async def _read_target(req: Request, services: Services) -> tuple[ObjectVersion, ByteRange | None, dict[str, str]]:
     """Resolve the version, conditions, range and partNumber shared by GET and HEAD."""
+    if "x-amz-server-side-encryption-customer-algorithm" in req.headers:
+        hdr.refuse_unsupported(req.headers)
     version = await services.objects.get_version(req.bucket, req.key, _version_id(req))
     preconditions.check(req.headers, version.etag, version.last_modified)
     headers = _checksum_headers(version, req)
@@ -145,7 +147,11 @@ async def delete_object(req: Request, services: Services) -> Response:
     """https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObject.html"""
     assert req.principal is not None
     outcome = await services.objects.delete_object(
-        req.bucket, req.key, _version_id(req), owner_id=req.principal.account_id
+        req.bucket,
+        req.key,
+        _version_id(req),
+        owner_id=req.principal.account_id,
+        if_match=req.headers.get("if-match"),
     )
     headers: dict[str, str] = {}
     if outcome.version_id is not None:
@@ -248,6 +254,9 @@ async def copy_object(req: Request, services: Services) -> Response:
             ArgumentName="x-amz-metadata-directive",
             ArgumentValue=directive,
         )
+    hdr.refuse_unsupported(req.headers)
+    if req.headers.get("x-amz-tagging-directive", "COPY").upper() == "REPLACE":
+        hdr.refuse_unsupported({"x-amz-tagging": ""})
     new = hdr.new_object(req.headers) if directive == "REPLACE" else None
     if new is None and "x-amz-storage-class" in req.headers:
         source_probe = hdr.storage_class(req.headers)
@@ -255,7 +264,7 @@ async def copy_object(req: Request, services: Services) -> Response:
         source_probe = None
     source = await copy_source(req, services)
     if new is None and source_probe is not None and source_probe != source.storage_class:
-        new = hdr.NewObject(
+        new = NewObject(
             headers=source.headers,
             user_metadata=source.user_metadata,
             storage_class=source_probe,
@@ -268,6 +277,7 @@ async def copy_object(req: Request, services: Services) -> Response:
         new,
         owner_id=req.principal.account_id,
         source_headers=req.headers,
+        condition=hdr.write_condition(req.headers),
     )
     body = [
         xml.element("ETag", etags.quote(version.etag)),
