@@ -1,0 +1,95 @@
+"""benchmarks/compare's pure part: medians over rounds, ratios, the markdown summary, charts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+
+import aggregate  # noqa: E402
+
+
+def _row(workload: str, op: str, ops_per_s: float, **extra: Any) -> dict[str, Any]:
+    row = {
+        "workload": workload, "op": op, "ops": 10, "errors": 0, "errors_by_kind": {},
+        "ops_per_s": ops_per_s, "mb_per_s": ops_per_s / 10, "items_per_s": None,
+        "p50_ms": 1.0, "p99_ms": 2.0, "server_cpu_s_per_1k_ops": 0.5,
+        "server_peak_rss_mib": 100.0, "client_cpu_s_per_1k_ops": 0.1,
+    }  # fmt: skip
+    row.update(extra)
+    return row
+
+
+def _write(raw: Path, name: str, rnd: int, rows: list[dict[str, Any]], **doc: Any) -> None:
+    body = {"format": 1, "meta": {"scale": 0.5, "processes": 2, "machine": {"cpus": 2}}}
+    body.update(rows=rows, limits={}, problems=[])
+    body.update(doc)
+    (raw / f"{name}-r{rnd}.json").write_text(json.dumps(body))
+
+
+def _comparison(tmp_path: Path) -> aggregate.Comparison:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for rnd, (mine, theirs) in enumerate([(300.0, 100.0), (500.0, 200.0), (400.0, 150.0)], 1):
+        _write(raw, "onshore", rnd, [
+            _row("small", "GET", mine, server_peak_rss_mib=100.0 + rnd),
+            _row("list", "LIST walk", 1.0, items_per_s=mine * 100),
+        ])  # fmt: skip
+        _write(raw, "seaweedfs", rnd, [
+            _row("small", "GET", theirs, errors=1, errors_by_kind={"503": 1}),
+            _row("list", "LIST walk", 1.0, items_per_s=theirs * 100),
+        ])  # fmt: skip
+        _write(
+            raw, "limits", rnd, [], limits={"trivial_http_get_per_s": 1000.0, "md5_mb_per_s": 500}
+        )
+    return aggregate.load(raw, ["onshore", "seaweedfs"])
+
+
+def test_medians_peaks_and_error_sums(tmp_path: Path) -> None:
+    c = _comparison(tmp_path)
+    assert c.rounds == 3
+    mine = c.get("onshore", ("small", "GET"))
+    theirs = c.get("seaweedfs", ("small", "GET"))
+    assert mine is not None and theirs is not None
+    assert mine.median("ops_per_s") == 400
+    assert mine.spread("ops_per_s") == (300, 500)
+    assert mine.peak("server_peak_rss_mib") == 103
+    assert theirs.errors == 3 and theirs.errors_by_kind == {"503": 3}
+    assert c.order == [("small", "GET"), ("list", "LIST walk")]
+
+
+def test_headline_figures() -> None:
+    assert aggregate.headline("small", "PUT") == ("ops_per_s", "ops/s")
+    assert aggregate.headline("medium", "GET") == ("mb_per_s", "MB/s")
+    assert aggregate.headline("large", "MPU") == ("mb_per_s", "MB/s")
+    assert aggregate.headline("list", "LIST walk") == ("items_per_s", "keys/s")
+    assert aggregate.headline("list", "PUT (fill)") == ("ops_per_s", "ops/s")
+
+
+def test_markdown_has_ratios_errors_and_limits(tmp_path: Path) -> None:
+    text = aggregate.markdown(_comparison(tmp_path), "title", ["a note"])
+    assert "| small | GET | 2.67x |" in text  # 400 / 150
+    assert "| list | LIST walk | 2.67x |" in text
+    assert '| seaweedfs | small | GET | 3 | {"503": 3} |' in text
+    assert "> a note" in text
+    assert "- onshore: 40%" in text  # 400 of the trivial responder's 1,000 req/s
+
+
+def test_markdown_without_onshore(tmp_path: Path) -> None:
+    c = _comparison(tmp_path)
+    c.servers = ["seaweedfs"]
+    assert "onshore was not part of this run." in aggregate.markdown(c, "t")
+
+
+def test_charts_are_pngs(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    import charts
+
+    written = charts.all_charts(_comparison(tmp_path), tmp_path / "charts")
+    assert [p.name for p in written] == ["small.png", "list.png"]
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
