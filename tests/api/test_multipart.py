@@ -160,3 +160,44 @@ def test_boto3_managed_transfer(s3: Any, bucket: str, tmp_path: Any) -> None:
     s3.download_file(bucket, "managed", str(out), Config=config)
     assert out.read_bytes() == data
     assert s3.head_object(Bucket=bucket, Key="managed")["ETag"].endswith('-3"')
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "kind"),
+    [("CRC32", "COMPOSITE"), ("CRC32C", "FULL_OBJECT"), ("CRC64NVME", "FULL_OBJECT"),
+     ("SHA256", "COMPOSITE"), ("SHA1", "COMPOSITE")],
+)
+def test_multipart_checksums(s3: Any, bucket: str, algorithm: str, kind: str) -> None:
+    import base64
+
+    from awscrt import checksums as crt
+
+    parts = [os.urandom(5 * MiB), os.urandom(1000)]
+    upload_id = s3.create_multipart_upload(
+        Bucket=bucket, Key="ck", ChecksumAlgorithm=algorithm, ChecksumType=kind
+    )["UploadId"]
+    done = []
+    for number, data in enumerate(parts, start=1):
+        result = s3.upload_part(
+            Bucket=bucket, Key="ck", UploadId=upload_id, PartNumber=number, Body=data,
+            ChecksumAlgorithm=algorithm,
+        )
+        done.append({"PartNumber": number, "ETag": result["ETag"],
+                     f"Checksum{algorithm}": result[f"Checksum{algorithm}"]})
+    completed = s3.complete_multipart_upload(
+        Bucket=bucket, Key="ck", UploadId=upload_id, MultipartUpload={"Parts": done}
+    )
+    value = completed[f"Checksum{algorithm}"]
+    assert completed["ChecksumType"] == kind
+    whole = b"".join(parts)
+    if kind == "FULL_OBJECT":
+        if algorithm == "CRC32C":
+            expected = crt.crc32c(whole).to_bytes(4, "big")
+        else:
+            expected = crt.crc64nvme(whole).to_bytes(8, "big")
+        assert value == base64.b64encode(expected).decode()
+    else:
+        assert value.endswith("-2")
+    head = s3.head_object(Bucket=bucket, Key="ck", ChecksumMode="ENABLED")
+    assert head[f"Checksum{algorithm}"] == value
+    assert s3.get_object(Bucket=bucket, Key="ck")["Body"].read() == whole

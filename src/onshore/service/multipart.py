@@ -8,7 +8,11 @@ but not named in the completion request are freed. S3's rules, enforced here:
 * the completion list must be in strictly ascending part-number order (``InvalidPartOrder``),
   name uploaded parts with their current ETags (``InvalidPart``), and every part but the last
   must be at least 5 MiB (``EntityTooSmall``);
-* the ETag of the result is ``md5(concat(binary part md5s))-N`` (see :mod:`onshore.domain.etag`).
+* the ETag of the result is ``md5(concat(binary part md5s))-N`` (see :mod:`onshore.domain.etag`);
+* when the upload was created with a checksum algorithm, every part carries that checksum
+  (and a value given in the completion request must equal it), and the object's checksum is
+  either COMPOSITE (the checksum of the parts' binary checksums, suffixed ``-N``) or
+  FULL_OBJECT (the CRCs of the parts combined into the CRC of the whole object).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from onshore.domain import checksums
 from onshore.domain import etag as etags
 from onshore.domain.errors import (
     BadDigest,
@@ -69,9 +74,7 @@ def check_part_number(value: str | None) -> int:
 
 
 class MultipartService:
-    def __init__(
-        self, meta: MetadataStore, blobs: BlobStore, blocking: Blocking, *, combine: object = None
-    ) -> None:
+    def __init__(self, meta: MetadataStore, blobs: BlobStore, blocking: Blocking) -> None:
         self.meta = meta
         self.blobs = blobs
         self.blocking = blocking
@@ -205,7 +208,7 @@ class MultipartService:
             storage_class=upload.storage_class,
             headers=upload.headers,
             user_metadata=upload.user_metadata,
-            checksum=None,
+            checksum=_object_checksum(upload, requested, chosen),
             segments=tuple(
                 Segment(p.blob_id, p.size, p.part_number, p.etag, p.checksum) for p in chosen
             ),
@@ -227,3 +230,25 @@ class MultipartService:
     def _discard(self, data: StoredData) -> None:
         if data.blob_id:
             self.blocking.submit(self.blobs.delete, (data.blob_id,))
+
+
+def _object_checksum(
+    upload: MultipartUpload, requested: Sequence[CompletedPart], chosen: Sequence[Part]
+) -> Checksum | None:
+    algorithm = upload.checksum_algorithm
+    if algorithm is None:
+        return None
+    for entry, part in zip(requested, chosen, strict=True):
+        stored = part.checksum
+        if stored is None or stored.algorithm is not algorithm:
+            raise InvalidRequest(
+                f"The upload was created using a {algorithm.value.lower()} checksum. The "
+                f"complete request referenced part {part.part_number} which has no "
+                f"{algorithm.value.lower()} checksum."
+            )
+        if entry.checksum is not None and entry.checksum.value != stored.value:
+            raise InvalidPart(PartNumber=str(part.part_number))
+    values = [p.checksum.value for p in chosen if p.checksum is not None]
+    if upload.checksum_type is ChecksumType.FULL_OBJECT:
+        return checksums.full_object(algorithm, zip(values, (p.size for p in chosen), strict=True))
+    return checksums.composite(algorithm, values)

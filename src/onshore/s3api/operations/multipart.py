@@ -6,7 +6,7 @@ from __future__ import annotations
 from onshore.domain import etag as etags
 from onshore.domain import preconditions
 from onshore.domain.errors import InvalidArgument, InvalidRequest, MalformedXML, NoSuchUpload
-from onshore.domain.models import ChecksumAlgorithm, ChecksumType
+from onshore.domain.models import Checksum, ChecksumAlgorithm, ChecksumType
 from onshore.s3api import headers as hdr
 from onshore.s3api import xml
 from onshore.s3api.http import Request, Response
@@ -148,7 +148,12 @@ async def complete_multipart_upload(req: Request, services: Services) -> Respons
         etag = xml.text(node, "ETag")
         if number is None or not number.isdigit() or etag is None:
             raise MalformedXML()
-        requested.append(CompletedPart(int(number), etag))
+        checksum = None
+        for algorithm in ChecksumAlgorithm:
+            value = xml.text(node, "Checksum" + algorithm.value)
+            if value:
+                checksum = Checksum(algorithm, value)
+        requested.append(CompletedPart(int(number), etag, checksum))
     version = await services.multipart.complete(
         req.bucket, req.key, upload_id, requested, condition=hdr.write_condition(req.headers)
     )
