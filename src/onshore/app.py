@@ -34,7 +34,9 @@ class Deployment:
 
 def open_storage(config: Config) -> tuple[SqliteMetadataStore, FilesystemBlobStore]:
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteMetadataStore(config.data_dir / METADATA_FILE), FilesystemBlobStore(config.data_dir)
+    return SqliteMetadataStore(config.data_dir / METADATA_FILE), FilesystemBlobStore(
+        config.data_dir
+    )
 
 
 def prepare(config: Config) -> RootCredentials:
@@ -53,12 +55,13 @@ def prepare(config: Config) -> RootCredentials:
 
 def create_app() -> S3App:
     """Application factory for server worker processes: configuration from ``ONSHORE_*``."""
-    from onshore.cli.server import configure_logging
+    from onshore.cli.server import apply_connection_limits, configure_logging
     from onshore.config import load
 
     _die_with_parent()
     config = load()
     configure_logging(config.log_level)
+    apply_connection_limits(config)
     return build(config).app
 
 

@@ -38,30 +38,84 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting("data_dir", "str", "./onshore-data", "Directory holding metadata and object data."),
     Setting("address", "str", "127.0.0.1:9000", "HOST:PORT the S3 API listens on."),
-    Setting("region", "str", "local-1", "Region this deployment serves (SigV4 scope, "
-            "LocationConstraint, GetBucketLocation)."),
-    Setting("domain", "str", None, "Endpoint domain for virtual-hosted-style requests "
-            "(BUCKET.DOMAIN); path-style always works."),
+    Setting(
+        "region",
+        "str",
+        "local-1",
+        "Region this deployment serves (SigV4 scope, LocationConstraint, GetBucketLocation).",
+    ),
+    Setting(
+        "domain",
+        "str",
+        None,
+        "Endpoint domain for virtual-hosted-style requests "
+        "(BUCKET.DOMAIN); path-style always works.",
+    ),
     Setting("partition", "str", "onshore", "Partition name used in ARNs (arn:PARTITION:s3:::...)."),
-    Setting("root_access_key", "str", None, "Root access key id; generated on first start when "
-            "unset.", option=False),
-    Setting("root_secret_key", "str", None, "Root secret key; generated on first start when "
-            "unset.", secret=True, option=False),
-    Setting("inline_threshold", "int", 65536, "Objects up to this many bytes are stored inside "
-            "the metadata database instead of as separate files."),
-    Setting("max_xml_body", "int", 2 * 1024 * 1024, "Largest XML request body accepted "
-            "(bytes); larger bodies get MaxMessageLengthExceeded."),
-    Setting("max_header_bytes", "int", 16384, "Largest total size of request headers "
-            "(bytes); larger requests get 400 RequestHeaderSectionTooLarge."),
+    Setting(
+        "root_access_key",
+        "str",
+        None,
+        "Root access key id; generated on first start when unset.",
+        option=False,
+    ),
+    Setting(
+        "root_secret_key",
+        "str",
+        None,
+        "Root secret key; generated on first start when unset.",
+        secret=True,
+        option=False,
+    ),
+    Setting(
+        "inline_threshold",
+        "int",
+        65536,
+        "Objects up to this many bytes are stored inside "
+        "the metadata database instead of as separate files.",
+    ),
+    Setting(
+        "max_xml_body",
+        "int",
+        2 * 1024 * 1024,
+        "Largest XML request body accepted (bytes); larger bodies get MaxMessageLengthExceeded.",
+    ),
+    Setting(
+        "max_header_bytes",
+        "int",
+        16384,
+        "Largest total size of request headers "
+        "(bytes); larger requests get 400 RequestHeaderSectionTooLarge.",
+    ),
+    Setting("max_url_bytes", "int", 8192, "Longest request line URL accepted (bytes); longer "
+            "requests get 414."),
+    Setting("header_timeout", "float", 15.0, "Seconds a client has to send a request's headers "
+            "(slow clients get 408 and are disconnected)."),
     Setting("idle_timeout", "float", 30.0, "Seconds an idle keep-alive connection is kept open."),
-    Setting("body_timeout", "float", 60.0, "Seconds a client may stall while sending a request "
-            "body before the request fails with RequestTimeout."),
-    Setting("max_connections", "int", 4096, "Concurrent connections and in-flight requests per "
-            "server process before new ones get 503 Service Unavailable."),
-    Setting("shutdown_timeout", "float", 30.0, "Seconds in-flight requests get to finish after "
-            "SIGTERM."),
-    Setting("workers", "int", 0, "Server processes sharing the listening socket; 0 means one "
-            "per CPU core (at most 4). Use 1 to run in a single process."),
+    Setting(
+        "body_timeout",
+        "float",
+        60.0,
+        "Seconds a client may stall while sending a request "
+        "body before the request fails with RequestTimeout.",
+    ),
+    Setting(
+        "max_connections",
+        "int",
+        4096,
+        "Concurrent connections and in-flight requests per "
+        "server process before new ones get 503 Service Unavailable.",
+    ),
+    Setting(
+        "shutdown_timeout", "float", 30.0, "Seconds in-flight requests get to finish after SIGTERM."
+    ),
+    Setting(
+        "workers",
+        "int",
+        0,
+        "Server processes sharing the listening socket; 0 means one "
+        "per CPU core (at most 4). Use 1 to run in a single process.",
+    ),
     Setting("workers_threads", "int", 16, "Threads per process for file and database work."),
     Setting("log_level", "str", "info", "Log level: debug, info, warning, error."),
     Setting("access_log", "bool", True, "Write one structured JSON log line per request."),
@@ -82,6 +136,8 @@ class Config:
     inline_threshold: int
     max_xml_body: int
     max_header_bytes: int
+    max_url_bytes: int
+    header_timeout: float
     idle_timeout: float
     body_timeout: float
     max_connections: int

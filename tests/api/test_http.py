@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import urllib.request
 from typing import Any
@@ -54,7 +55,8 @@ def test_malformed_xml_bodies(server: ServerProcess, bucket: str) -> None:
     bodies = [
         b"not xml at all",
         b"<Delete><Object><Key>a</Key></Object>",
-        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><Delete><Object><Key>&a;</Key></Object></Delete>',
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]>'
+        b"<Delete><Object><Key>&a;</Key></Object></Delete>",
         b"<Delete>" + b"<a>" * 50 + b"</a>" * 50 + b"</Delete>",
         b"<Wrong/>",
     ]
@@ -120,3 +122,59 @@ def test_garbage_request_line(server: ServerProcess) -> None:
         sock.sendall(b"NOT HTTP AT ALL\r\n\r\n")
         data = sock.recv(1000)
     assert data.startswith(b"HTTP/1.1 400")
+
+
+def test_url_too_long(server: ServerProcess, bucket: str) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = sock.recv(1000)
+    assert data.startswith(b"HTTP/1.1 414")
+
+
+def test_endless_headers_are_cut_off(server: ServerProcess) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        reply = b""
+        try:
+            for i in range(2000):
+                sock.sendall(f"x-filler-{i}: {'v' * 100}\r\n".encode())
+        except OSError:
+            pass
+        try:
+            reply = sock.recv(1000)
+        except OSError:
+            reply = b""
+    assert reply.startswith(b"HTTP/1.1 400") or reply == b""
+    assert b"RequestHeaderSectionTooLarge" in reply or reply == b""
+
+
+def test_slowloris_headers_time_out(tmp_path: Any) -> None:
+    import time
+
+    proc = ServerProcess(tmp_path / "data", extra_args=("--header-timeout", "1")).start()
+    try:
+        with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock:
+            sock.sendall(b"GET / HTTP/1.1\r\n")
+            started = time.monotonic()
+            reply = b""
+            for _ in range(30):
+                try:
+                    sock.sendall(b"x-slow: 1\r\n")
+                except OSError:
+                    break
+                time.sleep(0.2)
+            with contextlib.suppress(OSError):
+                reply = sock.recv(1000)
+        assert time.monotonic() - started < 6
+        assert reply.startswith(b"HTTP/1.1 408") or reply == b""
+    finally:
+        proc.cleanup()
+
+
+def test_idle_connection_without_request_is_closed(tmp_path: Any) -> None:
+    proc = ServerProcess(tmp_path / "data", extra_args=("--idle-timeout", "1")).start()
+    try:
+        with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock:
+            assert sock.recv(10) == b""  # closed by the server, not by our 10 s timeout
+    finally:
+        proc.cleanup()

@@ -61,6 +61,20 @@ def banner(config: Config, access_key: str, secret_key: str | None) -> str:
     return "\n".join(lines)
 
 
+def apply_connection_limits(config: Config) -> None:
+    """Configure the limits of :mod:`onshore.s3api.protocol` for this process."""
+    from onshore.s3api import protocol
+
+    protocol.configure(
+        protocol.Limits(
+            max_url_bytes=config.max_url_bytes,
+            max_header_bytes=config.max_header_bytes,
+            header_timeout=config.header_timeout,
+            idle_timeout=config.idle_timeout,
+        )
+    )
+
+
 def run(overrides: Mapping[str, object]) -> int:
     import os
 
@@ -68,6 +82,7 @@ def run(overrides: Mapping[str, object]) -> int:
 
     from onshore.app import build, prepare
     from onshore.config import to_environ
+    from onshore.s3api.protocol import LimitedHttpToolsProtocol
 
     try:
         config = load(overrides)
@@ -88,6 +103,7 @@ def run(overrides: Mapping[str, object]) -> int:
         app: object = "onshore.app:create_app"
     else:
         app = build(config).app
+        apply_connection_limits(config)
     settings = uvicorn.Config(
         app,  # type: ignore[arg-type]
         factory=processes > 1,
@@ -96,7 +112,7 @@ def run(overrides: Mapping[str, object]) -> int:
         host=config.host,
         port=config.port,
         loop="uvloop",
-        http="httptools",
+        http=LimitedHttpToolsProtocol,
         lifespan="on",
         access_log=False,
         server_header=False,

@@ -247,9 +247,7 @@ class BucketAlreadyExists(S3Error):
 
 class BucketAlreadyOwnedByYou(S3Error):
     status = 409
-    message = (
-        "Your previous request to create the named bucket succeeded and you already own it."
-    )
+    message = "Your previous request to create the named bucket succeeded and you already own it."
 
 
 class BucketNotEmpty(S3Error):
@@ -294,6 +292,10 @@ class InternalError(S3Error):
 class NotImplemented(S3Error):  # noqa: A001 - the S3 code is literally "NotImplemented"
     status = 501
     message = "A header you provided implies functionality that is not implemented."
+
+
+#: The same class under a name that does not shadow Python's ``NotImplemented`` constant.
+S3NotImplemented = NotImplemented
 
 
 class ServiceUnavailable(S3Error):

@@ -60,6 +60,4 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
 
 
 def _unsatisfiable(size: int) -> InvalidRange:
-    return InvalidRange(
-        headers={"Content-Range": f"bytes */{size}"}, ActualObjectSize=str(size)
-    )
+    return InvalidRange(headers={"Content-Range": f"bytes */{size}"}, ActualObjectSize=str(size))

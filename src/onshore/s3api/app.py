@@ -27,9 +27,9 @@ from onshore.domain.errors import (
     AccessDenied,
     InternalError,
     InvalidAccessKeyId,
-    NotImplemented,
     RequestTimeout,
     S3Error,
+    S3NotImplemented,
 )
 from onshore.domain.ids import host_id, new_request_id
 from onshore.domain.preconditions import NotModified
@@ -37,14 +37,14 @@ from onshore.s3api.auth import PayloadReader, authenticate
 from onshore.s3api.errors import error_response
 from onshore.s3api.http import Message, Receive, Request, Response, Scope, Send
 from onshore.s3api.operations import Handler, Services
-from onshore.s3api.routing import resolve
+from onshore.s3api.routing import Op, resolve
 from onshore.service.objects import http_date
 
 access_log = logging.getLogger("onshore.access")
 log = logging.getLogger("onshore.s3api")
 
 
-DRAIN_LIMIT = 1024 * 1024
+DRAIN_LIMIT = 8 * 1024 * 1024
 DRAIN_SECONDS = 2.0
 
 
@@ -56,7 +56,7 @@ class S3App:
     def __init__(
         self,
         services: Services,
-        handlers: Mapping[object, Handler],
+        handlers: Mapping[Op, Handler],
         *,
         ready: Callable[[], bool] | None = None,
         on_startup: Callable[[], None] | None = None,
@@ -136,7 +136,7 @@ class S3App:
         if self.log_requests:
             self.log_line(req, op_name, response.status, bytes_out, started)
 
-    async def dispatch(self, req: Request, op: object) -> Response:
+    async def dispatch(self, req: Request, op: Op) -> Response:
         handler = self.handlers.get(op)
         auth = authenticate(
             req.method,
@@ -154,9 +154,7 @@ class S3App:
             raise InvalidAccessKeyId(AWSAccessKeyId=auth.access_key)
         req.principal = principal
         if handler is None:
-            raise NotImplemented(
-                f"{getattr(op, 'value', op)} is not implemented by onshore yet."
-            )
+            raise S3NotImplemented(f"{op.value} is not implemented by onshore yet.")
         req.body = PayloadReader(self.timed(req), req.headers, auth)
         return await handler(req, self.services)
 
@@ -311,6 +309,4 @@ async def _close(stream: object) -> None:
 
 
 def _json(status: int, payload: Mapping[str, object]) -> Response:
-    return Response(
-        status, {"Content-Type": "application/json"}, json.dumps(payload).encode()
-    )
+    return Response(status, {"Content-Type": "application/json"}, json.dumps(payload).encode())

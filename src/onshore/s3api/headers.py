@@ -21,7 +21,7 @@ from onshore.domain.errors import (
     InvalidDigest,
     InvalidStorageClass,
     MetadataTooLarge,
-    NotImplemented,
+    S3NotImplemented,
 )
 from onshore.domain.models import NULL_VERSION, ObjectVersion, WriteCondition
 from onshore.service.objects import NewObject, http_date
@@ -62,7 +62,7 @@ META_PREFIX = "x-amz-meta-"
 
 #: Request headers that ask for a feature this server does not have yet. Accepting them
 #: silently would be a lie (an object stored unencrypted although SSE-C was asked for), so a
-#: request carrying one is refused with 501 NotImplemented.
+#: request carrying one is refused with 501 S3NotImplemented.
 UNSUPPORTED_HEADERS = {
     "x-amz-server-side-encryption": "Server-side encryption",
     "x-amz-server-side-encryption-customer-algorithm": "SSE-C",
@@ -87,15 +87,15 @@ DEFAULT_ACLS = frozenset({"private", "bucket-owner-full-control"})
 
 
 def refuse_unsupported(headers: Mapping[str, str]) -> None:
-    """Raise NotImplemented if the request asks for a feature onshore does not have yet."""
+    """Raise S3NotImplemented if the request asks for a feature onshore does not have yet."""
     for name, feature in UNSUPPORTED_HEADERS.items():
         if name in headers:
-            raise NotImplemented(
+            raise S3NotImplemented(
                 f"{feature} ({name}) is not implemented by onshore yet.", Header=name
             )
     acl = headers.get("x-amz-acl")
     if acl is not None and acl.strip() not in DEFAULT_ACLS:
-        raise NotImplemented(
+        raise S3NotImplemented(
             f"Canned ACL '{acl}' is not implemented by onshore yet; only private is.",
             Header="x-amz-acl",
         )
@@ -140,7 +140,7 @@ def write_condition(headers: Mapping[str, str]) -> WriteCondition | None:
     if none_match is None and match is None:
         return None
     if none_match is not None and none_match.strip() != "*":
-        raise NotImplemented(
+        raise S3NotImplemented(
             "A header you provided implies functionality that is not implemented",
             Header="If-None-Match",
         )

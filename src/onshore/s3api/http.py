@@ -47,7 +47,9 @@ class Request:
         self.method: str = scope["method"]  # type: ignore[assignment]
         raw = scope.get("raw_path")
         self.raw_path: str = (
-            raw.decode("latin-1").partition("?")[0] if isinstance(raw, bytes) else str(scope["path"])
+            raw.decode("latin-1").partition("?")[0]
+            if isinstance(raw, bytes)
+            else str(scope["path"])
         )
         qs = scope.get("query_string", b"")
         self.query_string: str = qs.decode("latin-1") if isinstance(qs, bytes) else ""

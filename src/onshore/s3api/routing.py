@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import unquote
 
-from onshore.domain.errors import InvalidURI, MethodNotAllowed, NotImplemented
+from onshore.domain.errors import InvalidURI, MethodNotAllowed, S3NotImplemented
 
 
 class Op(str, Enum):
@@ -112,19 +112,54 @@ class Op(str, Enum):
 
 
 #: Every query parameter that names an S3 sub-resource (from botocore's S3 model). A request
-#: carrying one that the tables below do not route is refused with 501 NotImplemented: it must
+#: carrying one that the tables below do not route is refused with 501 S3NotImplemented: it must
 #: never fall through to the plain operation on the bucket or key (``DELETE /b?analytics``
 #: is not DeleteBucket). Other unknown query parameters are ignored, as S3 ignores them.
 SUBRESOURCES = frozenset(
     {
-        "abac", "accelerate", "acl", "analytics", "annotation", "attributes", "cors", "delete",
-        "encryption", "intelligent-tiering", "inventory", "legal-hold", "lifecycle", "location",
-        "logging", "metadataAnnotationTable", "metadataConfiguration", "metadataInventoryTable",
-        "metadataJournalTable", "metadataTable", "metrics", "notification", "object-lock",
-        "ownershipControls", "policy", "policyStatus", "publicAccessBlock", "renameObject",
-        "replication", "requestPayment", "restore", "retention", "select", "select-type",
-        "session", "tagging", "torrent", "uploads", "versioning", "versions", "website",
-        "uploadId", "partNumber",
+        "abac",
+        "accelerate",
+        "acl",
+        "analytics",
+        "annotation",
+        "attributes",
+        "cors",
+        "delete",
+        "encryption",
+        "intelligent-tiering",
+        "inventory",
+        "legal-hold",
+        "lifecycle",
+        "location",
+        "logging",
+        "metadataAnnotationTable",
+        "metadataConfiguration",
+        "metadataInventoryTable",
+        "metadataJournalTable",
+        "metadataTable",
+        "metrics",
+        "notification",
+        "object-lock",
+        "ownershipControls",
+        "policy",
+        "policyStatus",
+        "publicAccessBlock",
+        "renameObject",
+        "replication",
+        "requestPayment",
+        "restore",
+        "retention",
+        "select",
+        "select-type",
+        "session",
+        "tagging",
+        "torrent",
+        "uploads",
+        "versioning",
+        "versions",
+        "website",
+        "uploadId",
+        "partNumber",
     }
 )
 
@@ -132,7 +167,7 @@ SUBRESOURCES = frozenset(
 def _refuse_unrouted(query: Mapping[str, str], allowed: frozenset[str] = frozenset()) -> None:
     for name in query:
         if name in SUBRESOURCES and name not in allowed:
-            raise NotImplemented(
+            raise S3NotImplemented(
                 f"The '{name}' sub-resource is not implemented by onshore for this request.",
                 SubResource=name,
             )
@@ -280,7 +315,7 @@ def resolve(
     named = query.get("x-id")
     if named is not None and named not in Op.__members__:
         # Recent SDKs name the operation in ``x-id``; one we do not know is not ours to guess.
-        raise NotImplemented(f"{named} is not implemented by onshore.", Operation=named)
+        raise S3NotImplemented(f"{named} is not implemented by onshore.", Operation=named)
     host_bucket = split_host(headers.get("host", ""), domain)
     if host_bucket is not None:
         bucket: str | None = host_bucket
@@ -316,14 +351,17 @@ def _pick(
     for param, op in table.get(method, ()):
         if param in query:
             return op
-    op = defaults.get(method)
-    if op is None:
+    default = defaults.get(method)
+    if default is None:
         raise MethodNotAllowed()
+    op = default
     if defaults is _BUCKET_DEFAULT:
         _refuse_unrouted(query)
         if op is Op.ListObjects and query.get("list-type") == "2":
             return Op.ListObjectsV2
     else:
         # GET and HEAD of an object take partNumber (a part of the object, not a sub-resource).
-        _refuse_unrouted(query, _OBJECT_PARAMS if op in (Op.GetObject, Op.HeadObject) else frozenset())
+        _refuse_unrouted(
+            query, _OBJECT_PARAMS if op in (Op.GetObject, Op.HeadObject) else frozenset()
+        )
     return op

@@ -47,10 +47,8 @@ def element(name: str, value: str | int | bool | None) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        text = "true" if value else "false"
-    else:
-        text = escape(str(value))
-    return f"<{name}>{text}</{name}>"
+        return f"<{name}>{'true' if value else 'false'}</{name}>"
+    return f"<{name}>{escape(str(value))}</{name}>"
 
 
 def document(root: str, children: Iterable[str]) -> bytes:
@@ -61,7 +59,9 @@ def document(root: str, children: Iterable[str]) -> bytes:
 
 def timestamp(moment: datetime) -> str:
     """ISO 8601 with milliseconds and ``Z``, as S3 writes times in XML."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return (
+        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    )
 
 
 def parse(body: bytes) -> Element:
@@ -69,7 +69,7 @@ def parse(body: bytes) -> Element:
     if not body.strip():
         raise MalformedXML()
     try:
-        root = SafeET.fromstring(body, forbid_dtd=True)
+        root: Element = SafeET.fromstring(body, forbid_dtd=True)
     except (SafeET.ParseError, DefusedXmlException, ValueError, SyntaxError):
         raise MalformedXML() from None
     if _depth(root) > MAX_DEPTH:

@@ -12,6 +12,7 @@ matters on the hot path, where a small GET makes exactly one blocking call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
@@ -22,8 +23,13 @@ P = ParamSpec("P")
 T = TypeVar("T")
 log = logging.getLogger("onshore.blocking")
 
-_Job = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any], "asyncio.Future[Any] | None",
-             "asyncio.AbstractEventLoop | None"]
+_Job = tuple[
+    Callable[..., Any],
+    tuple[Any, ...],
+    dict[str, Any],
+    "asyncio.Future[Any] | None",
+    "asyncio.AbstractEventLoop | None",
+]
 
 
 def _deliver(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
@@ -73,10 +79,9 @@ class Blocking:
                 if error is not None:
                     log.error("background task %s failed: %r", getattr(fn, "__name__", fn), error)
                 continue
-            try:
+            # A closed loop (RuntimeError) means nobody is waiting any more.
+            with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_deliver, future, result, error)
-            except RuntimeError:  # the loop is closed: nobody is waiting any more
-                pass
 
     def shutdown(self) -> None:
         """Finish queued work, then stop the threads."""

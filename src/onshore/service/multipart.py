@@ -178,7 +178,9 @@ class MultipartService:
         upload = await self.get_upload(bucket, key, upload_id)
         if not requested:
             raise InvalidRequest("You must specify at least one part")
-        uploaded = {p.part_number: p for p in await self.blocking(self.meta.get_parts, bucket, upload_id)}
+        uploaded = {
+            p.part_number: p for p in await self.blocking(self.meta.get_parts, bucket, upload_id)
+        }
         chosen: list[Part] = []
         previous = 0
         for entry in requested:

@@ -27,7 +27,6 @@ from onshore.domain.errors import (
 )
 from onshore.domain.ids import new_version_id
 from onshore.domain.models import (
-    NULL_VERSION,
     ObjectVersion,
     Segment,
     WriteCondition,
@@ -268,5 +267,3 @@ def copy_source_range(header: str | None, size: int) -> ByteRange | None:
             f"The requested range is not satisfiable: bytes={start}-{end} of {size}."
         )
     return ByteRange(start, end, size)
-
-

@@ -34,8 +34,8 @@ from onshore.domain.models import (
     Part,
     PartPage,
     UploadPage,
-    VersionPage,
     Versioning,
+    VersionPage,
     WriteCondition,
     WriteResult,
 )
@@ -54,7 +54,12 @@ class MetadataStore(Protocol):
     def get_bucket(self, name: str) -> Bucket | None: ...
 
     def list_buckets(
-        self, *, owner_id: str | None = None, prefix: str = "", start_after: str = "", limit: int = 10000
+        self,
+        *,
+        owner_id: str | None = None,
+        prefix: str = "",
+        start_after: str = "",
+        limit: int = 10000,
     ) -> list[Bucket]:
         """Buckets in name order, name > ``start_after``, starting with ``prefix``; all owners
         when ``owner_id`` is None."""
@@ -73,7 +78,9 @@ class MetadataStore(Protocol):
         """Store (or with None, delete) a sub-resource document. Raises NoSuchBucket."""
 
     # --- objects --------------------------------------------------------------------------------
-    def get_object(self, bucket: str, key: str, version_id: str | None = None) -> ObjectVersion | None:
+    def get_object(
+        self, bucket: str, key: str, version_id: str | None = None
+    ) -> ObjectVersion | None:
         """The latest version (possibly a delete marker) when ``version_id`` is None, else that
         version; None if there is none. Raises NoSuchBucket."""
 

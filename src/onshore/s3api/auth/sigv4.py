@@ -88,7 +88,9 @@ _TERMINAL = "aws4_request"
 _CHUNK_ALGORITHM = "AWS4-HMAC-SHA256-PAYLOAD"
 _TRAILER_ALGORITHM = "AWS4-HMAC-SHA256-TRAILER"
 _SIGV4A = "AWS4-ECDSA-P256-SHA256"
-_CANONICAL = re.compile(r"[A-Za-z0-9\-._~]*")
+# Already in canonical form: unreserved characters and upper-case escapes of other bytes.
+_CANONICAL = re.compile(r"(?:[A-Za-z0-9\-._~]|%[0-9A-F]{2})*")
+_ESCAPED_UNRESERVED = re.compile(r"%(?:2[DE]|3[0-9]|4[1-9A-F]|5[0-9AF]|6[1-9A-F]|7[0-9AE])")
 _CANONICAL_PATH = re.compile(r"[A-Za-z0-9\-._~/]*")
 _UNSUPPORTED = (
     "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256."
@@ -197,7 +199,7 @@ def _reencode(raw: str, latin1: bool) -> str:
 
 
 def _canonical_component(raw: str, plus_is_space: bool, latin1: bool) -> str:
-    if _CANONICAL.fullmatch(raw):
+    if _CANONICAL.fullmatch(raw) and ("%" not in raw or not _ESCAPED_UNRESERVED.search(raw)):
         return raw
     if plus_is_space:
         raw = raw.replace("+", " ")
@@ -478,12 +480,14 @@ def _verify(
                 return computed
             if not first_sts:
                 first_canonical, first_sts = canonical, sts
-    raise SignatureDoesNotMatch(
-        AWSAccessKeyId=access_key,
-        StringToSign=first_sts,
-        SignatureProvided=given[:128],
-        CanonicalRequest=first_canonical,
+    error = SignatureDoesNotMatch(
+        AWSAccessKeyId=access_key, StringToSign=first_sts, SignatureProvided=given[:128]
     )
+    # AWS also returns the canonical request, to help debug clients; not when it holds a
+    # session token, which must not end up in logs.
+    if "\nx-amz-security-token:" not in first_canonical:
+        error.details["CanonicalRequest"] = first_canonical
+    raise error
 
 
 # --- entry point --------------------------------------------------------------------------------

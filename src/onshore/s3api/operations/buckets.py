@@ -91,9 +91,9 @@ async def create_bucket(req: Request, services: Services) -> Response:
             raise MalformedXML()
         location = xml.text(root, "LocationConstraint") or None
     if req.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
-        from onshore.domain.errors import NotImplemented
+        from onshore.domain.errors import S3NotImplemented
 
-        raise NotImplemented("Object Lock is not implemented by onshore yet.")
+        raise S3NotImplemented("Object Lock is not implemented by onshore yet.")
     assert req.principal is not None
     await services.buckets.create(req.bucket, owner_id=req.principal.account_id, location=location)
     return Response(200, {"Location": f"/{req.bucket}"})
@@ -143,9 +143,9 @@ async def put_bucket_versioning(req: Request, services: Services) -> Response:
         raise MalformedXML()
     status = xml.text(root, "Status")
     if xml.text(root, "MfaDelete") == "Enabled":
-        from onshore.domain.errors import NotImplemented
+        from onshore.domain.errors import S3NotImplemented
 
-        raise NotImplemented("MFA delete is not implemented by onshore.")
+        raise S3NotImplemented("MFA delete is not implemented by onshore.")
     if status not in ("Enabled", "Suspended"):
         raise IllegalVersioningConfigurationException(
             "The Versioning element must be specified" if status is None else MalformedXML.message

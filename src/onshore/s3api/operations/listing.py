@@ -55,8 +55,8 @@ def _max_keys(req: Request, name: str = "max-keys") -> int:
     return min(value, MAX_KEYS)
 
 
-def _owner(version_owner: str) -> str:
-    return f"<Owner>{xml.element('ID', version_owner)}{xml.element('DisplayName', version_owner)}</Owner>"
+def _owner(owner_id: str) -> str:
+    return f"<Owner>{xml.element('ID', owner_id)}{xml.element('DisplayName', owner_id)}</Owner>"
 
 
 def _contents(obj: ObjectVersion, enc: Callable[[str], str], *, owner: bool) -> str:

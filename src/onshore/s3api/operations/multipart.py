@@ -164,7 +164,9 @@ async def complete_multipart_upload(req: Request, services: Services) -> Respons
         xml.element("ETag", etags.quote(version.etag)),
     ]
     if version.checksum is not None:
-        body.append(xml.element("Checksum" + version.checksum.algorithm.value, version.checksum.value))
+        body.append(
+            xml.element("Checksum" + version.checksum.algorithm.value, version.checksum.value)
+        )
         body.append(xml.element("ChecksumType", version.checksum.type.value))
     return Response.xml(
         xml.document("CompleteMultipartUploadResult", body), headers=hdr.version_headers(version)
@@ -186,7 +188,9 @@ async def list_parts(req: Request, services: Services) -> Response:
     limit = req.int_query("max-parts", 1000, maximum=1000)
     marker = req.int_query("part-number-marker", 0)
     if marker > 10000:
-        raise InvalidArgument("Part number marker must be at most 10000", ArgumentName="part-number-marker")
+        raise InvalidArgument(
+            "Part number marker must be at most 10000", ArgumentName="part-number-marker"
+        )
     page = await services.listing.parts(req.bucket, upload_id, marker=marker, limit=max(limit, 1))
     parts = page.parts if limit else ()
     who = f"{xml.element('ID', upload.owner_id)}{xml.element('DisplayName', upload.owner_id)}"

@@ -63,7 +63,9 @@ async def put_object(req: Request, services: Services) -> Response:
     return Response(200, out)
 
 
-async def _read_target(req: Request, services: Services) -> tuple[ObjectVersion, ByteRange | None, dict[str, str]]:
+async def _read_target(
+    req: Request, services: Services
+) -> tuple[ObjectVersion, ByteRange | None, dict[str, str]]:
     """Resolve the version, conditions, range and partNumber shared by GET and HEAD."""
     if "x-amz-server-side-encryption-customer-algorithm" in req.headers:
         hdr.refuse_unsupported(req.headers)
@@ -216,7 +218,9 @@ def parse_copy_source(header: str) -> tuple[str, str, str | None]:
     if query:
         name, _, value = query.partition("=")
         if name != "versionId" or not value:
-            raise InvalidArgument("Invalid copy source version id", ArgumentName="x-amz-copy-source")
+            raise InvalidArgument(
+                "Invalid copy source version id", ArgumentName="x-amz-copy-source"
+            )
         version_id = unquote(value)
     try:
         decoded = unquote(path, errors="strict")
@@ -284,7 +288,9 @@ async def copy_object(req: Request, services: Services) -> Response:
         xml.element("LastModified", xml.timestamp(version.last_modified)),
     ]
     if version.checksum is not None:
-        body.append(xml.element("Checksum" + version.checksum.algorithm.value, version.checksum.value))
+        body.append(
+            xml.element("Checksum" + version.checksum.algorithm.value, version.checksum.value)
+        )
         body.append(xml.element("ChecksumType", version.checksum.type.value))
     headers = hdr.version_headers(version)
     if source.version_id != "null":
@@ -298,7 +304,9 @@ ATTRIBUTES = frozenset({"ETag", "Checksum", "ObjectParts", "StorageClass", "Obje
 @operation(Op.GetObjectAttributes)
 async def get_object_attributes(req: Request, services: Services) -> Response:
     """https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObjectAttributes.html"""
-    wanted = {a.strip() for a in req.headers.get("x-amz-object-attributes", "").split(",") if a.strip()}
+    wanted = {
+        a.strip() for a in req.headers.get("x-amz-object-attributes", "").split(",") if a.strip()
+    }
     if not wanted or not wanted <= ATTRIBUTES:
         raise InvalidArgument(
             "Invalid attribute name specified.", ArgumentName="x-amz-object-attributes"
