@@ -14,6 +14,7 @@ import os
 import shlex
 import subprocess
 import sys
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -159,6 +160,11 @@ def test_cp_small_up_and_down(server: ServerProcess, s3: Any, bucket: str, tmp_p
     )
     assert down.returncode == 0, down.stderr
     assert down.stdout == data
+
+    # A presigned URL from the CLI works with a plain HTTP client.
+    url = aws(server, f"s3 presign s3://{bucket}/docs/hello.txt --expires-in 300").stdout.strip()
+    with urllib.request.urlopen(url, timeout=30) as response:
+        assert response.read() == src.read_bytes()
 
     missing = aws(server, f"s3 cp s3://{bucket}/nope", str(tmp_path / "nope"), check=False)
     assert missing.returncode != 0
@@ -349,6 +355,13 @@ def test_s3api_list_objects_v2_delimiter_and_pagination(
     assert seen == keys
     assert calls == 3  # 12 keys: 5 + 5 + 2
 
+    # ListObjects v1 through the same paginator (Marker / NextMarker), with a delimiter.
+    v1 = aws_json(server, f"s3api list-objects --bucket {bucket} --page-size 2 --delimiter /")
+    assert [c["Key"] for c in v1["Contents"]] == ["r", "s t", "ü"]
+    assert [p["Prefix"] for p in v1["CommonPrefixes"]] == ["p/", "q/"]
+    v1_all = aws_json(server, f"s3api list-objects --bucket {bucket} --page-size 3")
+    assert [c["Key"] for c in v1_all["Contents"]] == keys
+
     # Single raw pages (--no-paginate) expose the continuation-token protocol itself.
     first = aws_json(server, f"{ls} --max-keys 4 --no-paginate")
     assert first["IsTruncated"] is True and first["KeyCount"] == 4
@@ -392,6 +405,11 @@ def test_s3api_versioning(server: ServerProcess, bucket: str, tmp_path: Path) ->
     )
     assert got["VersionId"] == ids[0]
     assert body.read_bytes() == b"first"
+
+    # Paged one entry at a time (key and version-id markers), the CLI sees the same listing.
+    paged = aws_json(server, f"s3api list-object-versions --bucket {bucket} --page-size 1")
+    assert paged["Versions"] == listing["Versions"]
+    assert paged["DeleteMarkers"] == listing["DeleteMarkers"]
 
 
 def test_s3api_multipart_by_hand(

@@ -160,6 +160,14 @@ def test_copy_lsjson_check_and_back(
     assert streamed["ETag"].endswith('-3"')
     assert rclone(server, "cat", f"{remote}/streamed.bin").stdout == big
 
+    # Server-side copy; above --s3-copy-cutoff rclone copies in ranged UploadPartCopy parts.
+    rclone(server, "copyto", "--s3-copy-cutoff", "5M", f"{remote}/set/{BIG}", f"{remote}/copy.bin")
+    copied = s3.get_object(Bucket=remote_bucket, Key="copy.bin")
+    assert copied["ETag"].endswith('-3"')
+    assert copied["Body"].read() == big
+    md5sum = rclone(server, "md5sum", "--include", "copy.bin", remote).stdout.decode()
+    assert md5sum.split() == [hashlib.md5(big).hexdigest(), "copy.bin"]
+
 
 def test_sync_delete_purge(
     server: ServerProcess, s3: Any, remote_bucket: str, local: Path, tmp_path: Path

@@ -256,3 +256,26 @@ def test_fsspec_urls(server: ServerProcess, s3: Any, bucket: str) -> None:
         assert f.read() == b"written through an fsspec URL\n"
     files = fsspec.open_files(f"s3://{bucket}/via/*.txt", "rb", **options)
     assert [f.path for f in files] == [f"{bucket}/via/url.txt"]
+
+
+def test_version_aware(server: ServerProcess, s3: Any, bucket: str) -> None:
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    vfs = s3fs.S3FileSystem(
+        key=ACCESS_KEY,
+        secret=SECRET_KEY,
+        client_kwargs={"endpoint_url": server.endpoint, "region_name": REGION},
+        version_aware=True,
+        skip_instance_cache=True,
+        use_listings_cache=False,
+    )
+    path = f"{bucket}/doc.txt"
+    vfs.pipe(path, b"first")
+    vfs.pipe(path, b"second")
+    versions = vfs.object_version_info(path)
+    assert [v["IsLatest"] for v in versions] == [True, False]
+    latest, first = versions[0]["VersionId"], versions[1]["VersionId"]
+    assert vfs.info(path)["VersionId"] == latest
+    with vfs.open(path, "rb", version_id=first) as f:
+        assert f.read() == b"first"
+    assert vfs.cat_file(f"{path}?versionId={first}") == b"first"
+    assert vfs.cat_file(path) == b"second"
