@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import http.client
 from dataclasses import dataclass
+from datetime import datetime
+from unittest import mock
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
@@ -12,6 +14,41 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tests.api.server import ACCESS_KEY, REGION, SECRET_KEY
+
+
+class FixedPayloadAuth(S3SigV4Auth):
+    """botocore's signer, but with the ``x-amz-content-sha256`` value we choose (botocore always
+    hashes the body over plain HTTP): ``UNSIGNED-PAYLOAD`` or a deliberately wrong digest."""
+
+    def __init__(self, credentials: Credentials, region: str, payload_hash: str) -> None:
+        super().__init__(credentials, "s3", region)
+        self._payload_hash = payload_hash
+
+    def payload(self, request: AWSRequest) -> str:
+        return self._payload_hash
+
+
+def sign_request(
+    aws: AWSRequest,
+    *,
+    payload_hash: str | None = None,
+    region: str = REGION,
+    access_key: str = ACCESS_KEY,
+    secret: str = SECRET_KEY,
+    at: datetime | None = None,
+) -> None:
+    """Sign ``aws`` in place, optionally as if at another time or with a chosen payload hash."""
+    credentials = Credentials(access_key, secret)
+    signer = (
+        FixedPayloadAuth(credentials, region, payload_hash)
+        if payload_hash is not None
+        else S3SigV4Auth(credentials, "s3", region)
+    )
+    if at is None:
+        signer.add_auth(aws)
+        return
+    with mock.patch("botocore.auth.get_current_datetime", return_value=at.replace(tzinfo=None)):
+        signer.add_auth(aws)
 
 
 @dataclass
@@ -39,14 +76,17 @@ def request(
     secret: str = SECRET_KEY,
     access_key: str = ACCESS_KEY,
     payload_hash: str | None = None,
+    region: str = REGION,
+    at: datetime | None = None,
 ) -> RawResponse:
     url = endpoint + path
     hdrs = dict(headers or {})
     if sign:
         aws = AWSRequest(method=method, url=url, data=body, headers=hdrs)
-        if payload_hash is not None:
-            aws.headers["X-Amz-Content-SHA256"] = payload_hash
-        S3SigV4Auth(Credentials(access_key, secret), "s3", REGION).add_auth(aws)
+        sign_request(
+            aws, payload_hash=payload_hash, region=region, access_key=access_key, secret=secret,
+            at=at,
+        )
         hdrs = dict(aws.headers.items())
     parts = urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)

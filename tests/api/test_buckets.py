@@ -52,8 +52,19 @@ def test_location_constraint_must_be_served_region(s3: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["ab", "a" * 64, "Upper-case", "has_underscore", "-leading", "trailing-", "a..b",
-             "192.168.1.1", "xn--punycode", "onshore"]
+    "name",
+    [
+        "ab",
+        "a" * 64,
+        "Upper-case",
+        "has_underscore",
+        "-leading",
+        "trailing-",
+        "a..b",
+        "192.168.1.1",
+        "xn--punycode",
+        "onshore",
+    ],
 )
 def test_invalid_bucket_names(s3: Any, name: str) -> None:
     with pytest.raises(ClientError) as err:

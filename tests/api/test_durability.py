@@ -10,12 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
 
 from tests.api.conftest import make_client
-from tests.api.server import ACCESS_KEY, REGION, SECRET_KEY, ServerProcess
+from tests.api.raw import sign_request
+from tests.api.server import ServerProcess
 
 
 @pytest.fixture
@@ -69,7 +68,7 @@ def test_interrupted_upload_leaves_nothing(own_server: ServerProcess) -> None:
         url=f"{own_server.endpoint}/partial/half",
         headers={"Content-Length": str(total), "X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"},
     )
-    S3SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", REGION).add_auth(aws)
+    sign_request(aws, payload_hash="UNSIGNED-PAYLOAD")
     head = f"PUT /partial/half HTTP/1.1\r\nHost: 127.0.0.1:{own_server.port}\r\n" + "".join(
         f"{k}: {v}\r\n" for k, v in aws.headers.items()
     )

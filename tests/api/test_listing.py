@@ -24,7 +24,9 @@ def filled(s3: Any, bucket: str) -> str:
 
 def test_v2_full_and_paginated(s3: Any, filled: str) -> None:
     assert [c["Key"] for c in s3.list_objects_v2(Bucket=filled)["Contents"]] == KEYS
-    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=filled, PaginationConfig={"PageSize": 3})
+    pages = s3.get_paginator("list_objects_v2").paginate(
+        Bucket=filled, PaginationConfig={"PageSize": 3}
+    )
     seen = [c["Key"] for page in pages for c in page.get("Contents", [])]
     assert seen == KEYS
 
@@ -69,7 +71,9 @@ def test_v2_fetch_owner(s3: Any, filled: str) -> None:
 
 
 def test_v1_marker_pagination(s3: Any, filled: str) -> None:
-    pages = s3.get_paginator("list_objects").paginate(Bucket=filled, PaginationConfig={"PageSize": 3})
+    pages = s3.get_paginator("list_objects").paginate(
+        Bucket=filled, PaginationConfig={"PageSize": 3}
+    )
     assert [c["Key"] for page in pages for c in page.get("Contents", [])] == KEYS
     result = s3.list_objects(Bucket=filled, Delimiter="/", MaxKeys=2)
     assert result["IsTruncated"] is True

@@ -14,8 +14,28 @@ from hypothesis import strategies as st
 from tests.api.conftest import empty_bucket
 
 KEYS = [
-    "a", "a/", "a/b", "a/b/c", "a/b/d", "a//x", "a/c", "ab", "b/1", "b/2/3", "b+c", "b c",
-    "b%2Fd", "é", "é/ü", "z/../y", "日本/語", "x" * 50, "-/-", "a.b/c", "a/b.c", "🔑/k",
+    "a",
+    "a/",
+    "a/b",
+    "a/b/c",
+    "a/b/d",
+    "a//x",
+    "a/c",
+    "ab",
+    "b/1",
+    "b/2/3",
+    "b+c",
+    "b c",
+    "b%2Fd",
+    "é",
+    "é/ü",
+    "z/../y",
+    "日本/語",
+    "x" * 50,
+    "-/-",
+    "a.b/c",
+    "a/b.c",
+    "🔑/k",
 ]
 ALPHABET = sorted({ch for key in KEYS for ch in key})
 
@@ -53,7 +73,9 @@ def listed_bucket(s3: Any) -> Iterator[str]:
 text = st.text(alphabet=ALPHABET, max_size=4)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     prefix=text,
     delimiter=st.sampled_from(["", "/", "b", "//", "/c", "é"]),
@@ -82,7 +104,9 @@ def test_list_objects_v2_matches_model(
     assert got == model(prefix, delimiter, start_after)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(prefix=text, delimiter=st.sampled_from(["", "/", "b"]), page=st.integers(1, 6))
 def test_list_objects_v1_matches_model(
     s3: Any, listed_bucket: str, prefix: str, delimiter: str, page: int
@@ -102,7 +126,9 @@ def test_list_objects_v1_matches_model(
     assert got == model(prefix, delimiter, "")
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(prefix=text, delimiter=st.sampled_from(["", "/"]), page=st.integers(1, 6))
 def test_list_object_versions_matches_model(
     s3: Any, listed_bucket: str, prefix: str, delimiter: str, page: int

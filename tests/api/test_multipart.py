@@ -143,9 +143,13 @@ def test_upload_part_copy_with_range(s3: Any, bucket: str) -> None:
         Bucket=bucket,
         Key="assembled",
         UploadId=upload_id,
-        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": first}, {"PartNumber": 2, "ETag": second}]},
+        MultipartUpload={
+            "Parts": [{"PartNumber": 1, "ETag": first}, {"PartNumber": 2, "ETag": second}]
+        },
     )
-    assert s3.get_object(Bucket=bucket, Key="assembled")["Body"].read() == source[: 5 * MiB] + b"tail"
+    assert (
+        s3.get_object(Bucket=bucket, Key="assembled")["Body"].read() == source[: 5 * MiB] + b"tail"
+    )
 
 
 def test_boto3_managed_transfer(s3: Any, bucket: str, tmp_path: Any) -> None:
@@ -164,8 +168,13 @@ def test_boto3_managed_transfer(s3: Any, bucket: str, tmp_path: Any) -> None:
 
 @pytest.mark.parametrize(
     ("algorithm", "kind"),
-    [("CRC32", "COMPOSITE"), ("CRC32C", "FULL_OBJECT"), ("CRC64NVME", "FULL_OBJECT"),
-     ("SHA256", "COMPOSITE"), ("SHA1", "COMPOSITE")],
+    [
+        ("CRC32", "COMPOSITE"),
+        ("CRC32C", "FULL_OBJECT"),
+        ("CRC64NVME", "FULL_OBJECT"),
+        ("SHA256", "COMPOSITE"),
+        ("SHA1", "COMPOSITE"),
+    ],
 )
 def test_multipart_checksums(s3: Any, bucket: str, algorithm: str, kind: str) -> None:
     import base64
@@ -179,11 +188,20 @@ def test_multipart_checksums(s3: Any, bucket: str, algorithm: str, kind: str) ->
     done = []
     for number, data in enumerate(parts, start=1):
         result = s3.upload_part(
-            Bucket=bucket, Key="ck", UploadId=upload_id, PartNumber=number, Body=data,
+            Bucket=bucket,
+            Key="ck",
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=data,
             ChecksumAlgorithm=algorithm,
         )
-        done.append({"PartNumber": number, "ETag": result["ETag"],
-                     f"Checksum{algorithm}": result[f"Checksum{algorithm}"]})
+        done.append(
+            {
+                "PartNumber": number,
+                "ETag": result["ETag"],
+                f"Checksum{algorithm}": result[f"Checksum{algorithm}"],
+            }
+        )
     completed = s3.complete_multipart_upload(
         Bucket=bucket, Key="ck", UploadId=upload_id, MultipartUpload={"Parts": done}
     )

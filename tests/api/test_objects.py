@@ -177,9 +177,7 @@ def test_delete_objects(s3: Any, bucket: str) -> None:
     keys = [f"k{i}" for i in range(20)]
     for key in keys:
         s3.put_object(Bucket=bucket, Key=key, Body=b"x")
-    result = s3.delete_objects(
-        Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[:10]]}
-    )
+    result = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[:10]]})
     assert sorted(d["Key"] for d in result["Deleted"]) == sorted(keys[:10])
     quiet = s3.delete_objects(
         Bucket=bucket, Delete={"Objects": [{"Key": k} for k in keys[10:]], "Quiet": True}
@@ -288,7 +286,10 @@ def test_get_object_attributes(s3: Any, bucket: str) -> None:
     assert attrs["ETag"] == put["ETag"].strip('"')
     assert attrs["ObjectSize"] == len(body)
     assert attrs["StorageClass"] == "STANDARD"
-    assert attrs["Checksum"]["ChecksumSHA256"] == base64.b64encode(hashlib.sha256(body).digest()).decode()
+    assert (
+        attrs["Checksum"]["ChecksumSHA256"]
+        == base64.b64encode(hashlib.sha256(body).digest()).decode()
+    )
 
 
 @pytest.mark.parametrize("algorithm", ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -46,6 +47,7 @@ from onshore.storage.memory import MemoryMetadataStore
 from onshore.storage.ports import MetadataStore
 from onshore.storage.sqlite import SqliteMetadataStore
 from onshore.storage.sqlite import schema as sqlite_schema
+from onshore.storage.sqlite.writer import GroupCommitWriter, WriterClosed
 from tests.contract.conftest import T0, at, bucket, marker, obj, part, upload
 
 ENABLED, SUSPENDED = Versioning.ENABLED, Versioning.SUSPENDED
@@ -976,6 +978,44 @@ def test_group_commit_batches_and_isolates_failures(sqlite_path: Path) -> None:
         assert store.writer.batches < store.writer.jobs  # some batch held several writes
     finally:
         store.close()
+
+
+def test_writer_rolls_back_only_the_failing_job(tmp_path: Path) -> None:
+    conn = sqlite_schema.connect(str(tmp_path / "w.db"), writer=True)
+    conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+    writer = GroupCommitWriter(conn)
+    gate = threading.Event()
+    writer.submit(lambda c: gate.wait())  # hold the writer so the next jobs form one batch
+
+    def job(n: int) -> Callable[[sqlite3.Connection], int]:
+        def work(c: sqlite3.Connection) -> int:
+            c.execute("INSERT INTO t VALUES (?)", (n,))
+            if n % 3 == 0:
+                raise PreconditionFailed() if n % 2 else ValueError(n)
+            return n
+
+        return work
+
+    with ThreadPoolExecutor(12) as pool:
+        blocker = pool.submit(writer.submit, lambda c: gate.wait())
+        time.sleep(0.05)
+        futures = [pool.submit(writer.submit, job(n)) for n in range(1, 13)]
+        time.sleep(0.05)
+        batches_before = writer.batches
+        gate.set()
+        blocker.result()
+        outcomes = {n: f.exception() or f.result() for n, f in enumerate(futures, 1)}
+    assert writer.batches - batches_before <= 2  # the twelve jobs shared one or two commits
+    assert isinstance(outcomes[3], PreconditionFailed) and isinstance(outcomes[6], ValueError)
+    kept = [n for n in range(1, 13) if n % 3]
+    assert [outcomes[n] for n in kept] == kept
+    writer.close()
+    writer.close()
+    with pytest.raises(WriterClosed):
+        writer.submit(lambda c: None)
+    check = sqlite_schema.connect(str(tmp_path / "w.db"), writer=False)
+    assert [row[0] for row in check.execute("SELECT n FROM t ORDER BY n")] == kept
+    check.close()
 
 
 def test_close_drains_pending_writes(sqlite_path: Path) -> None:

@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 import pytest
 
 from onshore.domain import etag, preconditions
-from onshore.domain.errors import InvalidBucketName, InvalidRange, KeyTooLongError, PreconditionFailed
+from onshore.domain.errors import (
+    InvalidBucketName,
+    InvalidRange,
+    KeyTooLongError,
+    PreconditionFailed,
+)
 from onshore.domain.names import check_bucket_name, check_key
 from onshore.domain.ranges import parse_range
 
@@ -55,7 +60,10 @@ def test_preconditions_order() -> None:
     preconditions.check({"if-none-match": '"x"', "if-modified-since": later}, "abc", modified)
     with pytest.raises(PreconditionFailed):
         preconditions.check(
-            {"x-amz-copy-source-if-none-match": '"abc"'}, "abc", modified, prefix="x-amz-copy-source-if-"
+            {"x-amz-copy-source-if-none-match": '"abc"'},
+            "abc",
+            modified,
+            prefix="x-amz-copy-source-if-",
         )
     preconditions.check({"if-modified-since": "garbage"}, "abc", modified)
 

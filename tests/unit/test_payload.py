@@ -23,6 +23,7 @@ from onshore.domain.errors import (
     BadDigest,
     IncompleteBody,
     InvalidRequest,
+    MalformedTrailerError,
     MaxMessageLengthExceeded,
     MissingContentLength,
     S3Error,
@@ -406,7 +407,7 @@ def test_data_after_the_final_chunk() -> None:
     headers = {k: v for k, v in DOC_HEADERS.items() if k != "content-length"}
     with pytest.raises(InvalidRequest, match="continues after"):
         read(doc_body() + b"garbage", headers, doc_auth(), 4096)
-    with pytest.raises(InvalidRequest):  # trailer lines where none may be
+    with pytest.raises(MalformedTrailerError):  # trailer lines where none may be
         read(doc_body()[:-2] + b"x-amz-checksum-crc32:AAAAAA==\r\n\r\n", headers, doc_auth())
 
 
@@ -431,7 +432,7 @@ def test_documented_signed_trailer(blank: bool, sizes: int | None) -> None:
         ("x-amz-checksum-crc32c:AAAAAA==", TRAILER_SIGNATURE, SignatureDoesNotMatch),
         ("x-amz-checksum-crc32c:sOO8/Q==", TRAILER_SIGNATURE[::-1], SignatureDoesNotMatch),
         ("x-amz-checksum-crc32c:sOO8/Q==", None, SignatureDoesNotMatch),
-        ("x-amz-checksum-crc32:sOO8/Q==", TRAILER_SIGNATURE, InvalidRequest),
+        ("x-amz-checksum-crc32:sOO8/Q==", TRAILER_SIGNATURE, MalformedTrailerError),
     ],
 )
 def test_documented_signed_trailer_tampered(
@@ -620,7 +621,7 @@ def test_malformed_trailers(trailer: str | None, body: bytes) -> None:
     headers = {"x-amz-decoded-content-length": "5"}
     if trailer:
         headers["x-amz-trailer"] = trailer
-    with pytest.raises(InvalidRequest, match="trailing data that was not well-formed"):
+    with pytest.raises(MalformedTrailerError, match="trailing data that was not well-formed"):
         read(body, headers, streaming_auth(PayloadMode.STREAMING_UNSIGNED_TRAILER, None))
 
 

@@ -24,8 +24,15 @@ CASES = [
     ("PUT", "/b/k", {}, {}, Op.PutObject, "b", "k"),
     ("PUT", "/b/k", {}, {"x-amz-copy-source": "/b/o"}, Op.CopyObject, "b", "k"),
     ("PUT", "/b/k", {"partNumber": "1", "uploadId": "u"}, {}, Op.UploadPart, "b", "k"),
-    ("PUT", "/b/k", {"partNumber": "1", "uploadId": "u"}, {"x-amz-copy-source": "b/o"},
-     Op.UploadPartCopy, "b", "k"),
+    (
+        "PUT",
+        "/b/k",
+        {"partNumber": "1", "uploadId": "u"},
+        {"x-amz-copy-source": "b/o"},
+        Op.UploadPartCopy,
+        "b",
+        "k",
+    ),
     ("POST", "/b/k", {"uploads": ""}, {}, Op.CreateMultipartUpload, "b", "k"),
     ("POST", "/b/k", {"uploadId": "u"}, {}, Op.CompleteMultipartUpload, "b", "k"),
     ("DELETE", "/b/k", {"uploadId": "u"}, {}, Op.AbortMultipartUpload, "b", "k"),
@@ -57,7 +64,9 @@ def test_resolve(
 
 
 def test_virtual_hosted_style() -> None:
-    route = resolve("GET", "/k/x", {}, {"host": "my-bucket.s3.example.com:9000"}, domain="s3.example.com")
+    route = resolve(
+        "GET", "/k/x", {}, {"host": "my-bucket.s3.example.com:9000"}, domain="s3.example.com"
+    )
     assert (route.op, route.bucket, route.key) == (Op.GetObject, "my-bucket", "k/x")
     route = resolve("GET", "/", {}, {"host": "my-bucket.s3.example.com"}, domain="s3.example.com")
     assert (route.op, route.bucket) == (Op.ListObjects, "my-bucket")

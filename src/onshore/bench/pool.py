@@ -47,12 +47,24 @@ class ProgressBar:
         self.tty = enabled and self.stream.isatty()
         self._last = 0.0
 
-    def update(self, label: str, done: int, total: int, nbytes: int, elapsed: float) -> None:
+    def update(
+        self,
+        label: str,
+        done: int,
+        total: int,
+        nbytes: int,
+        elapsed: float,
+        seconds: float | None = None,
+    ) -> None:
+        """Redraw; ``seconds`` makes the bar show time (for phases that run for a duration)."""
         now = time.monotonic()
         if not self.tty or now - self._last < 0.2:
             return
         self._last = now
-        frac = min(1.0, done / total) if total else 0.0
+        if seconds:
+            frac = min(1.0, max(0.0, elapsed / seconds))
+        else:
+            frac = min(1.0, done / total) if total else 0.0
         bar = "#" * int(frac * 24)
         rate = done / elapsed if elapsed > 0 else 0.0
         mbs = nbytes / elapsed / 1e6 if elapsed > 0 else 0.0
@@ -110,8 +122,12 @@ class WorkerPool:
         total: int,
         timeout: float,
         monitor: ServerMonitor | None = None,
+        seconds: float | None = None,
     ) -> PhaseOutcome:
-        """Run one phase: ``specs[i]`` goes to worker ``i`` (``None``: that worker sits it out)."""
+        """Run one phase: ``specs[i]`` goes to worker ``i`` (``None``: that worker sits it out).
+
+        ``total`` is the expected operation count, ``seconds`` the length of a timed phase (both
+        only shape the progress bar)."""
         if len(specs) != self.size:
             raise ValueError("one spec per worker")
         for i in range(len(self._counters)):
@@ -137,7 +153,7 @@ class WorkerPool:
                     results[i] = self._pipes[i].recv()
             ops = sum(self._counters[2 * i] for i in range(self.size))
             nbytes = sum(self._counters[2 * i + 1] for i in range(self.size))
-            self.progress.update(label, ops, total, nbytes, time.time() - start_at)
+            self.progress.update(label, ops, total, nbytes, time.time() - start_at, seconds)
         usage = monitor.stop() if monitor is not None else None
         finished = max((r.finished for r in results.values()), default=start_at)
         return PhaseOutcome(

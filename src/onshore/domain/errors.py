@@ -132,6 +132,14 @@ class MalformedXML(S3Error):
     )
 
 
+class MalformedTrailerError(S3Error):
+    status = 400
+    message = (
+        "The request contained trailing data that was not well-formed or did not conform to "
+        "our published schema."
+    )
+
+
 class MaxMessageLengthExceeded(S3Error):
     status, message = 400, "Your request was too big."
 

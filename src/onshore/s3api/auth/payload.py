@@ -47,6 +47,7 @@ from onshore.domain.errors import (
     BadDigest,
     IncompleteBody,
     InvalidRequest,
+    MalformedTrailerError,
     MaxMessageLengthExceeded,
     MissingContentLength,
     S3Error,
@@ -481,14 +482,14 @@ class PayloadReader:
             or len(self._trailers) >= _MAX_TRAILERS
             or not line.isascii()
         ):
-            raise InvalidRequest(_MALFORMED_TRAILER)
+            raise MalformedTrailerError(_MALFORMED_TRAILER)
         name = name_b.decode("ascii").strip().lower()
         value = value_b.decode("ascii").strip()
         if not name:
-            raise InvalidRequest(_MALFORMED_TRAILER)
+            raise MalformedTrailerError(_MALFORMED_TRAILER)
         if name == "x-amz-trailer-signature":
             if not self._signed_chunks:
-                raise InvalidRequest(_MALFORMED_TRAILER)
+                raise MalformedTrailerError(_MALFORMED_TRAILER)
             self._trailer_sig = value
             return
         self._trailers.append((name, value))
@@ -510,7 +511,7 @@ class PayloadReader:
             raise IncompleteBody()
         names = [name for name, _ in self._trailers]
         if names != ([self._trailer_name] if self._trailer_name else []):
-            raise InvalidRequest(_MALFORMED_TRAILER)
+            raise MalformedTrailerError(_MALFORMED_TRAILER)
         if self._signed_chunks and self._trailer_mode:
             assert self._signing is not None
             if self._trailer_sig is None:
