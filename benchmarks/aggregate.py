@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,10 +218,9 @@ def markdown(c: Comparison, title: str, notes: Sequence[str] = ()) -> str:
         for key, (label, unit) in LIMIT_LABELS.items():
             values = c.limits.get(key)
             if values:
-                rows.append([label, f"{_fmt(sorted(values)[len(values) // 2])} {unit}"])
+                rows.append([label, f"{_fmt(statistics.median(values))} {unit}"])
         out += _table(["limit", "value"], rows) + [""]
-        trivial = sorted(c.limits.get("trivial_http_get_per_s", [math.nan]))
-        trivial_rate = trivial[len(trivial) // 2]
+        trivial_rate = statistics.median(c.limits.get("trivial_http_get_per_s", [math.nan]))
         if not math.isnan(trivial_rate):
             out += ["Small-object GET as a fraction of the trivial responder's rate:", ""]
             for server in c.servers:

@@ -18,6 +18,9 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,6 +83,29 @@ def run_logged(command: list[str], log: list[str], timeout: float) -> int:
     return done.returncode
 
 
+def report(out: Path, servers: list[str], notes: list[str]) -> None:
+    """Write ``summary.md`` and ``charts/`` from the JSON under ``out/raw``."""
+    import aggregate
+    import charts
+
+    conditions = out / "conditions.json"
+    if conditions.exists():
+        loads = json.loads(conditions.read_text()).get("loadavg_1min", [])
+        if loads:
+            notes = [
+                *notes,
+                f"1-minute load average before each run: {min(loads):.1f} to {max(loads):.1f} "
+                f"on {os.cpu_count()} CPUs (above about 1, other work shared the machine).",
+            ]
+    comparison = aggregate.load(out / "raw", servers)
+    summary = aggregate.markdown(comparison, f"onshore benchmark, {out.name}", notes)
+    written = charts.all_charts(comparison, out / "charts")
+    summary += "\n## Charts\n\n" + "\n".join(f"![{p.stem}](charts/{p.name})" for p in written)
+    (out / "summary.md").write_text(summary + "\n")
+    print(summary)
+    print(f"results in {out}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="benchmarks/compare",
@@ -105,6 +131,13 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=None, help="results folder (default: benchmarks/results/<date>)"
     )
     parser.add_argument(
+        "--report-only",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="only redo summary.md and charts/ of an existing results folder",
+    )
+    parser.add_argument(
         "--scratch",
         type=Path,
         default=None,
@@ -117,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown server(s) {unknown}; choose from {', '.join(SERVERS)}")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.report_only is not None:
+        present = {p.stem.rpartition("-r")[0] for p in (args.report_only / "raw").glob("*.json")}
+        report(args.report_only, [s for s in servers if s in present], [])
+        return 0
     log: list[str] = []
     if not args.no_install:
         ensure_installed(servers, log)
@@ -126,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     notes: list[str] = []
     scratch_parent = Path(tempfile.mkdtemp(prefix="onshore-compare-", dir=args.scratch))
     per_run_timeout = 3600.0
+    loads: list[float] = []
     try:
         for rnd in range(1, args.rounds + 1):
             if not args.no_limits:
@@ -139,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 run_logged(command, log, per_run_timeout)
             for name in servers:
                 print(f"== round {rnd}: {name}", file=sys.stderr)
+                loads.append(os.getloadavg()[0])
                 try:
                     server = peers.start(name, scratch_parent)
                 except Exception as exc:  # a peer that cannot start is reported, not fatal
@@ -163,23 +202,10 @@ def main(argv: list[str] | None = None) -> int:
                         log.append(f"--- {name} log tail (round {rnd}) ---\n{tail}")
                     server.stop()
     finally:
-        import shutil
-
         shutil.rmtree(scratch_parent, ignore_errors=True)
         (out / "compare.log").write_text("\n".join(log) + "\n")
-    import aggregate
-    import charts
-
-    comparison = aggregate.load(raw, servers)
-    title = f"onshore benchmark, {out.name}"
-    summary = aggregate.markdown(comparison, title, notes)
-    written = charts.all_charts(comparison, out / "charts")
-    summary += "\n## Charts\n\n" + "\n".join(
-        f"![{p.stem}](charts/{p.name})" for p in written
-    ) + "\n"  # fmt: skip
-    (out / "summary.md").write_text(summary)
-    print(summary)
-    print(f"results in {out}", file=sys.stderr)
+        (out / "conditions.json").write_text(json.dumps({"loadavg_1min": loads}) + "\n")
+    report(out, servers, notes)
     return 0
 
 
