@@ -83,6 +83,17 @@ def run_logged(command: list[str], log: list[str], timeout: float) -> int:
     return done.returncode
 
 
+def _commit() -> str | None:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
+            text=True, timeout=10,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() or None
+
+
 def report(out: Path, servers: list[str], notes: list[str]) -> None:
     """Write ``summary.md`` and ``charts/`` from the JSON under ``out/raw``."""
     import aggregate
@@ -90,7 +101,10 @@ def report(out: Path, servers: list[str], notes: list[str]) -> None:
 
     conditions = out / "conditions.json"
     if conditions.exists():
-        loads = json.loads(conditions.read_text()).get("loadavg_1min", [])
+        recorded = json.loads(conditions.read_text())
+        loads = recorded.get("loadavg_1min", [])
+        if recorded.get("commit"):
+            notes = [*notes, f"onshore commit {recorded['commit']}."]
         if loads:
             notes = [
                 *notes,
@@ -204,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(scratch_parent, ignore_errors=True)
         (out / "compare.log").write_text("\n".join(log) + "\n")
-        (out / "conditions.json").write_text(json.dumps({"loadavg_1min": loads}) + "\n")
+        conditions = {"loadavg_1min": loads, "commit": _commit()}
+        (out / "conditions.json").write_text(json.dumps(conditions) + "\n")
     report(out, servers, notes)
     return 0
 
