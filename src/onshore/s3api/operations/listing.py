@@ -60,21 +60,20 @@ def _owner(owner_id: str) -> str:
 
 
 def _contents(obj: ObjectVersion, enc: Callable[[str], str], *, owner: bool) -> str:
-    parts = [
-        "<Contents>",
-        xml.element("Key", enc(obj.key)),
-        xml.element("LastModified", xml.timestamp(obj.last_modified)),
-        xml.element("ETag", etags.quote(obj.etag)),
-        xml.element("Size", obj.size),
-        xml.element("StorageClass", obj.storage_class),
-    ]
+    """One ``<Contents>`` entry; the hottest loop of a listing, so built in one f-string."""
+    checksum = ""
     if obj.checksum is not None:
-        parts.append(xml.element("ChecksumAlgorithm", obj.checksum.algorithm.value))
-        parts.append(xml.element("ChecksumType", obj.checksum.type.value))
-    if owner:
-        parts.append(_owner(obj.owner_id))
-    parts.append("</Contents>")
-    return "".join(parts)
+        checksum = (
+            f"<ChecksumAlgorithm>{obj.checksum.algorithm.value}</ChecksumAlgorithm>"
+            f"<ChecksumType>{obj.checksum.type.value}</ChecksumType>"
+        )
+    return (
+        f"<Contents><Key>{xml.escape(enc(obj.key))}</Key>"
+        f"<LastModified>{xml.timestamp(obj.last_modified)}</LastModified>"
+        f"<ETag>&quot;{obj.etag}&quot;</ETag><Size>{obj.size}</Size>"
+        f"<StorageClass>{obj.storage_class}</StorageClass>{checksum}"
+        f"{_owner(obj.owner_id) if owner else ''}</Contents>"
+    )
 
 
 def _prefixes(prefixes: tuple[str, ...], enc: Callable[[str], str]) -> str:
