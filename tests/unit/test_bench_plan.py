@@ -82,3 +82,11 @@ def test_mixed_sizes_are_log_uniform_within_bounds() -> None:
     assert mixed_size(0.0, low, high) == low
     assert mixed_size(0.999999, low, high) <= high
     assert mixed_size(0.5, low, high) == 64 * KIB  # the geometric middle
+
+
+def test_list_keys_override() -> None:
+    plan = make_plan(0.01, list_keys=100_000)
+    assert plan.list_keys == 100_000 and plan.list_prefixes == 1000
+    assert plan.small_objects == 50  # the rest stays scaled
+    with pytest.raises(ValueError):
+        make_plan(1.0, list_keys=10)

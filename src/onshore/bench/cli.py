@@ -67,6 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--duration", type=float, default=30.0, help="seconds of the mixed workload (default: 30)"
     )
     parser.add_argument(
+        "--list-keys",
+        type=int,
+        default=None,
+        help="keys in the list workload's bucket, whatever the scale (e.g. 100000)",
+    )
+    parser.add_argument(
         "--phase-timeout",
         type=float,
         default=300.0,
@@ -131,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
             mixed_seconds=args.duration,
             phase_timeout=args.phase_timeout,
             concurrency=parse_concurrency(args.concurrency),
+            list_keys=args.list_keys,
         )
         if args.processes < 1:
             raise ValueError("--processes must be at least 1")
@@ -222,6 +229,8 @@ def _limits(
     limits = limits_mod.hashing()
     progress.note("limits: disk")
     limits.update(limits_mod.disk(args.data_dir, plan.limits_disk_bytes, plan.limits_fsync_files))
+    progress.note("limits: loopback TCP")
+    limits.update(limits_mod.loopback(1024**3))
     proc, port = limits_mod.start_responder()
     rows: list[Row] = []
     try:

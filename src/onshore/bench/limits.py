@@ -6,8 +6,9 @@ fraction of what is possible here:
   kernel to drop it from the page cache; and the rate of *durable small files*: write 4 KiB,
   ``fsync``, ``rename``, ``fsync`` the directory, which is what one un-batched durable small PUT
   costs.
-- **hashing**: MD5 (the ETag), SHA-256 (SigV4 payload hashes) and CRC-32 throughput on one core,
-  over 1 MiB buffers with ``hashlib``/``zlib``.
+- **hashing**: MD5 (the ETag), SHA-256 (SigV4 payload hashes), CRC-32 and CRC32C (S3's additional
+  checksums, with ``awscrt``) throughput on one core, over 1 MiB buffers.
+- **loopback**: TCP throughput over 127.0.0.1, one sender and one receiver thread.
 - **trivial HTTP**: requests/s of ``responder.py`` (uvicorn + uvloop + httptools, one worker, 4 KiB
   per response) driven by the same load generator, processes and concurrency as the small workload.
 
@@ -23,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -95,11 +97,46 @@ def _rate(fn: Callable[[bytes], object], data: bytes) -> float:
 
 def hashing() -> dict[str, float]:
     data = PayloadPool(5).data[:CHUNK]
-    return {
+    rates = {
         "md5_mb_per_s": _rate(lambda b: hashlib.md5(b).digest(), data),
         "sha256_mb_per_s": _rate(lambda b: hashlib.sha256(b).digest(), data),
         "crc32_mb_per_s": _rate(zlib.crc32, data),
     }
+    try:  # the CRC32C of S3's additional checksums, as onshore computes it (awscrt)
+        from awscrt.checksums import crc32c
+    except ImportError:  # pragma: no cover - awscrt is a dependency
+        return rates
+    rates["crc32c_mb_per_s"] = _rate(crc32c, data)
+    return rates
+
+
+def loopback(total_bytes: int) -> dict[str, float]:
+    """TCP throughput over 127.0.0.1 between two threads (the socket calls release the GIL)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        received = [0]
+
+        def drain() -> None:
+            conn, _ = listener.accept()
+            buf = bytearray(CHUNK)
+            with conn:
+                for _ in range(total_bytes):  # bounded: at least one byte per call
+                    n = conn.recv_into(buf)
+                    if n <= 0:
+                        break
+                    received[0] += n
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        chunk = PayloadPool(9).data[:CHUNK]
+        t0 = time.perf_counter()
+        with socket.create_connection(listener.getsockname()) as sender:
+            for _ in range(total_bytes // CHUNK):
+                sender.sendall(chunk)
+        reader.join(60)
+        seconds = time.perf_counter() - t0
+    return {"loopback_mb_per_s": received[0] / seconds / 1e6}
 
 
 def free_port() -> int:

@@ -97,8 +97,11 @@ def make_plan(
     mixed_seconds: float = 30.0,
     phase_timeout: float = 300.0,
     concurrency: Mapping[str, int] | None = None,
+    list_keys: int | None = None,
 ) -> Plan:
-    """The plan for ``scale``, with per-workload concurrency overrides (``{"small": 64}``)."""
+    """The plan for ``scale``, with per-workload concurrency overrides (``{"small": 64}``) and,
+    with ``list_keys``, a list bucket of that many keys whatever the scale (100 per prefix), to
+    show how listing speed holds as a bucket grows."""
     if not (0 < scale <= 100):
         raise ValueError("scale must be in (0, 100]")
     base = Plan()
@@ -121,6 +124,10 @@ def make_plan(
         limits_fsync_files=_scaled(base.limits_fsync_files, scale, minimum=20),
         phase_timeout=phase_timeout,
     )
+    if list_keys is not None:
+        if list_keys < 100:
+            raise ValueError("--list-keys must be at least 100")
+        plan = replace(plan, list_prefixes=math.ceil(list_keys / plan.keys_per_prefix))
     for name, value in (concurrency or {}).items():
         if value < 1:
             raise ValueError(f"concurrency for {name} must be at least 1")

@@ -124,6 +124,8 @@ LIMIT_LABELS = {
     "md5_mb_per_s": ("MD5, one core", "MB/s"),
     "sha256_mb_per_s": ("SHA-256, one core", "MB/s"),
     "crc32_mb_per_s": ("CRC-32, one core", "MB/s"),
+    "crc32c_mb_per_s": ("CRC32C, one core", "MB/s"),
+    "loopback_mb_per_s": ("loopback TCP", "MB/s"),
     "trivial_http_get_per_s": ("trivial HTTP 4 KiB GET", "req/s"),
 }
 
