@@ -178,3 +178,36 @@ def test_idle_connection_without_request_is_closed(tmp_path: Any) -> None:
             assert sock.recv(10) == b""  # closed by the server, not by our 10 s timeout
     finally:
         proc.cleanup()
+
+
+def test_stalled_body_times_out(tmp_path: Any) -> None:
+    import time
+
+    from botocore.awsrequest import AWSRequest
+
+    from tests.api.conftest import make_client
+    from tests.api.raw import sign_request
+
+    proc = ServerProcess(tmp_path / "data", extra_args=("--body-timeout", "1")).start()
+    try:
+        make_client(proc.endpoint).create_bucket(Bucket="stall")
+        aws = AWSRequest(
+            method="PUT",
+            url=f"{proc.endpoint}/stall/k",
+            headers={"Content-Length": "1000"},
+        )
+        sign_request(aws, payload_hash="UNSIGNED-PAYLOAD")
+        head = f"PUT /stall/k HTTP/1.1\r\nHost: 127.0.0.1:{proc.port}\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in aws.headers.items()
+        )
+        with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock:
+            sock.sendall(head.encode() + b"\r\n" + b"x" * 100)
+            started = time.monotonic()
+            reply = sock.recv(4000)
+        elapsed = time.monotonic() - started
+        assert elapsed < 8, elapsed
+        assert reply.startswith(b"HTTP/1.1 400"), reply
+        assert b"RequestTimeout" in reply, reply
+        assert make_client(proc.endpoint).list_objects_v2(Bucket="stall")["KeyCount"] == 0
+    finally:
+        proc.cleanup()

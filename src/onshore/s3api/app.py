@@ -166,7 +166,8 @@ class S3App:
 
         async def receive_with_timeout() -> Message:
             try:
-                message = await asyncio.wait_for(receive(), timeout)
+                async with asyncio.timeout(timeout):
+                    message = await receive()
             except TimeoutError:
                 raise RequestTimeout() from None
             if message["type"] != "http.request" or not message.get("more_body"):
