@@ -16,6 +16,10 @@ the index in **runs**:
    above it: one index seek skips the whole prefix, however many keys it holds.
 
 A page with *c* common prefixes therefore costs *c + 1* index seeks plus the rows it returns.
+The object and version scans read only ``(seq, object_key)``, which their indexes hold, so the
+scan never touches the table and a rolled-up key costs one index entry; the rows that make the
+page are then fetched by ``seq`` (rowid), 64 per query.
+
 The prefix restriction is a key range, ``prefix <= key < prefix + b"\\xff"``; "after marker ``m``"
 is ``key >= m + b"\\x00"`` (the smallest byte string greater than ``m``).
 
