@@ -19,9 +19,24 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.api.server import ServerProcess, client_env
 
 MiB = 1024 * 1024
+
+
+_HOME: list[Path] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def empty_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """An empty HOME for the CLI: botocore would also read models from ~/.aws/models."""
+    _HOME[:] = [tmp_path_factory.mktemp("aws-cli-home")]
+
+
+def cli_env() -> dict[str, str]:
+    return client_env(HOME=str(_HOME[0]), PYTHONIOENCODING="utf-8", PYTHONUTF8="1")
 
 
 def aws(
@@ -33,7 +48,7 @@ def aws(
     result = subprocess.run(
         [sys.executable, "-m", "awscli", "--endpoint-url", server.endpoint, "--output", "json"]
         + argv,
-        env=client_env(PYTHONIOENCODING="utf-8", PYTHONUTF8="1"),
+        env=cli_env(),
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -150,13 +165,16 @@ def test_cp_small_up_and_down(server: ServerProcess, s3: Any, bucket: str, tmp_p
     up = subprocess.run(
         [*cli, "-", f"s3://{bucket}/stdin.bin"],
         input=data,
-        env=client_env(),
+        env=cli_env(),
         capture_output=True,
         timeout=120,
     )
     assert up.returncode == 0, up.stderr
     down = subprocess.run(
-        [*cli, f"s3://{bucket}/stdin.bin", "-"], env=client_env(), capture_output=True, timeout=120
+        [*cli, f"s3://{bucket}/stdin.bin", "-"],
+        env=cli_env(),
+        capture_output=True,
+        timeout=120,
     )
     assert down.returncode == 0, down.stderr
     assert down.stdout == data

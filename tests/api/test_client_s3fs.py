@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,19 @@ from tests.api.server import ACCESS_KEY, REGION, SECRET_KEY, ServerProcess
 s3fs = pytest.importorskip("s3fs")
 
 MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_fsspec_config() -> Iterator[None]:
+    """fsspec applies defaults from ``~/.config/fsspec`` and ``FSSPEC_S3_*`` variables to every
+    S3FileSystem; none of the machine's may reach these tests."""
+    import fsspec.config
+
+    saved = {name: fsspec.config.conf.pop(name, None) for name in ("s3", "s3a")}
+    yield
+    for name, value in saved.items():
+        if value is not None:
+            fsspec.config.conf[name] = value
 
 
 @pytest.fixture(scope="module")
