@@ -1,21 +1,34 @@
 """The AWS CLI (v1, ``awscli`` from PyPI) against a real server process, unchanged.
 
 Every command runs as a subprocess (``python -m awscli``) with a hermetic environment
-(``client_env()``: explicit credentials and region, no shared config files) and
+(``client_env()``: explicit credentials and region, no shared config files, an empty HOME) and
 ``--endpoint-url``; results are checked through the CLI's JSON output, the downloaded bytes,
 and an independent boto3 client.
+
+Over plain HTTP botocore signs every payload. Over HTTPS it sends uploads as ``aws-chunked``
+bodies with ``STREAMING-UNSIGNED-PAYLOAD-TRAILER`` and a trailing CRC32, which is what users of
+a TLS deployment send by default; ``TlsFrontend`` (a TLS terminator in front of the server, with
+a throwaway self-signed certificate) lets the last tests take that path.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import datetime
 import hashlib
+import ipaddress
 import json
 import os
 import shlex
+import ssl
 import subprocess
 import sys
+import threading
 import urllib.request
 import uuid
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +53,13 @@ def cli_env() -> dict[str, str]:
 
 
 def aws(
-    server: ServerProcess, command: str, *args: str, check: bool = True
+    server: ServerProcess | TlsFrontend, command: str, *args: str, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
     """Run ``aws <command> <args>`` against the server (``command`` is split as a shell would;
     ``args`` are passed verbatim); on failure, raise with the CLI's own output."""
     argv = [*shlex.split(command), *args]
+    if isinstance(server, TlsFrontend):
+        argv = ["--ca-bundle", str(server.ca_bundle), *argv]
     result = subprocess.run(
         [sys.executable, "-m", "awscli", "--endpoint-url", server.endpoint, "--output", "json"]
         + argv,
@@ -62,7 +77,7 @@ def aws(
     return result
 
 
-def aws_json(server: ServerProcess, command: str, *args: str) -> Any:
+def aws_json(server: ServerProcess | TlsFrontend, command: str, *args: str) -> Any:
     out = aws(server, command, *args).stdout
     return json.loads(out) if out.strip() else {}
 
@@ -505,3 +520,131 @@ def test_s3api_delete_objects(server: ServerProcess, s3: Any, bucket: str, tmp_p
     )
     assert quiet.get("Deleted", []) == []
     assert keys_of(s3, bucket) == []
+
+
+# -- over TLS: aws-chunked uploads with trailing checksums ----------------------------------------
+
+
+class TlsFrontend:
+    """Terminates TLS on a loopback port and pipes the bytes unchanged to the server, so clients
+    see an ``https://`` endpoint (the Host header they sign is passed through as is)."""
+
+    def __init__(self, backend_port: int, directory: Path) -> None:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "onshore test")])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(
+                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+        self.ca_bundle = directory / "cert.pem"
+        self.ca_bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path = directory / "key.pem"
+        key_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._context.load_cert_chain(self.ca_bundle, key_path)
+        self._backend_port = backend_port
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self._context), self._loop
+        ).result(10)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    @property
+    def endpoint(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._backend_port)
+        except OSError:
+            writer.close()
+            return
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(256 * 1024):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, ssl.SSLError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    async def _shutdown(self) -> None:
+        self._server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+@pytest.fixture(scope="module")
+def tls(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsFrontend]:
+    frontend = TlsFrontend(server.port, tmp_path_factory.mktemp("tls"))
+    yield frontend
+    frontend.close()
+
+
+def crc32_b64(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+def test_tls_uploads_send_trailing_checksums(
+    tls: TlsFrontend, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    small = tmp_path / "small.txt"
+    small.write_bytes(b"sent as aws-chunked with a trailing CRC32\n" * 100)
+    # --debug shows the request headers: prove the upload took the aws-chunked trailer path.
+    debug = aws(tls, "--debug s3 cp", str(small), f"s3://{bucket}/tls/small.txt").stderr
+    assert "STREAMING-UNSIGNED-PAYLOAD-TRAILER" in debug
+    assert "x-amz-trailer" in debug
+    head = aws_json(
+        tls, f"s3api head-object --bucket {bucket} --key tls/small.txt --checksum-mode ENABLED"
+    )
+    assert head["ContentLength"] == small.stat().st_size
+    assert head["ChecksumCRC32"] == crc32_b64(small.read_bytes())
+
+    # A multipart upload the CLI chooses (8 MiB parts), each part with a trailing checksum.
+    big = tmp_path / "big.bin"
+    digest = write_random(big, 20 * MiB + 5)
+    aws(tls, "s3 cp", str(big), f"s3://{bucket}/tls/big.bin")
+    assert s3.head_object(Bucket=bucket, Key="tls/big.bin")["ETag"].endswith('-3"')
+    back = tmp_path / "back.bin"
+    aws(tls, f"s3 cp s3://{bucket}/tls/big.bin", str(back))
+    assert sha256_file(back) == digest
+
+    put = aws_json(tls, f"s3api put-object --bucket {bucket} --key tls/put --body", str(small))
+    assert put["ChecksumCRC32"] == crc32_b64(small.read_bytes())

@@ -7,8 +7,10 @@ config files). Results are checked against the bytes sent and through an indepen
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.api.server import ACCESS_KEY, REGION, SECRET_KEY, ServerProcess
+from tests.api.test_client_awscli import TlsFrontend
 
 s3fs = pytest.importorskip("s3fs")
 
@@ -293,3 +296,52 @@ def test_version_aware(server: ServerProcess, s3: Any, bucket: str) -> None:
         assert f.read() == b"first"
     assert vfs.cat_file(f"{path}?versionId={first}") == b"first"
     assert vfs.cat_file(path) == b"second"
+
+
+@pytest.fixture(scope="module")
+def tls(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsFrontend]:
+    frontend = TlsFrontend(server.port, tmp_path_factory.mktemp("tls"))
+    yield frontend
+    frontend.close()
+
+
+def test_tls_uploads_send_trailing_checksums(
+    tls: TlsFrontend, s3: Any, bucket: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Over HTTPS aiobotocore sends uploads as aws-chunked bodies with a trailing CRC32."""
+    import logging
+
+    tfs = s3fs.S3FileSystem(
+        key=ACCESS_KEY,
+        secret=SECRET_KEY,
+        client_kwargs={
+            "endpoint_url": tls.endpoint,
+            "region_name": REGION,
+            "verify": str(tls.ca_bundle),
+        },
+        skip_instance_cache=True,
+        use_listings_cache=False,
+    )
+    src = tmp_path / "file.bin"
+    digest, _ = write_random(src, 12 * MiB + 3)
+    with (
+        caplog.at_level(logging.DEBUG, logger="aiobotocore"),
+        caplog.at_level(logging.DEBUG, logger="botocore"),
+    ):
+        tfs.put(str(src), f"{bucket}/tls/file.bin", chunksize=5 * MiB)
+        tfs.pipe(f"{bucket}/tls/small", b"small body")
+    assert "STREAMING-UNSIGNED-PAYLOAD-TRAILER" in caplog.text
+
+    # s3fs creates its multipart uploads without a checksum algorithm, so the parts' trailing
+    # CRC32s are checked on arrival but the object records none.
+    assert s3.head_object(Bucket=bucket, Key="tls/file.bin")["ETag"].endswith('-3"')
+    small = s3.head_object(Bucket=bucket, Key="tls/small", ChecksumMode="ENABLED")
+    assert (
+        small["ChecksumCRC32"]
+        == base64.b64encode(zlib.crc32(b"small body").to_bytes(4, "big")).decode()
+    )
+
+    back = tmp_path / "back.bin"
+    tfs.get(f"{bucket}/tls/file.bin", str(back))
+    assert sha256_file(back) == digest
+    assert tfs.cat_file(f"{bucket}/tls/small") == b"small body"
