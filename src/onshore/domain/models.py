@@ -118,6 +118,22 @@ class ObjectVersion:
     def blob_ids(self) -> tuple[str, ...]:
         return tuple(s.blob_id for s in self.segments)
 
+    def summary(self) -> ObjectVersion:
+        """This version as listings return it: no headers, user metadata or data."""
+        return ObjectVersion(
+            bucket=self.bucket,
+            key=self.key,
+            version_id=self.version_id,
+            last_modified=self.last_modified,
+            size=self.size,
+            etag=self.etag,
+            is_delete_marker=self.is_delete_marker,
+            is_latest=self.is_latest,
+            owner_id=self.owner_id,
+            storage_class=self.storage_class,
+            checksum=self.checksum,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class MultipartUpload:

@@ -274,7 +274,7 @@ class MemoryMetadataStore:
         with self._lock:
             state = self._state(bucket)
             current = [
-                replace(vs[0], is_latest=True)
+                replace(vs[0], is_latest=True).summary()
                 for key, vs in state.versions.items()
                 if vs and not vs[0].is_delete_marker and key.startswith(prefix)
             ]
@@ -305,7 +305,9 @@ class MemoryMetadataStore:
                 key=lambda item: _b(item[0]),
             )
             flat = [
-                (key, replace(v, is_latest=i == 0)) for key, vs in keyed for i, v in enumerate(vs)
+                (key, replace(v, is_latest=i == 0).summary())
+                for key, vs in keyed
+                for i, v in enumerate(vs)
             ]
         resume = _version_resume(flat, key_marker, version_id_marker)
         entries = _rolled(iter(flat), prefix, delimiter, _b(key_marker), resume)

@@ -146,6 +146,33 @@ def decode_version(bucket: str, row: VersionRow) -> ObjectVersion:
     )
 
 
+#: The columns of a listing entry (:meth:`ObjectVersion.summary`); the first three are in the
+#: same places as in ``VERSION_COLUMNS`` (seq, key, version id).
+SUMMARY_COLUMNS = (
+    "seq, object_key, version_id, is_latest, is_delete_marker, size, etag, last_modified_us,"
+    " owner_id, storage_class, checksum"
+)
+SummaryRow = tuple[int, bytes, str, int, int, int, str, int, str, str, str | None]
+
+
+def decode_summary(bucket: str, row: SummaryRow) -> ObjectVersion:
+    (_, key, version_id, latest, marker, size, etag, modified, owner, storage_class,
+     checksum) = row  # fmt: skip
+    return ObjectVersion(
+        bucket=bucket,
+        key=key_text(key),
+        version_id=version_id,
+        last_modified=from_us(modified),
+        size=size,
+        etag=etag,
+        is_delete_marker=bool(marker),
+        is_latest=bool(latest),
+        owner_id=owner,
+        storage_class=storage_class,
+        checksum=None if checksum is None else load_checksum(checksum),
+    )
+
+
 def version_params(bucket_id: int, version: ObjectVersion) -> tuple[object, ...]:
     """Parameters for ``INSERT INTO versions (bucket_id, <VERSION_COLUMNS minus seq>)``."""
     return (

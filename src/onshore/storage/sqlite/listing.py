@@ -137,14 +137,14 @@ def _split(page: list[R | Rolled]) -> tuple[list[R], tuple[str, ...]]:
 # nothing but their index entry. The page's own rows are then fetched by seq, 64 at a time.
 Stub = tuple[int, bytes]  # (seq, object_key)
 _FETCH = 64
-_BY_SEQ = f"SELECT {codec.VERSION_COLUMNS} FROM versions WHERE seq IN ({', '.join('?' * _FETCH)})"
+_BY_SEQ = f"SELECT {codec.SUMMARY_COLUMNS} FROM versions WHERE seq IN ({', '.join('?' * _FETCH)})"
 
 
 def _hydrate(
     conn: sqlite3.Connection, page: list[Stub | Rolled]
-) -> list[codec.VersionRow | Rolled]:
+) -> list[codec.SummaryRow | Rolled]:
     seqs = [entry[0] for entry in page if not isinstance(entry, Rolled)]
-    rows: dict[int, codec.VersionRow] = {}
+    rows: dict[int, codec.SummaryRow] = {}
     for start in range(0, len(seqs), _FETCH):
         chunk = seqs[start : start + _FETCH]
         chunk += [chunk[-1]] * (_FETCH - len(chunk))  # one statement shape: always cached
@@ -155,6 +155,14 @@ def _hydrate(
 # --- ListObjects --------------------------------------------------------------------------------
 _OBJECTS = (
     "SELECT seq, object_key FROM versions"
+    " WHERE bucket_id = ? AND object_key >= ? AND object_key < ?"
+    " AND is_latest AND NOT is_delete_marker"
+    " ORDER BY object_key LIMIT ?"
+)
+
+
+_OBJECT_ROWS = (
+    f"SELECT {codec.SUMMARY_COLUMNS} FROM versions"
     " WHERE bucket_id = ? AND object_key >= ? AND object_key < ?"
     " AND is_latest AND NOT is_delete_marker"
     " ORDER BY object_key LIMIT ?"
@@ -175,6 +183,15 @@ def list_objects(
         return ListPage((), (), False)
     pre, marker = codec.key_bytes(prefix), codec.key_bytes(start_after)
     upper = pre + _TOP
+    if not delimiter:
+        # Nothing to roll up: one range query straight to the page's rows.
+        found = conn.execute(
+            _OBJECT_ROWS, (bucket_id, _lower_bound(pre, marker), upper, limit + 1)
+        ).fetchall()
+        rows = found[:limit]
+        objects = tuple(codec.decode_summary(bucket, row) for row in rows)
+        truncated = len(found) > limit
+        return ListPage(objects, (), truncated, objects[-1].key if truncated else None)
 
     def seek(lower: bytes, room: int) -> Generator[tuple[bytes, Stub], None, None]:
         return _rows(conn, _OBJECTS, (bucket_id, lower, upper, room))
@@ -191,12 +208,14 @@ def list_objects(
     )
     page, truncated = _hydrate(conn, out[:limit]), len(out) > limit
     rows, prefixes = _split(page)
-    objects = tuple(codec.decode_version(bucket, row) for row in rows)
+    objects = tuple(codec.decode_summary(bucket, row) for row in rows)
     next_marker = _last_key(page) if truncated else None
     return ListPage(objects, prefixes, truncated, next_marker)
 
 
-def _last_key(page: Sequence[codec.VersionRow | codec.UploadRow | Rolled]) -> str | None:
+def _last_key(
+    page: Sequence[codec.SummaryRow | codec.UploadRow | Rolled],
+) -> str | None:
     if not page:
         return None
     last = page[-1]
@@ -255,7 +274,7 @@ def list_versions(
     )
     page, truncated = _hydrate(conn, out[:limit]), len(out) > limit
     rows, prefixes = _split(page)
-    versions = tuple(codec.decode_version(bucket, row) for row in rows)
+    versions = tuple(codec.decode_summary(bucket, row) for row in rows)
     if not (truncated and page):
         return VersionPage(versions, prefixes, truncated)
     last = page[-1]
