@@ -33,7 +33,8 @@ from onshore.domain.errors import (
 )
 from onshore.domain.ids import host_id, new_request_id
 from onshore.domain.preconditions import NotModified
-from onshore.s3api.auth import PayloadReader, authenticate
+from onshore.s3api.auth import AuthResult, PayloadMode, PayloadReader, authenticate
+from onshore.s3api.auth.sigv4 import EMPTY_SHA256
 from onshore.s3api.errors import error_response
 from onshore.s3api.http import Message, Receive, Request, Response, Scope, Send
 from onshore.s3api.operations import Handler, Services
@@ -155,7 +156,11 @@ class S3App:
         req.principal = principal
         if handler is None:
             raise S3NotImplemented(f"{op.value} is not implemented by onshore yet.")
-        req.body = PayloadReader(self.timed(req), req.headers, auth)
+        if not req.has_body() and _trivially_empty(auth):
+            req.body = EMPTY_BODY
+            req.body_done = True
+        else:
+            req.body = PayloadReader(self.timed(req), req.headers, auth)
         return await handler(req, self.services)
 
     def timed(self, req: Request) -> Receive:
@@ -284,6 +289,31 @@ class S3App:
             "access_key": req.auth.access_key if req.auth else None,
         }
         access_log.info(json.dumps(entry, separators=(",", ":")))
+
+
+class EmptyBody:
+    """The body of a request that declares none (most GET, HEAD and DELETE requests): nothing to
+    receive and nothing to verify, so no :class:`PayloadReader` is built for it."""
+
+    checksum = None
+    decoded_length = 0
+    bytes_received = 0
+
+    async def read(self) -> bytes:
+        return b""
+
+    async def read_all(self, limit: int) -> bytes:
+        return b""
+
+
+EMPTY_BODY = EmptyBody()
+
+
+def _trivially_empty(auth: AuthResult) -> bool:
+    """Whether an absent body satisfies what the signature declared about it."""
+    if auth.payload_mode is PayloadMode.UNSIGNED:
+        return True
+    return auth.payload_mode is PayloadMode.SIGNED and auth.content_sha256 == EMPTY_SHA256
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl
 from onshore.domain.errors import InvalidRequest
 
 if TYPE_CHECKING:
+    from onshore.s3api.app import EmptyBody
     from onshore.s3api.auth import AuthResult, PayloadReader
     from onshore.s3api.routing import Route
     from onshore.service.identity import Principal
@@ -76,7 +77,7 @@ class Request:
         self.route: Route | None = None
         self.auth: AuthResult | None = None
         self.principal: Principal | None = None
-        self.body: PayloadReader | None = None
+        self.body: PayloadReader | EmptyBody | None = None
         self.body_done = False
         self.body_seen = 0
 
