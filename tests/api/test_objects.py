@@ -312,3 +312,44 @@ def test_wrong_checksum_is_bad_digest(s3: Any, bucket: str) -> None:
     assert code_of(err) == "BadDigest"
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="c")
+
+
+def test_default_crc64nvme_checksum(server: Any, bucket: str) -> None:
+    """Objects uploaded without a checksum get a CRC64NVME one, as on AWS: single PUT,
+    CopyObject and multipart (combined from the parts' CRCs)."""
+    from awscrt import checksums as crt
+
+    from tests.api.conftest import make_client
+
+    client = make_client(server.endpoint, request_checksum_calculation="when_required")
+
+    def crc64(data: bytes) -> str:
+        return base64.b64encode(crt.crc64nvme(data).to_bytes(8, "big")).decode()
+
+    for size in (10, 200_000):
+        body = os.urandom(size)
+        client.put_object(Bucket=bucket, Key=f"plain-{size}", Body=body)
+        head = client.head_object(Bucket=bucket, Key=f"plain-{size}", ChecksumMode="ENABLED")
+        assert head["ChecksumCRC64NVME"] == crc64(body)
+        client.copy_object(Bucket=bucket, Key=f"copy-{size}", CopySource=f"{bucket}/plain-{size}")
+        head = client.head_object(Bucket=bucket, Key=f"copy-{size}", ChecksumMode="ENABLED")
+        assert head["ChecksumCRC64NVME"] == crc64(body)
+    parts = [os.urandom(5 * 1024 * 1024), os.urandom(1234)]
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key="mp")["UploadId"]
+    done = [
+        {
+            "PartNumber": n,
+            "ETag": client.upload_part(
+                Bucket=bucket, Key="mp", UploadId=upload_id, PartNumber=n, Body=data
+            )["ETag"],
+        }
+        for n, data in enumerate(parts, start=1)
+    ]
+    client.complete_multipart_upload(
+        Bucket=bucket, Key="mp", UploadId=upload_id, MultipartUpload={"Parts": done}
+    )
+    head = client.head_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC64NVME"] == crc64(b"".join(parts))
+    assert head["ChecksumType"] == "FULL_OBJECT"
+    got = client.get_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
+    assert got["Body"].read() == b"".join(parts)

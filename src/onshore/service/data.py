@@ -7,6 +7,9 @@ filesystem: they are returned inline, to be committed inside the metadata row. A
 and renamed into place before its id is returned, so the metadata commit that follows is the
 moment the object exists; on any failure, including cancellation, the partial blob is removed.
 
+Every object gets an additional checksum, as on AWS since 2025: the one the client sent (verified
+by the body reader), or else a CRC64NVME computed here alongside the MD5.
+
 Reading streams the same way in the other direction; memory use does not grow with object size.
 """
 
@@ -18,8 +21,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from onshore.domain import checksums
 from onshore.domain.errors import EntityTooLarge, InternalError
-from onshore.domain.models import Checksum, ObjectVersion, Segment
+from onshore.domain.models import Checksum, ChecksumAlgorithm, ObjectVersion, Segment
 from onshore.domain.ranges import ByteRange
 from onshore.service.blocking import Blocking
 from onshore.storage.ports import BlobStore, BlobWriter
@@ -45,15 +49,34 @@ class StoredData:
     md5: bytes
     inline: bytes | None
     blob_id: str | None
-    checksum: Checksum | None
+    checksum: Checksum
 
     @property
     def etag(self) -> str:
         return self.md5.hex()
 
 
-def _write_batch(writer: BlobWriter, md5: hashlib._Hash, batch: bytes) -> None:
-    md5.update(batch)
+class _Digests:
+    """The MD5 (for the ETag) and the default CRC64NVME of the bytes seen so far."""
+
+    __slots__ = ("crc", "md5")
+
+    def __init__(self) -> None:
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.crc = checksums.new_hasher(ChecksumAlgorithm.CRC64NVME)
+
+    def update(self, data: bytes) -> None:
+        self.md5.update(data)
+        self.crc.update(data)
+
+    def checksum(self, declared: Checksum | None) -> Checksum:
+        if declared is not None:
+            return declared
+        return Checksum(ChecksumAlgorithm.CRC64NVME, checksums.encode(self.crc.digest()))
+
+
+def _write_batch(writer: BlobWriter, digests: _Digests, batch: bytes) -> None:
+    digests.update(batch)
     writer.write(batch)
 
 
@@ -66,7 +89,7 @@ async def store_stream(
     max_size: int = MAX_OBJECT_SIZE,
 ) -> StoredData:
     """Consume ``source`` entirely and store it; see the module docstring."""
-    md5 = hashlib.md5(usedforsecurity=False)
+    digests = _Digests()
     pending: list[bytes] = []
     pending_size = 0
     total = 0
@@ -90,20 +113,22 @@ async def store_stream(
                 pending, pending_size = [], 0
                 if in_flight is not None:
                     await in_flight
-                in_flight = asyncio.ensure_future(blocking(_write_batch, writer, md5, batch))
+                in_flight = asyncio.ensure_future(blocking(_write_batch, writer, digests, batch))
         if in_flight is not None:
             await in_flight
             in_flight = None
         rest = b"".join(pending)
         if writer is None and total <= inline_threshold:
-            md5.update(rest)
-            return StoredData(total, md5.digest(), rest, None, source.checksum)
+            digests.update(rest)
+            checksum = digests.checksum(source.checksum)
+            return StoredData(total, digests.md5.digest(), rest, None, checksum)
         if writer is None:
             writer = await blocking(blobs.create)
         if rest:
-            await blocking(_write_batch, writer, md5, rest)
+            await blocking(_write_batch, writer, digests, rest)
         blob_id = await blocking(writer.commit)
-        return StoredData(total, md5.digest(), None, blob_id, source.checksum)
+        checksum = digests.checksum(source.checksum)
+        return StoredData(total, digests.md5.digest(), None, blob_id, checksum)
     except BaseException:
         if in_flight is not None:
             await asyncio.gather(in_flight, return_exceptions=True)

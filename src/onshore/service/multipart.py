@@ -43,6 +43,7 @@ from onshore.domain.models import (
     WriteCondition,
 )
 from onshore.domain.names import check_key
+from onshore.domain.numbers import decimal
 from onshore.domain.ranges import ByteRange
 from onshore.service.blocking import Blocking
 from onshore.service.data import ByteSource, StoredData, copy_stream, store_stream
@@ -64,13 +65,14 @@ class CompletedPart:
 
 
 def check_part_number(value: str | None) -> int:
-    if value is None or not value.isdigit() or not 1 <= int(value) <= MAX_PART_NUMBER:
+    number = None if value is None else decimal(value)
+    if number is None or not 1 <= number <= MAX_PART_NUMBER:
         raise InvalidArgument(
             "Part number must be an integer between 1 and 10000, inclusive",
             ArgumentName="partNumber",
-            ArgumentValue=str(value),
+            ArgumentValue=str(value)[:64],
         )
-    return int(value)
+    return number
 
 
 class MultipartService:
@@ -239,6 +241,12 @@ def _object_checksum(
 ) -> Checksum | None:
     algorithm = upload.checksum_algorithm
     if algorithm is None:
+        # No algorithm was asked for: as AWS does, record a full-object CRC64NVME, which the
+        # parts' default checksums combine into, when every part has one.
+        crc64 = ChecksumAlgorithm.CRC64NVME
+        if all(p.checksum is not None and p.checksum.algorithm is crc64 for p in chosen):
+            pairs = [(p.checksum.value, p.size) for p in chosen if p.checksum is not None]
+            return checksums.full_object(crc64, pairs)
         return None
     for entry, part in zip(requested, chosen, strict=True):
         stored = part.checksum

@@ -33,6 +33,7 @@ from onshore.domain.models import (
     WriteResult,
 )
 from onshore.domain.names import check_key
+from onshore.domain.numbers import decimal
 from onshore.domain.ranges import ByteRange
 from onshore.service.blocking import Blocking
 from onshore.service.data import ByteSource, StoredData, copy_stream, store_stream
@@ -226,7 +227,7 @@ class ObjectService:
             version = replace(
                 self._version(bucket, key, data, target, owner_id),
                 etag=source.etag if source.parts_count else data.etag,
-                checksum=source.checksum,
+                checksum=source.checksum or data.checksum,
             )
             result = await self.blocking(self.meta.put_object, version, condition=target.condition)
         except BaseException:
@@ -256,12 +257,12 @@ def copy_source_range(header: str | None, size: int) -> ByteRange | None:
         return None
     unit, _, spec = header.strip().partition("=")
     first, dash, last = spec.partition("-")
-    if unit != "bytes" or not dash or not first.isdigit() or not last.isdigit():
+    start, end = decimal(first), decimal(last)
+    if unit != "bytes" or not dash or start is None or end is None:
         raise InvalidRequest(
             "The x-amz-copy-source-range value must be of the form bytes=first-last where "
             "first and last are the zero-based offsets of the first and last bytes to copy"
         )
-    start, end = int(first), int(last)
     if end < start or end >= size:
         raise InvalidRange(
             f"The requested range is not satisfiable: bytes={start}-{end} of {size}."
