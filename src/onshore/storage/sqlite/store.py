@@ -70,7 +70,9 @@ class SqliteMetadataStore:
         except BaseException:
             conn.close()
             raise
-        self._writer = GroupCommitWriter(conn, max_batch=max_batch)
+        self._writer = GroupCommitWriter(
+            conn, max_batch=max_batch, lock_path=self._path + "-writer.lock"
+        )
         self._local = threading.local()
         self._readers: WeakSet[_Reader] = WeakSet()
         self._readers_lock = threading.Lock()

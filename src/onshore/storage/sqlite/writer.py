@@ -22,6 +22,12 @@ client a batch is one job and latency is one commit. Jobs see each other's effec
 (they share the transaction), which is the same order they would have had with separate
 transactions.
 
+Several server processes share one database, each with its own writer thread. SQLite lets only
+one of them write at a time and makes the others *poll* for the lock with growing sleeps, which
+turns contention into long stalls. So each writer first takes an exclusive ``flock`` on a lock
+file beside the database: a blocked writer sleeps in the kernel and wakes the moment the other
+releases it, and meanwhile its queue fills, so its next batch is larger.
+
 If SQLite abandons the transaction itself (it does on some I/O errors, such as a full disk), the
 jobs that had already run in it are failed with that error and the rest of the batch starts over
 in a fresh transaction.
@@ -32,6 +38,8 @@ the connection.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
@@ -98,8 +106,15 @@ class _Job(Generic[T]):
 class GroupCommitWriter:
     """Runs write closures on one thread, committing each batch of them with one fsync."""
 
-    def __init__(self, conn: sqlite3.Connection, *, max_batch: int = 256) -> None:
+    def __init__(
+        self, conn: sqlite3.Connection, *, max_batch: int = 256, lock_path: str | None = None
+    ) -> None:
         self._conn = conn
+        self._lock_fd = (
+            os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            if lock_path is not None
+            else None
+        )
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Runnable | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
@@ -128,6 +143,9 @@ class GroupCommitWriter:
             self._queue.put(None)
         self._thread.join()
         self._conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
 
     # --- the writer thread ----------------------------------------------------------------------
     def _loop(self) -> None:
@@ -137,7 +155,15 @@ class GroupCommitWriter:
             if not batch:
                 continue
             try:
-                self._commit_batch(batch)
+                if self._lock_fd is not None:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                    if not stopping:  # what arrived while we waited joins this batch
+                        stopping = self._drain_into(batch)
+                try:
+                    self._commit_batch(batch)
+                finally:
+                    if self._lock_fd is not None:
+                        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
             except BaseException as error:  # never leave a caller waiting forever
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
@@ -148,15 +174,19 @@ class GroupCommitWriter:
         if first is None:
             return [], True
         batch = [first]
+        return batch, self._drain_into(batch)
+
+    def _drain_into(self, batch: list[_Runnable]) -> bool:
+        """Add already-queued jobs to ``batch``; True if the stop marker was among them."""
         while len(batch) < self._max_batch:
             try:
                 job = self._queue.get_nowait()
             except queue.Empty:
-                break
+                return False
             if job is None:
-                return batch, True
+                return True
             batch.append(job)
-        return batch, False
+        return False
 
     def _commit_batch(self, batch: Sequence[_Runnable]) -> None:
         if not batch:
