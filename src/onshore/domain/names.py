@@ -21,22 +21,23 @@ from onshore.domain.errors import InvalidArgument, InvalidBucketName, KeyTooLong
 RESERVED_BUCKET = "onshore"
 MAX_KEY_BYTES = 1024
 
-_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
-_IPV4_RE = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]")
+_IPV4_RE = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
 _RESERVED_PREFIXES = ("xn--", "sthree-", "amzn-s3-demo-")
 _RESERVED_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
 
 
 def bucket_name_problem(name: str) -> str | None:
     """Why ``name`` is not a valid bucket name, or None if it is."""
-    if not _BUCKET_RE.match(name):
+    # fullmatch, not match with "$": "$" also matches before a trailing newline.
+    if not _BUCKET_RE.fullmatch(name):
         return (
             "Bucket names must be 3-63 characters of lower-case letters, digits, dots and "
             "hyphens, and begin and end with a letter or digit"
         )
     if ".." in name:
         return "Bucket names must not contain two adjacent periods"
-    if _IPV4_RE.match(name):
+    if _IPV4_RE.fullmatch(name):
         return "Bucket names must not be formatted as an IP address"
     if name.startswith(_RESERVED_PREFIXES) or name.endswith(_RESERVED_SUFFIXES):
         return "Bucket names must not use a reserved prefix or suffix"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from onshore.domain.errors import InvalidRange
+from onshore.domain.numbers import decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,20 +40,19 @@ def parse_range(header: str | None, size: int) -> ByteRange | None:
     unit, _, spec = header.strip().partition("=")
     if unit.strip().lower() != "bytes" or "," in spec:
         return None
-    first, dash, last = spec.strip().partition("-")
-    first, last = first.strip(), last.strip()
-    if not dash or not (first.isdigit() or first == "") or not (last.isdigit() or last == ""):
+    first_text, dash, last_text = spec.strip().partition("-")
+    first, last = decimal(first_text.strip()), decimal(last_text.strip())
+    if not dash or (first is None and first_text.strip()) or (last is None and last_text.strip()):
         return None
-    if first == "":
-        if last == "":
+    if first is None:
+        if last is None:
             return None
-        suffix = int(last)
-        if suffix == 0 or size == 0:
+        if last == 0 or size == 0:
             raise _unsatisfiable(size)
-        return ByteRange(max(0, size - suffix), size - 1, size)
-    start = int(first)
-    end = int(last) if last else size - 1
-    if last and end < start:
+        return ByteRange(max(0, size - last), size - 1, size)
+    start = first
+    end = size - 1 if last is None else last
+    if last is not None and end < start:
         return None
     if start >= size:
         raise _unsatisfiable(size)

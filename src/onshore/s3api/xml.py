@@ -70,7 +70,8 @@ def parse(body: bytes) -> Element:
         raise MalformedXML()
     try:
         root: Element = SafeET.fromstring(body, forbid_dtd=True)
-    except (SafeET.ParseError, DefusedXmlException, ValueError, SyntaxError):
+    except (SafeET.ParseError, DefusedXmlException, ValueError, SyntaxError, LookupError):
+        # LookupError: an XML declaration naming an encoding Python does not know.
         raise MalformedXML() from None
     if _depth(root) > MAX_DEPTH:
         raise MalformedXML()

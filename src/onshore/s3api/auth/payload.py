@@ -55,6 +55,7 @@ from onshore.domain.errors import (
     XAmzContentSHA256Mismatch,
 )
 from onshore.domain.models import Checksum, ChecksumAlgorithm
+from onshore.domain.numbers import decimal
 from onshore.s3api.auth.sigv4 import EMPTY_SHA256, AuthResult, PayloadMode, SigningKeyInfo
 
 #: The ASGI ``receive`` callable.
@@ -85,10 +86,10 @@ _END = 5  # the aws-chunked body is complete
 def _length(value: str | None, name: str) -> int | None:
     if value is None:
         return None
-    value = value.strip()
-    if not value.isdigit() or not value.isascii():
+    length = decimal(value.strip())
+    if length is None:
         raise InvalidRequest(f"The {name} header is not a valid length.")
-    return int(value)
+    return length
 
 
 def _checksum_plan(

@@ -74,6 +74,7 @@ from onshore.domain.errors import (
     SignatureDoesNotMatch,
 )
 from onshore.domain.errors import NotImplemented as S3NotImplemented
+from onshore.domain.numbers import decimal
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -668,10 +669,11 @@ def _query_auth(
             "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""
         )
     raw_expires = params["X-Amz-Expires"]
-    digits = raw_expires[1:] if raw_expires.startswith("-") else raw_expires
-    if not (digits.isdigit() and digits.isascii()):
+    negative = raw_expires.startswith("-")
+    magnitude = decimal(raw_expires[1:] if negative else raw_expires)
+    if magnitude is None:
         raise AuthorizationQueryParametersError("X-Amz-Expires should be a number")
-    expires = int(raw_expires)
+    expires = -magnitude if negative else magnitude
     if expires < 0:
         raise AuthorizationQueryParametersError("X-Amz-Expires must be non-negative")
     if expires > MAX_PRESIGNED_EXPIRES:

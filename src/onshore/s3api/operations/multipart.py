@@ -7,6 +7,7 @@ from onshore.domain import etag as etags
 from onshore.domain import preconditions
 from onshore.domain.errors import InvalidArgument, InvalidRequest, MalformedXML, NoSuchUpload
 from onshore.domain.models import Checksum, ChecksumAlgorithm, ChecksumType
+from onshore.domain.numbers import decimal
 from onshore.s3api import headers as hdr
 from onshore.s3api import xml
 from onshore.s3api.http import Request, Response
@@ -144,16 +145,16 @@ async def complete_multipart_upload(req: Request, services: Services) -> Respons
         raise MalformedXML()
     requested: list[CompletedPart] = []
     for node in xml.children(root, "Part"):
-        number = xml.text(node, "PartNumber")
+        number = decimal(xml.text(node, "PartNumber") or "")
         etag = xml.text(node, "ETag")
-        if number is None or not number.isdigit() or etag is None:
+        if number is None or etag is None:
             raise MalformedXML()
         checksum = None
         for algorithm in ChecksumAlgorithm:
             value = xml.text(node, "Checksum" + algorithm.value)
             if value:
                 checksum = Checksum(algorithm, value)
-        requested.append(CompletedPart(int(number), etag, checksum))
+        requested.append(CompletedPart(number, etag, checksum))
     version = await services.multipart.complete(
         req.bucket, req.key, upload_id, requested, condition=hdr.write_condition(req.headers)
     )

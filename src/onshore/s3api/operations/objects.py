@@ -17,6 +17,7 @@ from onshore.domain.errors import (
     S3Error,
 )
 from onshore.domain.models import ObjectVersion
+from onshore.domain.numbers import decimal
 from onshore.domain.ranges import ByteRange, parse_range
 from onshore.s3api import headers as hdr
 from onshore.s3api import xml
@@ -25,6 +26,7 @@ from onshore.s3api.operations import Services, operation
 from onshore.s3api.operations.buckets import read_xml_body
 from onshore.s3api.routing import Op
 from onshore.service.data import stream_version
+from onshore.service.multipart import check_part_number
 from onshore.service.objects import NewObject, http_date
 
 MAX_COPY_SOURCE = 5 * 1024**3
@@ -87,13 +89,7 @@ async def _read_target(
 
 
 def _part_range(version: ObjectVersion, raw: str, headers: dict[str, str]) -> ByteRange | None:
-    if not raw.isdigit() or not 1 <= int(raw) <= 10000:
-        raise InvalidArgument(
-            "Part number must be an integer between 1 and 10000, inclusive",
-            ArgumentName="partNumber",
-            ArgumentValue=raw,
-        )
-    number = int(raw)
+    number = check_part_number(raw)
     count = version.parts_count
     if count == 0:
         if number != 1:
@@ -334,11 +330,10 @@ async def get_object_attributes(req: Request, services: Services) -> Response:
 
 def _object_parts(req: Request, version: ObjectVersion) -> str:
     limit = 1000
-    raw_limit = req.headers.get("x-amz-max-parts")
-    if raw_limit is not None and raw_limit.isdigit():
-        limit = min(int(raw_limit), 1000)
-    raw_marker = req.headers.get("x-amz-part-number-marker", "0")
-    marker = int(raw_marker) if raw_marker.isdigit() else 0
+    raw_limit = decimal(req.headers.get("x-amz-max-parts", ""))
+    if raw_limit is not None:
+        limit = min(raw_limit, 1000)
+    marker = decimal(req.headers.get("x-amz-part-number-marker", "0")) or 0
     after = [s for s in version.segments if s.part_number > marker]
     page, truncated = after[:limit], len(after) > limit
     parts = []
