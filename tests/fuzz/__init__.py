@@ -1,0 +1,1 @@
+"""Hostile-input fuzzing: parsers fed arbitrary and mutated inputs (see ``support.py``)."""
