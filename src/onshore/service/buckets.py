@@ -47,7 +47,7 @@ class BucketService:
         return stored
 
     async def get(self, name: str) -> Bucket:
-        bucket = await self.blocking(self.meta.get_bucket, name)
+        bucket = await self.blocking.batched(self.meta.get_bucket, name)
         if bucket is None:
             raise NoSuchBucket(BucketName=name)
         return bucket

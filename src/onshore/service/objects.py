@@ -95,7 +95,7 @@ class ObjectService:
         self, bucket: str, key: str, version_id: str | None = None
     ) -> ObjectVersion:
         """The version a GET/HEAD addresses, with S3's errors for missing and deleted keys."""
-        version = await self.blocking(self.meta.get_object, bucket, key, version_id)
+        version = await self.blocking.batched(self.meta.get_object, bucket, key, version_id)
         if version is None:
             if version_id is not None:
                 raise NoSuchVersion(Key=key, VersionId=version_id)
@@ -239,7 +239,7 @@ class ObjectService:
 
     # --- helpers --------------------------------------------------------------------------------
     async def _require_bucket(self, bucket: str) -> None:
-        if await self.blocking(self.meta.get_bucket, bucket) is None:
+        if await self.blocking.batched(self.meta.get_bucket, bucket) is None:
             raise NoSuchBucket(BucketName=bucket)
 
     def _discard(self, data: StoredData) -> None:
