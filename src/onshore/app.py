@@ -7,6 +7,7 @@ embedded defaults; this is the one place that chooses implementations.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from onshore.config import Config
 from onshore.s3api.app import S3App
@@ -21,6 +22,7 @@ from onshore.service.multipart import MultipartService
 from onshore.service.objects import ObjectService
 from onshore.storage.filesystem import FilesystemBlobStore
 from onshore.storage.sqlite import SqliteMetadataStore
+from onshore.storage.sqlite.schema import in_use as sqlite_in_use
 
 METADATA_FILE = "metadata.db"
 
@@ -37,6 +39,26 @@ def open_storage(config: Config) -> tuple[SqliteMetadataStore, FilesystemBlobSto
     return SqliteMetadataStore(config.data_dir / METADATA_FILE), FilesystemBlobStore(
         config.data_dir
     )
+
+
+class StorageUnavailable(Exception):
+    """The data directory cannot be opened for offline maintenance; the message says why."""
+
+
+def open_offline(data_dir: Path) -> tuple[SqliteMetadataStore, FilesystemBlobStore]:
+    """Storage for offline tools (``onshore fsck``), which must run with the server stopped.
+
+    Refuses a directory that holds no onshore data (rather than creating an empty store), and
+    one whose metadata database another process — a running server — has open.
+    """
+    path = data_dir / METADATA_FILE
+    if not path.is_file():
+        raise StorageUnavailable(f"no onshore data in {data_dir} ({METADATA_FILE} not found)")
+    if sqlite_in_use(str(path)):
+        raise StorageUnavailable(
+            f"{path} is open in another process: stop the onshore server using {data_dir} first"
+        )
+    return SqliteMetadataStore(path), FilesystemBlobStore(data_dir)
 
 
 def prepare(config: Config) -> RootCredentials:

@@ -144,6 +144,21 @@ def test_sweep_temp_removes_only_stale_writers(blobs: FilesystemBlobStore) -> No
     fresh.abort()  # its file is gone already: still fine
 
 
+def test_iter_temp_and_modified(blobs: FilesystemBlobStore) -> None:
+    before = time.time()
+    writer = blobs.create()
+    writer.write(b"in flight")
+    [temp] = list(blobs.iter_temp())
+    assert temp.name == f"{writer.blob_id}.part" and temp.modified >= before - 1
+    blob_id = writer.commit()
+    assert list(blobs.iter_temp()) == []
+    assert before - 1 <= blobs.modified(blob_id) <= time.time() + 1
+    with pytest.raises(FileNotFoundError):
+        blobs.modified("0" * 32)
+    with pytest.raises(FileNotFoundError):
+        blobs.modified("../../etc/passwd")
+
+
 def test_reopening_the_store_sees_committed_blobs(tmp_path: Path) -> None:
     first = FilesystemBlobStore(tmp_path / "data")
     blob_id = store_blob(first, b"durable")

@@ -386,6 +386,63 @@ def test_a_shared_blob_is_freed_only_with_its_last_reference(store: MetadataStor
     assert store.referenced_blobs([shared]) == set()
 
 
+# === offline scans (onshore fsck) ===============================================================
+def test_iter_versions_yields_every_version_complete_once(store: MetadataStore) -> None:
+    a = bucket(store, "a", versioning=ENABLED)
+    b = bucket(store, "b")
+    checksum = Checksum(ChecksumAlgorithm.CRC32, "AAAAAA==", ChecksumType.FULL_OBJECT)
+    stored = [
+        store.put_object(replace(obj(a, "k", "v1"), checksum=checksum)).version,
+        store.put_object(obj(a, "k", "v2", blobs=("1" * 32, "2" * 32))).version,
+        store.delete_object(a, "k", version_id=None, marker=marker(a, "k", "m1")).version,
+        store.put_object(obj(b, "x", data=b"")).version,
+    ]
+    store.put_object(obj(b, "gone"))
+    store.delete_object(b, "gone", version_id=None, marker=marker(b, "gone"))
+    seen = list(store.iter_versions())
+    assert sorted((v.bucket, v.key, v.version_id) for v in seen) == sorted(
+        (v.bucket, v.key, v.version_id) for v in stored if v is not None
+    )
+    by_id = {(v.bucket, v.version_id): v for v in seen}
+    first, second = by_id[(a, "v1")], by_id[(a, "v2")]
+    assert (first.inline, first.checksum, first.is_latest) == (b"hello", checksum, False)
+    assert second.blob_ids() == ("1" * 32, "2" * 32) and not second.is_latest
+    assert by_id[(a, "m1")].is_delete_marker and by_id[(a, "m1")].is_latest
+    assert by_id[(b, NULL_VERSION)].inline == b""
+
+
+def test_iter_versions_pages_through_many(store: MetadataStore) -> None:
+    name = bucket(store, versioning=ENABLED)
+    for i in range(600):
+        store.put_object(obj(name, f"k{i % 7}", f"v{i:04d}"))
+    seen = [v.version_id for v in store.iter_versions()]
+    assert sorted(seen) == [f"v{i:04d}" for i in range(600)]
+
+
+def test_iter_parts_yields_every_part_with_its_upload(store: MetadataStore) -> None:
+    name = bucket(store)
+    store.create_upload(upload(name, "k1", "u1"))
+    store.create_upload(upload(name, "k2", "u2"))
+    store.create_upload(upload(name, "k3", "empty"))
+    for number in range(1, 301):
+        store.put_part(name, "u1", part(number, f"{number:032x}"))
+    store.put_part(name, "u2", part(7, "a" * 32))
+    seen = [(u.upload_id, u.key, u.bucket, p.part_number, p.blob_id) for u, p in
+            store.iter_parts()]  # fmt: skip
+    expected = [("u1", "k1", name, n, f"{n:032x}") for n in range(1, 301)]
+    assert sorted(seen) == sorted([*expected, ("u2", "k2", name, 7, "a" * 32)])
+    store.abort_upload(name, "u1")
+    assert [u.upload_id for u, _ in store.iter_parts()] == ["u2"]
+
+
+def test_a_sound_store_passes_its_integrity_check(store: MetadataStore) -> None:
+    name = bucket(store, versioning=ENABLED)
+    store.put_object(obj(name, "k", "v1", blobs=("1" * 32,)))
+    store.create_upload(upload(name, "k", "u"))
+    store.put_part(name, "u", part(1, "2" * 32))
+    assert store.check_integrity() == []
+
+
 # === multipart ==================================================================================
 def test_upload_round_trip(store: MetadataStore) -> None:
     with pytest.raises(NoSuchBucket):
@@ -902,6 +959,52 @@ def test_sqlite_survives_reopen_and_records_schema(sqlite_path: Path) -> None:
         assert second.get_bucket_config(name, "policy") == "{}"
     finally:
         second.close()
+
+
+def test_sqlite_integrity_check_reports_damage(sqlite_path: Path) -> None:
+    store = SqliteMetadataStore(sqlite_path)
+    name = bucket(store)
+    store.put_object(obj(name, "k"))
+    conn = sqlite_schema.connect(str(sqlite_path), writer=True)
+    conn.execute("PRAGMA foreign_keys = OFF")
+    conn.execute("UPDATE versions SET bucket_id = 999")
+    conn.close()
+    try:
+        problems = store.check_integrity()
+    finally:
+        store.close()
+    assert problems and "versions" in problems[0] and "buckets" in problems[0]
+
+
+def test_sqlite_in_use_sees_other_processes_connections(sqlite_path: Path) -> None:
+    """``in_use`` is how ``onshore fsck`` refuses to run beside a server: any process holding
+    the store open is seen; a closed store, or none, is not."""
+    import subprocess
+    import sys
+
+    SqliteMetadataStore(sqlite_path).close()
+    assert not sqlite_schema.in_use(str(sqlite_path))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from onshore.storage.sqlite import SqliteMetadataStore\n"
+            "store = SqliteMetadataStore(sys.argv[1]); print('open', flush=True)\n"
+            "sys.stdin.read()",
+            str(sqlite_path),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == b"open\n"
+        assert sqlite_schema.in_use(str(sqlite_path))
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(30)
+    assert not sqlite_schema.in_use(str(sqlite_path))
 
 
 def test_sqlite_refuses_a_newer_schema(sqlite_path: Path) -> None:

@@ -1,8 +1,9 @@
 """The ``onshore`` command.
 
-``onshore server`` runs the S3 API; ``onshore bench`` runs the benchmark against any S3
-endpoint. Options of ``onshore server`` are generated from :data:`onshore.config.SETTINGS`, so
-the help text, the environment variables and ``docs/configuration.md`` never disagree.
+``onshore server`` runs the S3 API; ``onshore fsck`` checks (and repairs) a stopped server's
+data directory; ``onshore bench`` runs the benchmark against any S3 endpoint. Options of
+``onshore server`` are generated from :data:`onshore.config.SETTINGS`, so the help text, the
+environment variables and ``docs/configuration.md`` never disagree.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from onshore import __version__
+from onshore.cli import fsck
 from onshore.config import SETTINGS
 
 
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
             kwargs["type"] = {"int": int, "float": float}.get(setting.type, str)
         server.add_argument(setting.flag, **kwargs)  # type: ignore[arg-type]
     server.set_defaults(func=_run_server)
+    fsck.register(commands)
     try:
         from onshore.bench.cli import register
     except ImportError:

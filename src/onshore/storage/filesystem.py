@@ -35,6 +35,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from onshore.storage.ports import TempFile
+
 __all__ = ["FilesystemBlobStore", "FilesystemBlobWriter"]
 
 _BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -165,12 +167,22 @@ class FilesystemBlobStore:
     def size(self, blob_id: str) -> int:
         return self.path_of(blob_id).stat().st_size
 
+    def modified(self, blob_id: str) -> float:
+        return self.path_of(blob_id).stat().st_mtime
+
     def iter_blob_ids(self) -> Iterator[str]:
         for first in _subdirs(self.blob_dir):
             for second in _subdirs(first):
                 with os.scandir(second) as entries:
                     ids = [e.name for e in entries if _BLOB_ID.match(e.name) and e.is_file()]
                 yield from ids
+
+    def iter_temp(self) -> Iterator[TempFile]:
+        with os.scandir(self.temp_dir) as entries:
+            found = [(e.name, e) for e in entries if e.is_file()]
+        for name, entry in found:
+            with contextlib.suppress(FileNotFoundError):
+                yield TempFile(name, entry.stat().st_mtime)
 
     def sweep_temp(self, older_than_seconds: float = 0.0) -> int:
         cutoff = time.time() - older_than_seconds

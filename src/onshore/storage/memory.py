@@ -436,6 +436,30 @@ class MemoryMetadataStore:
             referenced = self._referenced()
         return {blob for blob in blob_ids if blob in referenced}
 
+    def iter_versions(self) -> Iterator[ObjectVersion]:
+        with self._lock:
+            snapshot = [
+                replace(version, is_latest=index == 0)
+                for state in self._buckets.values()
+                for versions in state.versions.values()
+                for index, version in enumerate(versions)
+            ]
+        yield from snapshot
+
+    def iter_parts(self) -> Iterator[tuple[MultipartUpload, Part]]:
+        with self._lock:
+            snapshot = [
+                (upload.upload, part)
+                for state in self._buckets.values()
+                for upload in state.uploads.values()
+                for part in upload.parts.values()
+            ]
+        yield from snapshot
+
+    def check_integrity(self) -> list[str]:
+        """Nothing to check: plain dicts cannot be torn."""
+        return []
+
 
 # --- listing, the obvious way -------------------------------------------------------------------
 def _rolled(

@@ -27,7 +27,7 @@ Contracts, which every implementation honours and ``tests/contract`` checks:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, NamedTuple, Protocol
 
 from onshore.domain.models import (
     Bucket,
@@ -192,6 +192,20 @@ class MetadataStore(Protocol):
     def referenced_blobs(self, blob_ids: Iterable[str]) -> set[str]:
         """The subset of ``blob_ids`` that some version or part still references."""
 
+    def iter_versions(self) -> Iterator[ObjectVersion]:
+        """Every version and delete marker of every bucket, complete (headers, metadata, inline
+        data, segments, ``is_latest``), in no particular order. Read-only, for offline tools
+        such as ``onshore fsck``: it reads in batches, so a version written while it runs may or
+        may not be seen, but none is seen twice."""
+
+    def iter_parts(self) -> Iterator[tuple[MultipartUpload, Part]]:
+        """Every part of every in-progress multipart upload, with its upload; in no particular
+        order and with the same guarantees as :meth:`iter_versions`."""
+
+    def check_integrity(self) -> list[str]:
+        """The store's own consistency check (SQLite: ``PRAGMA integrity_check`` and
+        ``PRAGMA foreign_key_check``): one line per problem, empty when the store is sound."""
+
 
 class BlobWriter(Protocol):
     """An in-progress blob. ``write`` appends; ``commit`` makes it durable (fsync, rename, fsync
@@ -207,6 +221,13 @@ class BlobWriter(Protocol):
     def abort(self) -> None: ...
 
 
+class TempFile(NamedTuple):
+    """A temporary file of a blob writer: in progress, or left by one that never committed."""
+
+    name: str
+    modified: float  # seconds since the epoch
+
+
 class BlobStore(Protocol):
     """Immutable blobs named by random ids, never by anything a user chose."""
 
@@ -220,8 +241,15 @@ class BlobStore(Protocol):
 
     def size(self, blob_id: str) -> int: ...
 
+    def modified(self, blob_id: str) -> float:
+        """When the blob was written (seconds since the epoch): a blob newer than a maintenance
+        run may belong to a write in progress. Raises FileNotFoundError if missing."""
+
     def iter_blob_ids(self) -> Iterator[str]:
         """Every committed blob id (for the orphan sweep)."""
+
+    def iter_temp(self) -> Iterator[TempFile]:
+        """Every temporary file (for reports; :meth:`sweep_temp` deletes them)."""
 
     def sweep_temp(self, older_than_seconds: float = 0.0) -> int:
         """Delete temporary files of writers that never committed; returns how many."""

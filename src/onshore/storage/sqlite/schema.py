@@ -15,13 +15,15 @@ guessed at. Files are never edited once released; a change to the schema is a ne
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 import time
 from dataclasses import dataclass
 from importlib import resources
+from urllib.parse import quote
 
-__all__ = ["Migration", "connect", "migrate", "migrations"]
+__all__ = ["Migration", "connect", "in_use", "migrate", "migrations"]
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
@@ -49,6 +51,29 @@ def connect(path: str, *, writer: bool) -> sqlite3.Connection:
     else:
         conn.execute("PRAGMA query_only = ON")
     return conn
+
+
+def in_use(path: str) -> bool:
+    """Whether another connection — in practice a running server — has the database open.
+
+    In WAL mode every connection that has read the database keeps a shared lock on the file for
+    as long as it stays open, and a connection in ``EXCLUSIVE`` locking mode must take an
+    exclusive lock to begin. So a probe that cannot begin at once is not alone. The probe opens
+    the file read-write without creating it, and closes again at once (releasing its lock).
+    """
+    uri = f"file:{quote(os.path.abspath(path))}?mode=rw"
+    probe = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=0)
+    try:
+        probe.execute("PRAGMA locking_mode = EXCLUSIVE")
+        probe.execute("BEGIN EXCLUSIVE")
+        probe.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            return True
+        raise
+    finally:
+        probe.close()
+    return False
 
 
 def migrations() -> list[Migration]:

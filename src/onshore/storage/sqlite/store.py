@@ -46,6 +46,21 @@ from onshore.storage.sqlite.writer import GroupCommitWriter
 
 __all__ = ["SqliteMetadataStore"]
 
+_SCAN_BATCH = 256  # rows per query of the iter_* scans
+_V_COLUMNS = ", ".join(f"v.{c.strip()}" for c in codec.VERSION_COLUMNS.split(","))
+_U_COLUMNS = ", ".join(f"u.{c.strip()}" for c in codec.UPLOAD_COLUMNS.split(","))
+_P_COLUMNS = ", ".join(f"p.{c.strip()}" for c in codec.PART_COLUMNS.split(","))
+_SCAN_VERSIONS = (
+    f"SELECT b.name, {_V_COLUMNS} FROM versions v JOIN buckets b ON v.bucket_id = b.id"
+    " WHERE v.seq > ? ORDER BY v.seq LIMIT ?"
+)
+_SCAN_PARTS = (
+    f"SELECT b.name, {_U_COLUMNS}, {_P_COLUMNS} FROM parts p"
+    " JOIN uploads u ON p.upload_seq = u.seq JOIN buckets b ON u.bucket_id = b.id"
+    " WHERE (p.upload_seq, p.part_number) > (?, ?)"
+    " ORDER BY p.upload_seq, p.part_number LIMIT ?"
+)
+
 
 class _Reader:
     """A thread's read connection (a wrapper, since sqlite3 connections take no weak refs)."""
@@ -335,3 +350,31 @@ class SqliteMetadataStore:
     def referenced_blobs(self, blob_ids: Iterable[str]) -> set[str]:
         with self._snapshot() as conn:
             return mutations.referenced(conn, blob_ids)
+
+    # Scans page by primary key, one short query per batch: no statement stays open while the
+    # caller works on the rows it was given (and may call this store meanwhile).
+    def iter_versions(self) -> Iterator[ObjectVersion]:
+        after = 0
+        while rows := self._conn().execute(_SCAN_VERSIONS, (after, _SCAN_BATCH)).fetchall():
+            for row in rows:
+                yield codec.decode_version(row[0], row[1:])
+            after = rows[-1][1]
+
+    def iter_parts(self) -> Iterator[tuple[MultipartUpload, Part]]:
+        upload_width = len(codec.UPLOAD_COLUMNS.split(","))
+        after = (0, 0)
+        while rows := self._conn().execute(_SCAN_PARTS, (*after, _SCAN_BATCH)).fetchall():
+            for row in rows:
+                upload_row, part_row = row[1 : 1 + upload_width], row[1 + upload_width :]
+                yield codec.decode_upload(row[0], upload_row), codec.decode_part(part_row)
+            last = rows[-1]
+            after = (last[1], last[1 + upload_width])
+
+    def check_integrity(self) -> list[str]:
+        conn = self._conn()
+        problems = [str(row[0]) for row in conn.execute("PRAGMA integrity_check") if row[0] != "ok"]
+        problems += [
+            f"foreign key: row {row[1]} of {row[0]} refers to a missing row of {row[2]}"
+            for row in conn.execute("PRAGMA foreign_key_check")
+        ]
+        return problems
