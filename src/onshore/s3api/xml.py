@@ -59,8 +59,10 @@ def document(root: str, children: Iterable[str]) -> bytes:
 
 def timestamp(moment: datetime) -> str:
     """ISO 8601 with milliseconds and ``Z``, as S3 writes times in XML."""
+    m = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
     return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
+        f".{m.microsecond // 1000:03d}Z"
     )
 
 

@@ -81,8 +81,21 @@ def dump_checksum(checksum: Checksum | None) -> str | None:
     return None if items is None else json.dumps(items)
 
 
+_ALGORITHMS = {a.value: a for a in ChecksumAlgorithm}
+_TYPES = {t.value: t for t in ChecksumType}
+
+
 def load_checksum(text: str | None) -> Checksum | None:
-    return None if text is None else _checksum_from(json.loads(text))
+    if text is None:
+        return None
+    # Fast path for the exact form dump_checksum writes: ["ALG","base64","TYPE"] (base64 holds
+    # no quote or comma); listings decode one per row.
+    parts = text[2:-2].split('","')
+    if text.startswith('["') and len(parts) == 3:
+        algorithm, kind = _ALGORITHMS.get(parts[0]), _TYPES.get(parts[2])
+        if algorithm is not None and kind is not None:
+            return Checksum(algorithm, parts[1], kind)
+    return _checksum_from(json.loads(text))
 
 
 def dump_segments(segments: tuple[Segment, ...]) -> str | None:
