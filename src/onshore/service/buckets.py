@@ -16,6 +16,7 @@ from onshore.domain.errors import (
 )
 from onshore.domain.models import Bucket, Versioning
 from onshore.domain.names import check_bucket_name
+from onshore.service import faults
 from onshore.service.blocking import Blocking
 from onshore.service.objects import now
 from onshore.storage.ports import BlobStore, MetadataStore
@@ -54,6 +55,7 @@ class BucketService:
 
     async def delete(self, name: str) -> None:
         freed = await self.blocking(self.meta.delete_bucket, name)
+        faults.point("delete_bucket.committed")
         if freed:
             self.blocking.submit(self.blobs.delete, freed)
 
@@ -70,3 +72,4 @@ class BucketService:
 
     async def set_versioning(self, name: str, state: Versioning) -> None:
         await self.blocking(self.meta.set_versioning, name, state)
+        faults.point("set_versioning.committed")

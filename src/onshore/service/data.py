@@ -25,6 +25,7 @@ from onshore.domain import checksums
 from onshore.domain.errors import EntityTooLarge, InternalError
 from onshore.domain.models import Checksum, ChecksumAlgorithm, ObjectVersion, Segment
 from onshore.domain.ranges import ByteRange
+from onshore.service import faults
 from onshore.service.blocking import Blocking
 from onshore.storage.ports import BlobStore, BlobWriter
 
@@ -126,6 +127,7 @@ async def store_stream(
             writer = await blocking(blobs.create)
         if rest:
             await blocking(_write_batch, writer, digests, rest)
+        faults.point("store_stream.before_blob_commit")
         blob_id = await blocking(writer.commit)
         checksum = digests.checksum(source.checksum)
         return StoredData(total, digests.md5.digest(), None, blob_id, checksum)

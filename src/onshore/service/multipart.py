@@ -45,6 +45,7 @@ from onshore.domain.models import (
 from onshore.domain.names import check_key
 from onshore.domain.numbers import decimal
 from onshore.domain.ranges import ByteRange
+from onshore.service import faults
 from onshore.service.blocking import Blocking
 from onshore.service.data import ByteSource, StoredData, copy_stream, store_stream
 from onshore.service.objects import NewObject, now
@@ -127,6 +128,7 @@ class MultipartService:
         data = await store_stream(
             source, self.blobs, self.blocking, inline_threshold=-1, max_size=MAX_PART_SIZE
         )
+        faults.point("upload_part.blob_written")
         if content_md5 is not None and content_md5 != data.md5:
             self._discard(data)
             raise BadDigest(ExpectedDigest=content_md5.hex(), CalculatedDigest=data.md5.hex())
@@ -164,6 +166,7 @@ class MultipartService:
         except BaseException:
             self._discard(data)
             raise
+        faults.point("upload_part.committed")
         if freed:
             self.blocking.submit(self.blobs.delete, freed)
         return part
@@ -217,9 +220,11 @@ class MultipartService:
                 Segment(p.blob_id, p.size, p.part_number, p.etag, p.checksum) for p in chosen
             ),
         )
+        faults.point("complete_upload.before_commit")
         result = await self.blocking(
             self.meta.complete_upload, bucket, upload_id, version, condition=condition
         )
+        faults.point("complete_upload.committed")
         if result.freed_blobs:
             self.blocking.submit(self.blobs.delete, result.freed_blobs)
         assert result.version is not None
@@ -228,6 +233,7 @@ class MultipartService:
     async def abort(self, bucket: str, key: str, upload_id: str) -> None:
         await self.get_upload(bucket, key, upload_id)
         freed = await self.blocking(self.meta.abort_upload, bucket, upload_id)
+        faults.point("abort_upload.committed")
         if freed:
             self.blocking.submit(self.blobs.delete, freed)
 

@@ -35,6 +35,7 @@ from onshore.domain.models import (
 from onshore.domain.names import check_key
 from onshore.domain.numbers import decimal
 from onshore.domain.ranges import ByteRange
+from onshore.service import faults
 from onshore.service.blocking import Blocking
 from onshore.service.data import ByteSource, StoredData, copy_stream, store_stream
 from onshore.storage.ports import BlobStore, MetadataStore
@@ -121,6 +122,7 @@ class ObjectService:
         data = await store_stream(
             source, self.blobs, self.blocking, inline_threshold=self.inline_threshold
         )
+        faults.point("put_object.blob_written")
         try:
             if new.content_md5 is not None and new.content_md5 != data.md5:
                 raise BadDigest(
@@ -131,6 +133,7 @@ class ObjectService:
         except BaseException:
             self._discard(data)
             raise
+        faults.point("put_object.committed")
         self._free(result)
         assert result.version is not None
         return result.version
@@ -182,6 +185,7 @@ class ObjectService:
         result = await self.blocking(
             self.meta.delete_object, bucket, key, version_id=version_id, marker=marker
         )
+        faults.point("delete_object.committed")
         self._free(result)
         if result.version is not None:
             return DeleteOutcome(result.version.version_id, True)
@@ -216,6 +220,7 @@ class ObjectService:
         data = await copy_stream(
             source, self.blobs, self.blocking, inline_threshold=self.inline_threshold
         )
+        faults.point("copy_object.blob_written")
         try:
             target = new or NewObject(
                 headers=source.headers,
@@ -233,6 +238,7 @@ class ObjectService:
         except BaseException:
             self._discard(data)
             raise
+        faults.point("copy_object.committed")
         self._free(result)
         assert result.version is not None
         return result.version
