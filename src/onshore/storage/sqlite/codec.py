@@ -78,7 +78,7 @@ def _checksum_from(items: list[str] | None) -> Checksum | None:
 
 def dump_checksum(checksum: Checksum | None) -> str | None:
     items = _checksum_list(checksum)
-    return None if items is None else json.dumps(items)
+    return None if items is None else json.dumps(items, separators=(",", ":"))
 
 
 _ALGORITHMS = {a.value: a for a in ChecksumAlgorithm}
@@ -88,9 +88,9 @@ _TYPES = {t.value: t for t in ChecksumType}
 def load_checksum(text: str | None) -> Checksum | None:
     if text is None:
         return None
-    # Fast path for the exact form dump_checksum writes: ["ALG","base64","TYPE"] (base64 holds
-    # no quote or comma); listings decode one per row.
-    parts = text[2:-2].split('","')
+    # Fast path for the form dump_checksum writes: ["ALG","base64","TYPE"] (older rows have a
+    # space after each comma; base64 holds no quote or comma); listings decode one per row.
+    parts = text[2:-2].replace('", "', '","').split('","')
     if text.startswith('["') and len(parts) == 3:
         algorithm, kind = _ALGORITHMS.get(parts[0]), _TYPES.get(parts[2])
         if algorithm is not None and kind is not None:
