@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
 from onshore.service import faults
 from tests.api.conftest import make_client

@@ -11,6 +11,7 @@ must all be ``MalformedXML``.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -201,11 +202,14 @@ def _utf8(raw: bytes) -> str | None:
 
 
 def _encode(raw: bytes, style: str) -> str:
-    """``raw`` percent-encoded: every byte, or only those that must be (upper or lower case)."""
+    """``raw`` percent-encoded: every byte, or only those that must be, with upper- or
+    lower-case hex digits."""
     if style == "all":
         return "".join(f"%{b:02X}" for b in raw)
     text = quote(raw, safe="!$&'()*+,;=:@~")
-    return text.lower() if style == "lower" else text
+    if style == "lower":
+        return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), text)
+    return text
 
 
 QUERY_NAMES = st.one_of(

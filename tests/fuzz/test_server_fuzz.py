@@ -7,7 +7,8 @@ repairs them. Three kinds are generated:
   unsigned-trailer body), with operations, sub-resources, query parameters, conditional, range,
   copy-source and checksum headers drawn from what S3 clients send, valued with hostile text —
   these get past authentication into the handlers;
-* **signed, then mutated** (one header value changed after signing);
+* **signed, then mutated** (one header value changed after signing), and **anonymous** (the
+  same requests without a signature);
 * **garbage**: a signed request with random byte edits anywhere (request line, headers, body),
   or arbitrary bytes.
 
@@ -197,7 +198,7 @@ def signed_requests(draw: st.DrawFn, upload_id: str) -> tuple[bytes, str]:
     path = "/" + path_bucket
     if draw(st.integers(0, 3)):
         path += "/" + quote(key.encode("utf-8", "surrogatepass"), safe="/")
-    name = st.one_of(*[st.sampled_from(QUERY_NAMES)] * 8, st.sampled_from(OTHER_SUBRESOURCES))
+    name = st.one_of(*[st.sampled_from(QUERY_NAMES)] * 15, st.sampled_from(OTHER_SUBRESOURCES))
     names = draw(st.lists(name, max_size=3))
     if method == "POST" and draw(st.integers(0, 4)):  # POST means little without one of these
         names.insert(0, draw(st.sampled_from(["uploads", "uploadId", "delete"])))
@@ -247,13 +248,20 @@ def serialize(method: str, target: str, headers: dict[str, str], body: bytes) ->
     return head.encode("latin-1", "replace") + body
 
 
+_SIGNATURE = (b"authorization:", b"x-amz-date:", b"x-amz-content-sha256:")
+
+
 @st.composite
 def raw_requests(draw: st.DrawFn, upload_id: str) -> tuple[bytes, bool]:
     """(bytes to send, whether they are a well-formed request that must be answered)."""
     request, _ = draw(signed_requests(upload_id))
     kind = draw(st.integers(0, 9))
-    if kind < 7:
+    if kind < 6:
         return request, True
+    if kind < 7:  # the same request, anonymous: no signature at all
+        head, _, body = request.partition(b"\r\n\r\n")
+        lines = [ln for ln in head.split(b"\r\n") if not ln.lower().startswith(_SIGNATURE)]
+        return b"\r\n".join(lines) + b"\r\n\r\n" + body, True
     if kind < 9:
         return draw(mutated_bytes(request, max_edits=3)), False
     return draw(st.binary(max_size=200)), False
