@@ -98,8 +98,11 @@ def run(overrides: Mapping[str, object]) -> int:
     print(banner(config, root.access_key, root.secret_key if root.created else None), flush=True)
     processes = config.processes
     if processes > 1:
-        # Worker processes rebuild the configuration from the environment.
+        # Worker processes rebuild the configuration from the environment. Two malloc arenas
+        # instead of one per thread keep each worker's memory flat under the I/O thread pool
+        # (glibc reads this when the worker process starts).
         os.environ.update(to_environ(config))
+        os.environ.setdefault("MALLOC_ARENA_MAX", "2")
         app: object = "onshore.app:create_app"
     else:
         app = build(config).app
