@@ -39,7 +39,8 @@ in-progress multipart uploads) and blob files. :func:`check` compares them from 
 **Safety.** ``fsck`` runs with the server stopped (the CLI refuses a database a server has
 open). Even so, it never deletes a blob or temporary file that is newer than the check itself:
 such a file can only belong to a write that started after it (``skipped_recent`` counts them).
-Versions are deleted by exact version id, so a version written meanwhile is never touched.
+A version is deleted only if it is still the one that was checked (same id, ETag and blob), so
+a version written meanwhile is never touched.
 """
 
 from __future__ import annotations
@@ -95,6 +96,7 @@ class Problem:
     upload_id: str | None = None
     part_number: int | None = None
     blob_id: str | None = None
+    etag: str | None = None  # of the version, as checked: --repair acts only if it is unchanged
     repaired: str | None = None  # what --repair did about it, once done
 
     @property
@@ -116,6 +118,7 @@ class Problem:
             "upload_id": self.upload_id,
             "part_number": self.part_number,
             "blob_id": self.blob_id,
+            "etag": self.etag,
             "repaired": self.repaired,
         }
         return {name: value for name, value in fields.items() if value is not None}
@@ -185,6 +188,7 @@ class _Where:
     version_id: str | None = None
     upload_id: str | None = None
     part_number: int | None = None
+    etag: str | None = None
 
     def on(self, problem: Problem) -> Problem:
         return replace(
@@ -194,6 +198,7 @@ class _Where:
             version_id=self.version_id,
             upload_id=self.upload_id,
             part_number=self.part_number,
+            etag=self.etag,
         )
 
 
@@ -208,7 +213,9 @@ def _check_versions(
         named: dict[str, _Where] = {}
         for version in batch:
             report.versions += 1
-            where = _Where(version.bucket, version.key, version_id=version.version_id)
+            where = _Where(
+                version.bucket, version.key, version_id=version.version_id, etag=version.etag
+            )
             report.problems += [where.on(p) for p in _check_version(version, blobs, report)]
             named.update((blob_id, where) for blob_id in version.blob_ids())
         unindexed |= _check_indexed(meta, named, report)
@@ -384,7 +391,7 @@ def repair(meta: MetadataStore, blobs: BlobStore, report: Report) -> Report:
     if not report.repairable:
         report.repair_refused = repair_refusal()
         return report
-    done: dict[tuple[str | None, ...], str] = {}
+    done: dict[tuple[str | None, ...], str | None] = {}
     orphans = [p.blob_id for p in report.problems if p.kind is Kind.ORPHAN_BLOB and p.blob_id]
     blobs.delete(orphans)
     if any(p.kind is Kind.TEMP_FILE for p in report.problems):
@@ -399,13 +406,16 @@ def repair(meta: MetadataStore, blobs: BlobStore, report: Report) -> Report:
             # One action per version or upload, however many of its blobs are bad.
             uploading = problem.upload_id is not None
             target = (problem.bucket, problem.key, problem.version_id, problem.upload_id)
-            outcome = done.get(target)
-            if outcome is None:
+            if target not in done:
                 act = _abort_upload if uploading else _delete_version
-                outcome = done[target] = act(meta, blobs, problem)
+                done[target] = act(meta, blobs, problem)
+            outcome = done[target]
         else:
             outcome = None
-        repaired.append(replace(problem, repaired=outcome))
+        if outcome is not None and outcome.startswith(_LEFT_ALONE):
+            repaired.append(replace(problem, message=f"{problem.message} ({outcome})"))
+        else:
+            repaired.append(replace(problem, repaired=outcome))
     report.problems = repaired
     return report
 
@@ -418,9 +428,25 @@ def repair_refusal() -> str:
     )
 
 
+_LEFT_ALONE = "left alone"
+
+
 def _delete_version(meta: MetadataStore, blobs: BlobStore, problem: Problem) -> str:
+    """Delete the version the problem was found in — if it is still that version: in an
+    unversioned bucket every version is ``null``, so a write since the check would have the
+    same id (the ETag and blob then tell them apart)."""
     assert problem.bucket is not None and problem.key is not None
     assert problem.version_id is not None
+    try:
+        current = meta.get_object(problem.bucket, problem.key, problem.version_id)
+    except S3Error as error:  # NoSuchBucket: gone already
+        return f"already gone ({error.code})"
+    if current is None:
+        return "already gone"
+    if current.etag != problem.etag or (
+        problem.blob_id is not None and problem.blob_id not in current.blob_ids()
+    ):
+        return f"{_LEFT_ALONE}: the version was replaced after the check"
     unused_marker = ObjectVersion(
         problem.bucket, problem.key, new_version_id(), datetime.now(UTC), is_delete_marker=True
     )
