@@ -116,7 +116,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Server processes sharing the listening socket; 0 means one "
         "per CPU core (at most 4). Use 1 to run in a single process.",
     ),
-    Setting("workers_threads", "int", 16, "Threads per process for file and database work."),
+    Setting("workers_threads", "int", 8, "Threads per process for file and database work."),
     Setting("log_level", "str", "info", "Log level: debug, info, warning, error."),
     Setting("access_log", "bool", True, "Write one structured JSON log line per request."),
 )

@@ -44,7 +44,10 @@ def connect(path: str, *, writer: bool) -> sqlite3.Connection:
     """
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA cache_size = -65536")  # 64 MiB of page cache per connection
+    # Page cache per connection (KiB). Every reader thread of every server process has its own
+    # connection, so this multiplies; the OS page cache below SQLite is shared and does the
+    # heavy lifting, and these sizes keep a server's memory bounded.
+    conn.execute(f"PRAGMA cache_size = {-16384 if writer else -4096}")
     if writer:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
