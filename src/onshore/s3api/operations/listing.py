@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from onshore.domain import etag as etags
 from onshore.domain.errors import InvalidArgument
-from onshore.domain.models import ObjectVersion
+from onshore.domain.models import ListPage, ObjectVersion
 from onshore.s3api import xml
 from onshore.s3api.http import Request, Response
 from onshore.s3api.operations import Services, operation
@@ -97,6 +97,19 @@ def decode_token(token: str) -> str:
         ) from None
 
 
+async def _objects_page(
+    req: Request, services: Services, prefix: str, delimiter: str, after: str, limit: int
+) -> ListPage:
+    """The page a ListObjects v1/v2 request asks for (``max-keys=0``: an empty page, after
+    checking that the bucket exists)."""
+    if limit == 0:
+        await services.buckets.get(req.bucket)
+        return ListPage((), (), False)
+    return await services.listing.objects(
+        req.bucket, prefix=prefix, delimiter=delimiter, start_after=after, limit=limit
+    )
+
+
 @operation(Op.ListObjectsV2)
 async def list_objects_v2(req: Request, services: Services) -> Response:
     """https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html"""
@@ -108,17 +121,9 @@ async def list_objects_v2(req: Request, services: Services) -> Response:
     token = req.query.get("continuation-token")
     cursor = decode_token(token) if token is not None else start_after
     fetch_owner = req.query.get("fetch-owner", "").lower() == "true"
-    if limit == 0:
-        await services.buckets.get(req.bucket)
-        objects: tuple[ObjectVersion, ...] = ()
-        prefixes: tuple[str, ...] = ()
-        truncated, next_marker = False, None
-    else:
-        page = await services.listing.objects(
-            req.bucket, prefix=prefix, delimiter=delimiter, start_after=cursor, limit=limit
-        )
-        objects, prefixes = page.objects, page.common_prefixes
-        truncated, next_marker = page.is_truncated, page.next_marker
+    page = await _objects_page(req, services, prefix, delimiter, cursor, limit)
+    objects, prefixes = page.objects, page.common_prefixes
+    truncated, next_marker = page.is_truncated, page.next_marker
     out = [
         xml.element("Name", req.bucket),
         xml.element("Prefix", enc(prefix)),
@@ -145,17 +150,9 @@ async def list_objects(req: Request, services: Services) -> Response:
     prefix = req.query.get("prefix", "")
     delimiter = req.query.get("delimiter", "")
     marker = req.query.get("marker", "")
-    if limit == 0:
-        await services.buckets.get(req.bucket)
-        objects: tuple[ObjectVersion, ...] = ()
-        prefixes: tuple[str, ...] = ()
-        truncated, next_marker = False, None
-    else:
-        page = await services.listing.objects(
-            req.bucket, prefix=prefix, delimiter=delimiter, start_after=marker, limit=limit
-        )
-        objects, prefixes = page.objects, page.common_prefixes
-        truncated, next_marker = page.is_truncated, page.next_marker
+    page = await _objects_page(req, services, prefix, delimiter, marker, limit)
+    objects, prefixes = page.objects, page.common_prefixes
+    truncated, next_marker = page.is_truncated, page.next_marker
     out = [
         xml.element("Name", req.bucket),
         xml.element("Prefix", enc(prefix)),

@@ -105,18 +105,24 @@ def _part_range(version: ObjectVersion, raw: str, headers: dict[str, str]) -> By
     return ByteRange(start, start + size - 1, version.size)
 
 
+def _length_headers(
+    version: ObjectVersion, byte_range: ByteRange | None, headers: dict[str, str]
+) -> int:
+    """Set Content-Length (and Content-Range for a part); return the status, 200 or 206."""
+    if byte_range is None:
+        headers["Content-Length"] = str(version.size)
+        return 200
+    headers["Content-Range"] = byte_range.content_range()
+    headers["Content-Length"] = str(byte_range.length)
+    return 206
+
+
 @operation(Op.GetObject)
 async def get_object(req: Request, services: Services) -> Response:
     """https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html"""
     version, byte_range, headers = await _read_target(req, services)
     hdr.apply_overrides(headers, req.query)
-    status = 200
-    length = version.size
-    if byte_range is not None:
-        status = 206
-        length = byte_range.length
-        headers["Content-Range"] = byte_range.content_range()
-    headers["Content-Length"] = str(length)
+    status = _length_headers(version, byte_range, headers)
     if version.inline is not None:
         body = version.inline
         if byte_range is not None:
@@ -130,14 +136,7 @@ async def get_object(req: Request, services: Services) -> Response:
 async def head_object(req: Request, services: Services) -> Response:
     """https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html"""
     version, byte_range, headers = await _read_target(req, services)
-    status = 200
-    length = version.size
-    if byte_range is not None:
-        status = 206
-        length = byte_range.length
-        headers["Content-Range"] = byte_range.content_range()
-    headers["Content-Length"] = str(length)
-    return Response(status, headers)
+    return Response(_length_headers(version, byte_range, headers), headers)
 
 
 @operation(Op.DeleteObject)
