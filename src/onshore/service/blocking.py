@@ -103,6 +103,18 @@ class Blocking:
         calls, self._batch = self._batch, []
         self._jobs.put((_run_calls, (calls, loop), {}, None, None))
 
+    async def write(
+        self, store: object, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Await a metadata write method of ``store``. A store that can deliver its commits
+        to the event loop (``awrite``, the SQLite store's group-commit writer) is awaited
+        directly; any other runs on the pool like every blocking call."""
+        awrite = getattr(store, "awrite", None)
+        if awrite is not None:
+            result: T = await awrite(method, *args, **kwargs)
+            return result
+        return await self(method, *args, **kwargs)
+
     def submit(self, fn: Callable[..., object], *args: object) -> None:
         """Fire and forget (used for deleting freed blobs after a commit)."""
         self._jobs.put((fn, args, {}, None, None))

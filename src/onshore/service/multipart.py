@@ -105,11 +105,11 @@ class MultipartService:
             checksum_algorithm=checksum_algorithm,
             checksum_type=checksum_type,
         )
-        await self.blocking(self.meta.create_upload, upload)
+        await self.blocking.write(self.meta, self.meta.create_upload, upload)
         return upload
 
     async def get_upload(self, bucket: str, key: str, upload_id: str) -> MultipartUpload:
-        upload = await self.blocking(self.meta.get_upload, bucket, upload_id)
+        upload = await self.blocking.batched(self.meta.get_upload, bucket, upload_id)
         if upload is None or upload.key != key:
             raise NoSuchUpload(UploadId=upload_id)
         return upload
@@ -162,7 +162,9 @@ class MultipartService:
             checksum=data.checksum,
         )
         try:
-            freed = await self.blocking(self.meta.put_part, bucket, upload_id, part)
+            freed = await self.blocking.write(
+                self.meta, self.meta.put_part, bucket, upload_id, part
+            )
         except BaseException:
             self._discard(data)
             raise
@@ -221,8 +223,8 @@ class MultipartService:
             ),
         )
         faults.point("complete_upload.before_commit")
-        result = await self.blocking(
-            self.meta.complete_upload, bucket, upload_id, version, condition=condition
+        result = await self.blocking.write(
+            self.meta, self.meta.complete_upload, bucket, upload_id, version, condition=condition
         )
         faults.point("complete_upload.committed")
         if result.freed_blobs:
@@ -232,7 +234,7 @@ class MultipartService:
 
     async def abort(self, bucket: str, key: str, upload_id: str) -> None:
         await self.get_upload(bucket, key, upload_id)
-        freed = await self.blocking(self.meta.abort_upload, bucket, upload_id)
+        freed = await self.blocking.write(self.meta, self.meta.abort_upload, bucket, upload_id)
         faults.point("abort_upload.committed")
         if freed:
             self.blocking.submit(self.blobs.delete, freed)

@@ -129,7 +129,9 @@ class ObjectService:
                     ExpectedDigest=new.content_md5.hex(), CalculatedDigest=data.md5.hex()
                 )
             version = self._version(bucket, key, data, new, owner_id)
-            result = await self.blocking(self.meta.put_object, version, condition=new.condition)
+            result = await self.blocking.write(
+                self.meta, self.meta.put_object, version, condition=new.condition
+            )
         except BaseException:
             self._discard(data)
             raise
@@ -182,8 +184,8 @@ class ObjectService:
             is_delete_marker=True,
             owner_id=owner_id,
         )
-        result = await self.blocking(
-            self.meta.delete_object, bucket, key, version_id=version_id, marker=marker
+        result = await self.blocking.write(
+            self.meta, self.meta.delete_object, bucket, key, version_id=version_id, marker=marker
         )
         faults.point("delete_object.committed")
         self._free(result)
@@ -234,7 +236,9 @@ class ObjectService:
                 etag=source.etag if source.parts_count else data.etag,
                 checksum=source.checksum or data.checksum,
             )
-            result = await self.blocking(self.meta.put_object, version, condition=target.condition)
+            result = await self.blocking.write(
+                self.meta, self.meta.put_object, version, condition=target.condition
+            )
         except BaseException:
             self._discard(data)
             raise

@@ -20,11 +20,13 @@ whole common prefixes in :mod:`~onshore.storage.sqlite.listing`.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
 from weakref import WeakSet
 
 from onshore.domain.errors import NoSuchBucket
@@ -42,7 +44,10 @@ from onshore.domain.models import (
     WriteResult,
 )
 from onshore.storage.sqlite import codec, listing, mutations, schema
-from onshore.storage.sqlite.writer import GroupCommitWriter
+from onshore.storage.sqlite.writer import GroupCommitWriter, delivering_to
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 __all__ = ["SqliteMetadataStore"]
 
@@ -138,6 +143,17 @@ class SqliteMetadataStore:
         return int(row[0])
 
     # --- buckets --------------------------------------------------------------------------------
+    async def awrite(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Await one of this store's write methods from the event loop without occupying a
+        thread while its batch commits (see :mod:`.writer`). ``method`` must be a write method
+        of this store: each of them only builds a closure and submits it, so calling it here
+        does no I/O on the loop."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        with delivering_to(loop, future):
+            method(*args, **kwargs)
+        return await future
+
     def create_bucket(self, bucket: Bucket) -> Bucket:
         return self._writer.submit(lambda c: mutations.create_bucket(c, bucket))
 
