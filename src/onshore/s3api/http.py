@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
-from onshore.domain.errors import InvalidRequest
+from onshore.domain.errors import InvalidArgument, InvalidRequest
+from onshore.domain.numbers import decimal
 
 if TYPE_CHECKING:
     from onshore.s3api.app import EmptyBody
@@ -103,15 +104,13 @@ class Request:
         raw = self.query.get(name)
         if raw is None or raw == "":
             return default
-        if not raw.isdigit():
-            from onshore.domain.errors import InvalidArgument
-
+        value = decimal(raw)
+        if value is None:
             raise InvalidArgument(
                 f"Provided {name} not an integer or within integer range",
                 ArgumentName=name,
                 ArgumentValue=raw,
             )
-        value = int(raw)
         return min(value, maximum) if maximum is not None else value
 
     def has_body(self) -> bool:
@@ -124,9 +123,10 @@ class Request:
         raw = self.headers.get("content-length")
         if raw is None:
             return None
-        if not raw.isdigit():
+        value = decimal(raw.strip())
+        if value is None:
             raise InvalidRequest("Content-Length is not a valid integer.")
-        return int(raw)
+        return value
 
 
 @dataclass(slots=True)
