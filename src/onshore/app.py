@@ -35,7 +35,7 @@ class Deployment:
 
 
 def open_storage(config: Config) -> tuple[SqliteMetadataStore, FilesystemBlobStore]:
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     return SqliteMetadataStore(config.data_dir / METADATA_FILE), FilesystemBlobStore(
         config.data_dir
     )
@@ -65,7 +65,7 @@ def prepare(config: Config) -> RootCredentials:
     """One-time start-up work, done once before any server process accepts requests: root
     credentials (generated on first start) and the orphan sweep (which must not run while
     another process may be between writing a blob and committing it)."""
-    config.data_dir.mkdir(parents=True, exist_ok=True)
+    config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
     meta, blobs = open_storage(config)
     try:
