@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
+from typing import NamedTuple
 
 NULL_VERSION = "null"
 
@@ -118,21 +119,42 @@ class ObjectVersion:
     def blob_ids(self) -> tuple[str, ...]:
         return tuple(s.blob_id for s in self.segments)
 
-    def summary(self) -> ObjectVersion:
-        """This version as listings return it: no headers, user metadata or data."""
-        return ObjectVersion(
-            bucket=self.bucket,
+    def listed(self) -> ListedVersion:
+        """This version as listings show it."""
+        checksum = self.checksum
+        return ListedVersion(
             key=self.key,
             version_id=self.version_id,
-            last_modified=self.last_modified,
+            is_latest=self.is_latest,
+            is_delete_marker=self.is_delete_marker,
             size=self.size,
             etag=self.etag,
-            is_delete_marker=self.is_delete_marker,
-            is_latest=self.is_latest,
+            last_modified=self.last_modified,
             owner_id=self.owner_id,
             storage_class=self.storage_class,
-            checksum=self.checksum,
+            checksum_algorithm=checksum.algorithm.value if checksum else None,
+            checksum_type=checksum.type.value if checksum else None,
         )
+
+
+class ListedVersion(NamedTuple):
+    """A version as ListObjects and ListObjectVersions show it: no headers, metadata or data.
+
+    A plain named tuple rather than an :class:`ObjectVersion`, because a listing page builds a
+    thousand of them and nothing else; the checksum is reduced to the two names listings print.
+    """
+
+    key: str
+    version_id: str
+    is_latest: bool
+    is_delete_marker: bool
+    size: int
+    etag: str
+    last_modified: datetime
+    owner_id: str
+    storage_class: str
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +203,7 @@ class ListPage:
     ``next_marker`` is the last key or common prefix returned when ``is_truncated``.
     """
 
-    objects: tuple[ObjectVersion, ...]
+    objects: tuple[ListedVersion, ...]
     common_prefixes: tuple[str, ...]
     is_truncated: bool
     next_marker: str | None = None
@@ -191,7 +213,7 @@ class ListPage:
 class VersionPage:
     """A page of ``ListObjectVersions``: versions by key, newest first within a key."""
 
-    versions: tuple[ObjectVersion, ...]
+    versions: tuple[ListedVersion, ...]
     common_prefixes: tuple[str, ...]
     is_truncated: bool
     next_key_marker: str | None = None

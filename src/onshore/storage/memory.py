@@ -34,6 +34,7 @@ from onshore.domain.errors import (
 from onshore.domain.models import (
     NULL_VERSION,
     Bucket,
+    ListedVersion,
     ListPage,
     MultipartUpload,
     ObjectVersion,
@@ -274,7 +275,7 @@ class MemoryMetadataStore:
         with self._lock:
             state = self._state(bucket)
             current = [
-                replace(vs[0], is_latest=True).summary()
+                replace(vs[0], is_latest=True).listed()
                 for key, vs in state.versions.items()
                 if vs and not vs[0].is_delete_marker and key.startswith(prefix)
             ]
@@ -282,7 +283,7 @@ class MemoryMetadataStore:
         after = _b(start_after)
         entries = _rolled(((v.key, v) for v in current), prefix, delimiter, after, lambda v: False)
         page, truncated = _cut(entries, limit)
-        objects = tuple(e for e in page if isinstance(e, ObjectVersion))
+        objects = tuple(e for e in page if isinstance(e, ListedVersion))
         prefixes = tuple(e for e in page if isinstance(e, str))
         last = page[-1] if truncated and page else None
         next_marker = last if isinstance(last, str) else last.key if last is not None else None
@@ -305,14 +306,14 @@ class MemoryMetadataStore:
                 key=lambda item: _b(item[0]),
             )
             flat = [
-                (key, replace(v, is_latest=i == 0).summary())
+                (key, replace(v, is_latest=i == 0).listed())
                 for key, vs in keyed
                 for i, v in enumerate(vs)
             ]
         resume = _version_resume(flat, key_marker, version_id_marker)
         entries = _rolled(iter(flat), prefix, delimiter, _b(key_marker), resume)
         page, truncated = _cut(entries, limit)
-        versions = tuple(e for e in page if isinstance(e, ObjectVersion))
+        versions = tuple(e for e in page if isinstance(e, ListedVersion))
         prefixes = tuple(e for e in page if isinstance(e, str))
         if not (truncated and page):
             return VersionPage(versions, prefixes, truncated)
@@ -493,8 +494,8 @@ def _cut(entries: list[_T], limit: int) -> tuple[list[_T], bool]:
 
 
 def _version_resume(
-    flat: list[tuple[str, ObjectVersion]], key_marker: str, version_id_marker: str
-) -> Callable[[ObjectVersion], bool]:
+    flat: list[tuple[str, ListedVersion]], key_marker: str, version_id_marker: str
+) -> Callable[[ListedVersion], bool]:
     """Which versions *of the key marker itself* come after (key_marker, version_id_marker):
     those older than the marked version; none when there is no such version."""
     mine = [v for key, v in flat if key == key_marker]

@@ -19,9 +19,10 @@ Contracts, which every implementation honours and ``tests/contract`` checks:
   method. Nothing else escapes except genuine I/O failures.
 * **Concurrency.** All methods are synchronous and thread-safe; the service layer calls them from
   worker threads, never from the event loop.
-* **Listings return summaries** (:meth:`ObjectVersion.summary`): key, version id, flags, size,
-  ETag, time, owner, storage class and checksum, but no headers, user metadata or data — a listing
-  never needs them, and reading them would cost more than the rest of the page.
+* **Listings return** :class:`~onshore.domain.models.ListedVersion` entries (what
+  :meth:`ObjectVersion.listed` gives): key, version id, flags, size, ETag, time, owner, storage
+  class and checksum names, but no headers, user metadata or data — a listing never needs them,
+  and reading them would cost more than the rest of the page.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 from onshore.domain import etag as etags
 from onshore.domain.errors import InvalidArgument
-from onshore.domain.models import ListPage, ObjectVersion
+from onshore.domain.models import ListedVersion, ListPage
 from onshore.s3api import xml
 from onshore.s3api.http import Request, Response
 from onshore.s3api.operations import Services, operation
@@ -59,13 +59,13 @@ def _owner(owner_id: str) -> str:
     return f"<Owner>{xml.element('ID', owner_id)}{xml.element('DisplayName', owner_id)}</Owner>"
 
 
-def _contents(obj: ObjectVersion, enc: Callable[[str], str], *, owner: bool) -> str:
+def _contents(obj: ListedVersion, enc: Callable[[str], str], *, owner: bool) -> str:
     """One ``<Contents>`` entry; the hottest loop of a listing, so built in one f-string."""
     checksum = ""
-    if obj.checksum is not None:
+    if obj.checksum_algorithm is not None:
         checksum = (
-            f"<ChecksumAlgorithm>{obj.checksum.algorithm.value}</ChecksumAlgorithm>"
-            f"<ChecksumType>{obj.checksum.type.value}</ChecksumType>"
+            f"<ChecksumAlgorithm>{obj.checksum_algorithm}</ChecksumAlgorithm>"
+            f"<ChecksumType>{obj.checksum_type}</ChecksumType>"
         )
     return (
         f"<Contents><Key>{xml.escape(enc(obj.key))}</Key>"
@@ -219,9 +219,9 @@ async def list_object_versions(req: Request, services: Services) -> Response:
             out.append(f"<DeleteMarker>{common}{_owner(v.owner_id)}</DeleteMarker>")
         else:
             checksum = (
-                xml.element("ChecksumAlgorithm", v.checksum.algorithm.value)
-                + xml.element("ChecksumType", v.checksum.type.value)
-                if v.checksum
+                xml.element("ChecksumAlgorithm", v.checksum_algorithm)
+                + xml.element("ChecksumType", v.checksum_type)
+                if v.checksum_algorithm
                 else ""
             )
             out.append(

@@ -22,6 +22,7 @@ from onshore.domain.models import (
     Checksum,
     ChecksumAlgorithm,
     ChecksumType,
+    ListedVersion,
     MultipartUpload,
     ObjectVersion,
     Part,
@@ -159,7 +160,7 @@ def decode_version(bucket: str, row: VersionRow) -> ObjectVersion:
     )
 
 
-#: The columns of a listing entry (:meth:`ObjectVersion.summary`); the first three are in the
+#: The columns of a listing entry (:class:`ListedVersion`); the first three are in the
 #: same places as in ``VERSION_COLUMNS`` (seq, key, version id).
 SUMMARY_COLUMNS = (
     "seq, object_key, version_id, is_latest, is_delete_marker, size, etag, last_modified_us,"
@@ -168,22 +169,36 @@ SUMMARY_COLUMNS = (
 SummaryRow = tuple[int, bytes, str, int, int, int, str, int, str, str, str | None]
 
 
-def decode_summary(bucket: str, row: SummaryRow) -> ObjectVersion:
+def decode_summary(row: SummaryRow) -> ListedVersion:
     (_, key, version_id, latest, marker, size, etag, modified, owner, storage_class,
      checksum) = row  # fmt: skip
-    return ObjectVersion(
-        bucket=bucket,
-        key=key_text(key),
-        version_id=version_id,
-        last_modified=from_us(modified),
-        size=size,
-        etag=etag,
-        is_delete_marker=bool(marker),
-        is_latest=bool(latest),
-        owner_id=owner,
-        storage_class=storage_class,
-        checksum=None if checksum is None else load_checksum(checksum),
+    algorithm = kind = None
+    if checksum is not None:
+        names = checksum_names(checksum)
+        algorithm, kind = names
+    return ListedVersion(
+        key_text(key),
+        version_id,
+        bool(latest),
+        bool(marker),
+        size,
+        etag,
+        from_us(modified),
+        owner,
+        storage_class,
+        algorithm,
+        kind,
     )
+
+
+def checksum_names(text: str) -> tuple[str, str]:
+    """(algorithm, type) of a stored checksum, for listings."""
+    parts = text[2:-2].replace('", "', '","').split('","')
+    if text.startswith('["') and len(parts) == 3:
+        return parts[0], parts[2]
+    loaded = load_checksum(text)
+    assert loaded is not None
+    return loaded.algorithm.value, loaded.type.value
 
 
 def version_params(bucket_id: int, version: ObjectVersion) -> tuple[object, ...]:

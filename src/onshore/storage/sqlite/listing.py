@@ -189,7 +189,7 @@ def list_objects(
             _OBJECT_ROWS, (bucket_id, _lower_bound(pre, marker), upper, limit + 1)
         ).fetchall()
         rows = found[:limit]
-        objects = tuple(codec.decode_summary(bucket, row) for row in rows)
+        objects = tuple(codec.decode_summary(row) for row in rows)
         truncated = len(found) > limit
         return ListPage(objects, (), truncated, objects[-1].key if truncated else None)
 
@@ -208,7 +208,7 @@ def list_objects(
     )
     page, truncated = _hydrate(conn, out[:limit]), len(out) > limit
     rows, prefixes = _split(page)
-    objects = tuple(codec.decode_summary(bucket, row) for row in rows)
+    objects = tuple(codec.decode_summary(row) for row in rows)
     next_marker = _last_key(page) if truncated else None
     return ListPage(objects, prefixes, truncated, next_marker)
 
@@ -274,7 +274,7 @@ def list_versions(
     )
     page, truncated = _hydrate(conn, out[:limit]), len(out) > limit
     rows, prefixes = _split(page)
-    versions = tuple(codec.decode_summary(bucket, row) for row in rows)
+    versions = tuple(codec.decode_summary(row) for row in rows)
     if not (truncated and page):
         return VersionPage(versions, prefixes, truncated)
     last = page[-1]
