@@ -26,7 +26,9 @@ AK, SK, REGION = "bench", "benchsecret", "local-1"
 
 def signed(method: str, path: str, body: bytes = b"", query: str = "") -> dict[str, object]:
     url = f"http://127.0.0.1:9000{path}" + (f"?{query}" if query else "")
-    req = AWSRequest(method=method, url=url, data=body, headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"})
+    req = AWSRequest(
+        method=method, url=url, data=body, headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}
+    )
     S3SigV4Auth(Credentials(AK, SK), "s3", REGION).add_auth(req)
     headers = [(b"host", b"127.0.0.1:9000")] + [
         (k.lower().encode(), v.encode()) for k, v in req.headers.items()
@@ -46,8 +48,10 @@ def signed(method: str, path: str, body: bytes = b"", query: str = "") -> dict[s
 
 async def run(op: str, n: int, profile: bool) -> None:
     data = Path(tempfile.mkdtemp())
-    config = load({"data_dir": str(data), "access_log": False}, environ={
-        "ONSHORE_ROOT_ACCESS_KEY": AK, "ONSHORE_ROOT_SECRET_KEY": SK})
+    config = load(
+        {"data_dir": str(data), "access_log": False},
+        environ={"ONSHORE_ROOT_ACCESS_KEY": AK, "ONSHORE_ROOT_SECRET_KEY": SK},
+    )
     app = build(config).app
     body = b"x" * 4096
 

@@ -9,8 +9,8 @@ command-line option, environment variable, default.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -87,10 +87,19 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest total size of request headers "
         "(bytes); larger requests get 400 RequestHeaderSectionTooLarge.",
     ),
-    Setting("max_url_bytes", "int", 8192, "Longest request line URL accepted (bytes); longer "
-            "requests get 414."),
-    Setting("header_timeout", "float", 15.0, "Seconds a client has to send a request's headers "
-            "(slow clients get 408 and are disconnected)."),
+    Setting(
+        "max_url_bytes",
+        "int",
+        8192,
+        "Longest request line URL accepted (bytes); longer requests get 414.",
+    ),
+    Setting(
+        "header_timeout",
+        "float",
+        15.0,
+        "Seconds a client has to send a request's headers "
+        "(slow clients get 408 and are disconnected).",
+    ),
     Setting("idle_timeout", "float", 30.0, "Seconds an idle keep-alive connection is kept open."),
     Setting(
         "body_timeout",
@@ -211,7 +220,3 @@ def load(
 
 def setting(name: str) -> Setting:
     return _BY_NAME[name]
-
-
-def config_fields() -> Sequence[str]:
-    return [f.name for f in fields(Config)]

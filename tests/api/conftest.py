@@ -3,7 +3,6 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,8 +65,3 @@ def empty_bucket(s3: Any, name: str) -> None:
     for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=name):
         for upload in page.get("Uploads", []):
             s3.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
-
-
-@pytest.fixture
-def data_path(tmp_path: Path) -> Path:
-    return tmp_path

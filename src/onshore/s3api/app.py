@@ -60,14 +60,12 @@ class S3App:
         handlers: Mapping[Op, Handler],
         *,
         ready: Callable[[], bool] | None = None,
-        on_startup: Callable[[], None] | None = None,
         on_shutdown: Callable[[], None] | None = None,
     ) -> None:
         self.services = services
         self.config = services.config
         self.handlers = handlers
         self.ready = ready or (lambda: True)
-        self.on_startup = on_startup
         self.on_shutdown = on_shutdown
         self.log_requests = services.config.access_log
 
@@ -82,12 +80,8 @@ class S3App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                try:
-                    if self.on_startup:
-                        await asyncio.get_running_loop().run_in_executor(None, self.on_startup)
-                except Exception as exc:  # noqa: BLE001 - reported to the server
-                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
-                    return
+                # Start-up work (credentials, the orphan sweep) is done once by the supervisor
+                # before any worker starts; see onshore.app.prepare.
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.on_shutdown:

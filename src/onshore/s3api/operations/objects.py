@@ -257,18 +257,16 @@ async def copy_object(req: Request, services: Services) -> Response:
     if req.headers.get("x-amz-tagging-directive", "COPY").upper() == "REPLACE":
         hdr.refuse_unsupported({"x-amz-tagging": ""})
     new = hdr.new_object(req.headers) if directive == "REPLACE" else None
-    if new is None and "x-amz-storage-class" in req.headers:
-        source_probe = hdr.storage_class(req.headers)
-    else:
-        source_probe = None
     source = await copy_source(req, services)
-    if new is None and source_probe is not None and source_probe != source.storage_class:
-        new = NewObject(
-            headers=source.headers,
-            user_metadata=source.user_metadata,
-            storage_class=source_probe,
-            condition=hdr.write_condition(req.headers),
-        )
+    if new is None and "x-amz-storage-class" in req.headers:
+        # COPY keeps the source's metadata; a new storage class alone is still a change.
+        storage_class = hdr.storage_class(req.headers)
+        if storage_class != source.storage_class:
+            new = NewObject(
+                headers=source.headers,
+                user_metadata=source.user_metadata,
+                storage_class=storage_class,
+            )
     version = await services.objects.copy_object(
         source,
         req.bucket,

@@ -86,13 +86,18 @@ _ALGORITHMS = {a.value: a for a in ChecksumAlgorithm}
 _TYPES = {t.value: t for t in ChecksumType}
 
 
+def _checksum_parts(text: str) -> list[str] | None:
+    """Fast split of the form dump_checksum writes: ``["ALG","base64","TYPE"]`` (older rows have
+    a space after each comma; base64 holds no quote or comma); listings read one per row."""
+    parts = text[2:-2].replace('", "', '","').split('","')
+    return parts if text.startswith('["') and len(parts) == 3 else None
+
+
 def load_checksum(text: str | None) -> Checksum | None:
     if text is None:
         return None
-    # Fast path for the form dump_checksum writes: ["ALG","base64","TYPE"] (older rows have a
-    # space after each comma; base64 holds no quote or comma); listings decode one per row.
-    parts = text[2:-2].replace('", "', '","').split('","')
-    if text.startswith('["') and len(parts) == 3:
+    parts = _checksum_parts(text)
+    if parts is not None:
         algorithm, kind = _ALGORITHMS.get(parts[0]), _TYPES.get(parts[2])
         if algorithm is not None and kind is not None:
             return Checksum(algorithm, parts[1], kind)
@@ -193,8 +198,8 @@ def decode_summary(row: SummaryRow) -> ListedVersion:
 
 def checksum_names(text: str) -> tuple[str, str]:
     """(algorithm, type) of a stored checksum, for listings."""
-    parts = text[2:-2].replace('", "', '","').split('","')
-    if text.startswith('["') and len(parts) == 3:
+    parts = _checksum_parts(text)
+    if parts is not None:
         return parts[0], parts[2]
     loaded = load_checksum(text)
     assert loaded is not None
