@@ -21,6 +21,7 @@ whole common prefixes in :mod:`~onshore.storage.sqlite.listing`.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import sqlite3
 import threading
@@ -67,6 +68,17 @@ _SCAN_PARTS = (
 )
 
 
+@contextmanager
+def _exclusively(lock_path: str) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_path`` (created 0600 if missing) for the block."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 class _Reader:
     """A thread's read connection (a wrapper, since sqlite3 connections take no weak refs)."""
 
@@ -84,15 +96,18 @@ class SqliteMetadataStore:
 
     def __init__(self, path: str | os.PathLike[str], *, max_batch: int = 256) -> None:
         self._path = os.fspath(path)
-        conn = schema.connect(self._path, writer=True)
-        try:
-            self.schema_version = schema.migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        self._writer = GroupCommitWriter(
-            conn, max_batch=max_batch, lock_path=self._path + "-writer.lock"
-        )
+        lock_path = self._path + "-writer.lock"
+        # Switching a new database to WAL takes an exclusive lock without waiting on SQLite's
+        # busy handler, so processes opening the same new file at once would fail with
+        # "database is locked": the writer lock file serialises opening and migrating too.
+        with _exclusively(lock_path):
+            conn = schema.connect(self._path, writer=True)
+            try:
+                self.schema_version = schema.migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
+        self._writer = GroupCommitWriter(conn, max_batch=max_batch, lock_path=lock_path)
         self._local = threading.local()
         self._readers: WeakSet[_Reader] = WeakSet()
         self._readers_lock = threading.Lock()
