@@ -111,7 +111,7 @@ def build(config: Config) -> Deployment:
     services = Services(
         config=config,
         identities=Identities(root, partition=config.partition),
-        buckets=BucketService(meta, blobs, blocking, region=config.region),
+        buckets=BucketService(meta, blobs, blocking, region=config.region, regions=config.regions),
         objects=ObjectService(meta, blobs, blocking, inline_threshold=config.inline_threshold),
         multipart=MultipartService(meta, blobs, blocking),
         listing=ListingService(meta, blocking),

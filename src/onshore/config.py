@@ -1,20 +1,32 @@
 """Settings as data.
 
 Every setting is declared once in ``SETTINGS`` with its name, type, default and help text. The
-same table drives the ``onshore server`` options, the ``ONSHORE_*`` environment variables and
-``docs/configuration.md`` (a test checks the docs list every setting). Precedence, highest first:
-command-line option, environment variable, default.
+same table drives the ``onshore server`` options, the ``ONSHORE_*`` environment variables, the
+keys of the configuration file and ``docs/configuration.md`` (a test checks the docs list every
+setting). Precedence, highest first: command-line option, environment variable, configuration
+file, default. :func:`resolve` says where each effective value came from (``onshore config
+show`` prints it).
+
+The configuration file is TOML (``onshore.toml``): named by ``--config`` / ``ONSHORE_CONFIG``,
+or ``./onshore.toml`` when that exists. Its top-level keys are setting names; ``destinations``
+is an array of tables (see :class:`Destination`). An unknown key or a value of the wrong type is
+an error that names the file and the key, never silently ignored.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-SettingType = Literal["str", "int", "float", "bool"]
+SettingType = Literal["str", "int", "float", "bool", "list", "json"]
+Source = Literal["default", "file", "env", "cli"]
+DEFAULT_FILE = "onshore.toml"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +64,37 @@ SETTINGS: tuple[Setting, ...] = (
         "(BUCKET.DOMAIN); path-style always works.",
     ),
     Setting("partition", "str", "onshore", "Partition name used in ARNs (arn:PARTITION:s3:::...)."),
+    Setting(
+        "regions",
+        "list",
+        None,
+        "Every region of the deployment (comma-separated); unset means only `region`. A "
+        "LocationConstraint outside this list is InvalidLocationConstraint.",
+    ),
+    Setting(
+        "jurisdiction",
+        "str",
+        None,
+        "ISO 3166-1 alpha-2 code of the legal area the data must stay in (e.g. CN, FR). "
+        "Destinations must declare the same one.",
+    ),
+    Setting(
+        "destinations",
+        "json",
+        None,
+        "Residency allow-list: the only endpoints data may be sent to (replication, "
+        "notifications, webhooks), each {name, endpoint, jurisdiction}; a destination outside "
+        "the jurisdiction is refused at start-up. An array of tables in the file, JSON in the "
+        "environment.",
+        option=False,
+    ),
+    Setting(
+        "config",
+        "str",
+        None,
+        "Configuration file (TOML) whose keys are the settings here; default ./onshore.toml "
+        "when it exists.",
+    ),
     Setting(
         "root_access_key",
         "str",
@@ -131,6 +174,24 @@ SETTINGS: tuple[Setting, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+_JURISDICTION = re.compile(r"[A-Z]{2}")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the setting and, when it matters, the
+    file or variable it came from."""
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """An endpoint data may be sent to (a replication target, a notification or webhook
+    endpoint), declared with the jurisdiction it sits in. Only destinations inside the
+    deployment's jurisdiction are accepted: this list is how data residency is enforced."""
+
+    name: str
+    endpoint: str
+    jurisdiction: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +201,10 @@ class Config:
     region: str
     domain: str | None
     partition: str
+    regions: tuple[str, ...]
+    jurisdiction: str | None
+    destinations: tuple[Destination, ...]
+    config: str | None
     root_access_key: str | None
     root_secret_key: str | None
     inline_threshold: int
@@ -172,6 +237,31 @@ class Config:
         return max(1, min(4, os.cpu_count() or 1))
 
 
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """One setting's effective value and where it came from (``origin`` names the file,
+    variable or option)."""
+
+    setting: Setting
+    value: object
+    source: Source
+    origin: str
+
+    def shown(self) -> str:
+        """The value as ``onshore config show`` prints it: secrets masked."""
+        if self.value is None:
+            return ""
+        if self.setting.secret:
+            return "********"
+        if isinstance(self.value, bool):
+            return "true" if self.value else "false"
+        if isinstance(self.value, tuple):
+            if self.setting.type == "json":
+                return json.dumps([_plain(item) for item in self.value])
+            return ",".join(str(item) for item in self.value)
+        return str(self.value)
+
+
 def to_environ(config: Config) -> dict[str, str]:
     """The ``ONSHORE_*`` variables that reproduce ``config`` (for worker processes)."""
     out: dict[str, str] = {}
@@ -179,43 +269,190 @@ def to_environ(config: Config) -> dict[str, str]:
         value = getattr(config, s.name)
         if value is None:
             continue
-        out[s.env] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+        out[s.env] = _to_text(s, value)
     return out
 
 
-def _convert(setting: Setting, raw: str | int | float | bool | None) -> object:
-    if raw is None or not isinstance(raw, str):
+def _to_text(setting: Setting, value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if setting.type == "json":
+        return json.dumps([_plain(item) for item in value])  # type: ignore[attr-defined]
+    if setting.type == "list":
+        return ",".join(value)  # type: ignore[arg-type]
+    return str(value)
+
+
+def _plain(item: object) -> object:
+    if isinstance(item, Destination):
+        return {"name": item.name, "endpoint": item.endpoint, "jurisdiction": item.jurisdiction}
+    return item
+
+
+def _convert(setting: Setting, raw: object) -> object:
+    """A raw value (text from the environment or a CLI option, or a TOML value) as the
+    setting's type; ``ValueError`` says what was expected."""
+    if raw is None:
+        return None
+    kind = setting.type
+    if isinstance(raw, str):
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "bool":
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off", ""):
+                return False
+            raise ValueError("expected true or false")
+        if kind == "list":
+            return tuple(part.strip() for part in raw.split(",") if part.strip())
+        if kind == "json":
+            return _convert(setting, json.loads(raw))
         return raw
-    if setting.type == "int":
-        return int(raw)
-    if setting.type == "float":
-        return float(raw)
-    if setting.type == "bool":
-        return raw.strip().lower() in ("1", "true", "yes", "on")
+    expected: dict[str, tuple[type, ...]] = {
+        "str": (str,),
+        "int": (int,),
+        "float": (int, float),
+        "bool": (bool,),
+        "list": (list, tuple),
+        "json": (list, tuple),
+    }
+    if isinstance(raw, bool) and kind != "bool" or not isinstance(raw, expected[kind]):
+        raise ValueError(f"expected {kind}, got {type(raw).__name__}")
+    if kind == "float":
+        return float(raw)  # type: ignore[arg-type]
+    if kind == "list":
+        if not all(isinstance(item, str) for item in raw):  # type: ignore[attr-defined]
+            raise ValueError("expected a list of strings")
+        return tuple(raw)  # type: ignore[arg-type]
+    if kind == "json":
+        return tuple(_destination(item) for item in raw)  # type: ignore[attr-defined]
     return raw
+
+
+def _destination(item: object) -> Destination:
+    fields = {"name", "endpoint", "jurisdiction"}
+    if not isinstance(item, Mapping) or set(item) != fields:
+        raise ValueError("each destination needs exactly: name, endpoint, jurisdiction")
+    if not all(isinstance(item[k], str) for k in fields):
+        raise ValueError("destination fields are strings")
+    return Destination(item["name"], item["endpoint"], item["jurisdiction"])
+
+
+def config_file(
+    overrides: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None
+) -> tuple[Path | None, Source]:
+    """The configuration file to read (and what named it), or ``None`` when there is none."""
+    env = os.environ if environ is None else environ
+    if overrides and overrides.get("config"):
+        return Path(str(overrides["config"])), "cli"
+    if env.get(_BY_NAME["config"].env):
+        return Path(env[_BY_NAME["config"].env]), "env"
+    if Path(DEFAULT_FILE).is_file():
+        return Path(DEFAULT_FILE), "default"
+    return None, "default"
+
+
+def read_file(path: Path) -> dict[str, Any]:
+    """The settings in a TOML configuration file, checked against :data:`SETTINGS`."""
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    unknown = sorted(set(document) - set(_BY_NAME) | ({"config"} & set(document)))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+    return document
+
+
+def resolve(
+    overrides: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None
+) -> list[Resolved]:
+    """Every setting's effective value and its source, before cross-setting checks."""
+    env = os.environ if environ is None else environ
+    path, _ = config_file(overrides, env)
+    from_file = read_file(path) if path is not None else {}
+    resolved: list[Resolved] = []
+    for setting in SETTINGS:
+        raw: object = setting.default
+        source: Source = "default"
+        origin = ""
+        if setting.name in from_file:
+            raw, source, origin = from_file[setting.name], "file", str(path)
+        if setting.env in env:
+            raw, source, origin = env[setting.env], "env", setting.env
+        if overrides and overrides.get(setting.name) is not None:
+            raw, source, origin = overrides[setting.name], "cli", setting.flag
+        if setting.name == "config" and path is not None:
+            raw = str(path)
+        try:
+            value = _convert(setting, raw)
+        except (ValueError, TypeError) as exc:
+            where = origin or "the default"
+            raise ConfigError(f"invalid value for {setting.name} (from {where}): {exc}") from None
+        resolved.append(Resolved(setting, value, source, origin))
+    return resolved
 
 
 def load(
     overrides: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None
 ) -> Config:
-    """Build the effective configuration from overrides (CLI), the environment and defaults."""
-    env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-    for setting in SETTINGS:
-        value: object = setting.default
-        if setting.env in env:
-            value = env[setting.env]
-        if overrides and overrides.get(setting.name) is not None:
-            value = overrides[setting.name]
-        try:
-            values[setting.name] = _convert(setting, value)  # type: ignore[arg-type]
-        except ValueError as exc:
-            raise ValueError(f"invalid value for {setting.env}: {value!r}") from exc
+    """Build the effective, validated configuration (see the module docstring)."""
+    values: dict[str, Any] = {r.setting.name: r.value for r in resolve(overrides, environ)}
     values["data_dir"] = Path(str(values["data_dir"]))
     address = str(values["address"])
     if ":" not in address or not address.rpartition(":")[2].isdigit():
-        raise ValueError(f"address must be HOST:PORT, got {address!r}")
-    return Config(**values)  # type: ignore[arg-type]
+        raise ConfigError(f"address must be HOST:PORT, got {address!r}")
+    _check_identity(values)
+    return Config(**values)
+
+
+def _check_identity(values: dict[str, Any]) -> None:
+    """Partition, regions, jurisdiction and destinations: the deployment's identity and its
+    residency rules, checked at start-up so a misconfigured region never serves."""
+    for name in ("partition", "region"):
+        if not _NAME.fullmatch(str(values[name])):
+            raise ConfigError(f"{name} must be letters, digits, '.', '_' or '-': {values[name]!r}")
+    region = values["region"]
+    regions = values["regions"] or (region,)
+    for other in regions:
+        if not _NAME.fullmatch(other):
+            raise ConfigError(f"regions: {other!r} is not a valid region name")
+    if region not in regions:
+        raise ConfigError(f"region {region!r} is not in regions ({', '.join(regions)})")
+    values["regions"] = tuple(dict.fromkeys(regions))
+    jurisdiction = values["jurisdiction"]
+    if jurisdiction is not None and not _JURISDICTION.fullmatch(jurisdiction):
+        raise ConfigError(
+            f"jurisdiction must be an ISO 3166-1 alpha-2 code such as CN or FR: {jurisdiction!r}"
+        )
+    destinations: tuple[Destination, ...] = values["destinations"] or ()
+    for destination in destinations:
+        if not destination.endpoint.startswith(("https://", "http://")):
+            raise ConfigError(
+                f"destination {destination.name!r}: endpoint must be an http(s) URL, "
+                f"got {destination.endpoint!r}"
+            )
+        if jurisdiction is None:
+            raise ConfigError(
+                f"destination {destination.name!r} is declared but the deployment has no "
+                "jurisdiction: set jurisdiction first"
+            )
+        if destination.jurisdiction != jurisdiction:
+            raise ConfigError(
+                f"destination {destination.name!r} ({destination.endpoint}) is in "
+                f"{destination.jurisdiction!r}, outside this deployment's jurisdiction "
+                f"{jurisdiction!r}: data may not be sent there"
+            )
+    values["destinations"] = destinations
 
 
 def setting(name: str) -> Setting:

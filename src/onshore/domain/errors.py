@@ -92,6 +92,10 @@ class InvalidDigest(S3Error):
     status, message = 400, "The Content-MD5 you specified is not valid."
 
 
+class IllegalLocationConstraintException(S3Error):
+    status, message = 400, "The location constraint is incompatible with this endpoint's region."
+
+
 class InvalidLocationConstraint(S3Error):
     status, message = 400, "The specified location-constraint is not valid."
 

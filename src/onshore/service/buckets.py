@@ -2,8 +2,10 @@
 
 Bucket names are global in a deployment, as in an AWS partition: creating a name that exists is
 ``BucketAlreadyOwnedByYou`` for its owner and ``BucketAlreadyExists`` for anyone else. A bucket
-lives in a region the deployment serves; a LocationConstraint naming any other region is
-``InvalidLocationConstraint``.
+lives in the region of the endpoint that created it. A LocationConstraint naming a region the
+deployment does not serve at all is ``InvalidLocationConstraint``; one naming another region of
+the deployment, sent to this region's endpoint, is ``IllegalLocationConstraintException``, as
+AWS answers a regional endpoint asked for another region.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from onshore.domain.errors import (
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
+    IllegalLocationConstraintException,
     InvalidLocationConstraint,
     NoSuchBucket,
 )
@@ -24,19 +27,32 @@ from onshore.storage.ports import BlobStore, MetadataStore
 
 class BucketService:
     def __init__(
-        self, meta: MetadataStore, blobs: BlobStore, blocking: Blocking, *, region: str
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        blocking: Blocking,
+        *,
+        region: str,
+        regions: tuple[str, ...] = (),
     ) -> None:
         self.meta = meta
         self.blobs = blobs
         self.blocking = blocking
         self.region = region
+        self.regions = regions or (region,)
 
     async def create(self, name: str, *, owner_id: str, location: str | None) -> Bucket:
         check_bucket_name(name)
-        if location is not None and location != self.region:
+        if location is not None and location not in self.regions:
             raise InvalidLocationConstraint(
                 f"The specified location-constraint is not valid. This deployment serves "
-                f"'{self.region}'.",
+                f"{', '.join(repr(r) for r in self.regions)}.",
+                LocationConstraint=location,
+            )
+        if location is not None and location != self.region:
+            raise IllegalLocationConstraintException(
+                f"The {location} location constraint is incompatible for the region specific "
+                f"endpoint this request was sent to ({self.region}).",
                 LocationConstraint=location,
             )
         wanted = Bucket(name=name, owner_id=owner_id, region=self.region, created=now())
