@@ -19,6 +19,7 @@ from onshore.service.identity import Identities
 from onshore.service.listing import ListingService
 from onshore.service.maintenance import sweep_orphans
 from onshore.service.multipart import MultipartService
+from onshore.service.space import DiskSpace
 from onshore.service.objects import ObjectService
 from onshore.storage.filesystem import FilesystemBlobStore
 from onshore.storage.sqlite import SqliteMetadataStore
@@ -116,6 +117,9 @@ def build(config: Config) -> Deployment:
         multipart=MultipartService(meta, blobs, blocking),
         listing=ListingService(meta, blocking),
         blocking=blocking,
+        space=DiskSpace(
+            config.data_dir, reserve=config.min_free_space, reusable=meta.reusable_bytes
+        ),
     )
 
     def ready() -> bool:

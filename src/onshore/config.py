@@ -118,6 +118,13 @@ SETTINGS: tuple[Setting, ...] = (
         "the metadata database instead of as separate files.",
     ),
     Setting(
+        "min_free_space",
+        "int",
+        64 * 1024 * 1024,
+        "Bytes of free disk space kept in reserve for deletes: writes that would go below it "
+        "get 507 InsufficientStorage (0 disables the reserve).",
+    ),
+    Setting(
         "max_xml_body",
         "int",
         2 * 1024 * 1024,
@@ -208,6 +215,7 @@ class Config:
     root_access_key: str | None
     root_secret_key: str | None
     inline_threshold: int
+    min_free_space: int
     max_xml_body: int
     max_header_bytes: int
     max_url_bytes: int

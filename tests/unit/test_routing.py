@@ -109,3 +109,23 @@ def test_unrouted_subresources_are_refused(method: str, path: str, query: dict[s
 def test_ordinary_parameters_are_ignored() -> None:
     assert resolve("GET", "/b/k", {"x-id": "GetObject", "partNumber": "2"}, {}).op is Op.GetObject
     assert resolve("GET", "/b", {"prefix": "", "foo": "bar"}, {}).op is Op.ListObjects
+
+
+def test_writes_are_the_operations_that_add_data() -> None:
+    from onshore.s3api.routing import WRITES
+
+    for op in (
+        Op.PutObject,
+        Op.CopyObject,
+        Op.UploadPart,
+        Op.UploadPartCopy,
+        Op.CreateBucket,
+        Op.CreateMultipartUpload,
+        Op.CompleteMultipartUpload,
+        Op.PutBucketVersioning,
+        Op.PostObject,
+    ):
+        assert op in WRITES, op
+    for op in Op:
+        if op.value.startswith(("Get", "Head", "List", "Delete", "Abort")):
+            assert op not in WRITES, op

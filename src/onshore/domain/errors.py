@@ -310,6 +310,18 @@ class NotImplemented(S3Error):  # noqa: A001 - the S3 code is literally "NotImpl
 S3NotImplemented = NotImplemented
 
 
+class InsufficientStorage(S3Error):
+    """The disk holding the data directory is full. Not an AWS code (AWS never runs out of
+    space); 507 as HTTP defines it and as MinIO answers, so clients fail at once with a clear
+    message instead of retrying a write that cannot succeed until space is freed."""
+
+    status = 507
+    message = (
+        "The server has no space left to store this request's data; nothing was written. "
+        "Retry once the operator has freed space or added capacity."
+    )
+
+
 class ServiceUnavailable(S3Error):
     status, message = 503, "Please reduce your request rate."
 

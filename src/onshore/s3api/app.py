@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from onshore.domain.errors import (
     AccessDenied,
+    InsufficientStorage,
     InternalError,
     InvalidAccessKeyId,
     RequestTimeout,
@@ -38,8 +39,9 @@ from onshore.s3api.auth.sigv4 import EMPTY_SHA256
 from onshore.s3api.errors import error_response
 from onshore.s3api.http import Message, Receive, Request, Response, Scope, Send
 from onshore.s3api.operations import Handler, Services
-from onshore.s3api.routing import Op, resolve
+from onshore.s3api.routing import WRITES, Op, resolve
 from onshore.service.objects import http_date
+from onshore.storage.errors import is_out_of_space
 
 access_log = logging.getLogger("onshore.access")
 log = logging.getLogger("onshore.s3api")
@@ -122,9 +124,15 @@ class S3App:
             )
         except S3Error as error:
             response = self.error(req, error)
-        except Exception:
-            log.exception("request %s failed (%s)", request_id, op_name)
-            response = self.error(req, InternalError())
+        except Exception as failure:
+            if is_out_of_space(failure):
+                log.error(
+                    "request %s failed (%s): no space left on the data disk", request_id, op_name
+                )
+                response = self.error(req, InsufficientStorage())
+            else:
+                log.exception("request %s failed (%s)", request_id, op_name)
+                response = self.error(req, InternalError())
         if not req.body_done and req.has_body():
             await self.drain(req, response)
         bytes_out = await self.send(req, response, send)
@@ -148,6 +156,8 @@ class S3App:
         if principal is None:
             raise InvalidAccessKeyId(AWSAccessKeyId=auth.access_key)
         req.principal = principal
+        if op in WRITES:
+            self.services.space.check(req.content_length() or 0)
         if handler is None:
             raise S3NotImplemented(f"{op.value} is not implemented by onshore yet.")
         if not req.has_body() and _trivially_empty(auth):

@@ -111,6 +111,16 @@ class Op(str, Enum):
     SelectObjectContent = "SelectObjectContent"
 
 
+#: Operations that add data or configuration to the store (every PUT and POST of a resource
+#: except the deletes). They need disk space, and are what a full disk, a quota or a read-only
+#: license refuses; reads, listings, deletes and aborts never are.
+WRITES = frozenset(
+    op
+    for op in Op
+    if op.value.startswith(("Put", "Create", "Copy", "Upload", "Complete", "Post", "Restore"))
+)
+
+
 #: Every query parameter that names an S3 sub-resource (from botocore's S3 model). A request
 #: carrying one that the tables below do not route is refused with 501 S3NotImplemented: it must
 #: never fall through to the plain operation on the bucket or key (``DELETE /b?analytics``

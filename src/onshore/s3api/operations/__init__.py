@@ -14,6 +14,7 @@ from onshore.config import Config
 from onshore.s3api.http import Request, Response
 from onshore.s3api.routing import Op
 from onshore.service.blocking import Blocking
+from onshore.service.space import DiskSpace
 from onshore.service.buckets import BucketService
 from onshore.service.identity import Identities
 from onshore.service.listing import ListingService
@@ -30,6 +31,7 @@ class Services:
     multipart: MultipartService
     listing: ListingService
     blocking: Blocking
+    space: DiskSpace
 
 
 Handler = Callable[[Request, Services], Awaitable[Response]]

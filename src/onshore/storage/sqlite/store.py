@@ -124,6 +124,15 @@ class SqliteMetadataStore:
         for reader in readers:
             reader.conn.close()
 
+    def reusable_bytes(self) -> int:
+        """Bytes of free pages inside the database file: deleted rows leave them, new rows fill
+        them first, and the file never shrinks, so this is space a full disk still has for
+        metadata (see :mod:`onshore.service.space`)."""
+        conn = self._conn()
+        pages = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        return int(pages) * int(size)
+
     @property
     def writer(self) -> GroupCommitWriter:
         """The group-commit writer (its ``batches``/``jobs`` counters are useful in tests)."""
