@@ -133,9 +133,9 @@ def run(overrides: Mapping[str, object]) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
     if processes > 1:
-        from uvicorn.supervisors import Multiprocess
+        from onshore.cli.supervisor import Supervisor
 
-        Multiprocess(settings, sockets=[settings.bind_socket()]).run()
+        Supervisor(settings, sockets=[settings.bind_socket()]).run()
     else:
         server.run()
     return 0
