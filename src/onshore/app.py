@@ -19,8 +19,8 @@ from onshore.service.identity import Identities
 from onshore.service.listing import ListingService
 from onshore.service.maintenance import sweep_orphans
 from onshore.service.multipart import MultipartService
-from onshore.service.space import DiskSpace
 from onshore.service.objects import ObjectService
+from onshore.service.space import DiskSpace
 from onshore.storage.filesystem import FilesystemBlobStore
 from onshore.storage.sqlite import SqliteMetadataStore
 from onshore.storage.sqlite.schema import in_use as sqlite_in_use

@@ -14,12 +14,12 @@ from onshore.config import Config
 from onshore.s3api.http import Request, Response
 from onshore.s3api.routing import Op
 from onshore.service.blocking import Blocking
-from onshore.service.space import DiskSpace
 from onshore.service.buckets import BucketService
 from onshore.service.identity import Identities
 from onshore.service.listing import ListingService
 from onshore.service.multipart import MultipartService
 from onshore.service.objects import ObjectService
+from onshore.service.space import DiskSpace
 
 
 @dataclass(frozen=True, slots=True)
