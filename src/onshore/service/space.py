@@ -7,8 +7,9 @@ could then not be emptied through the API. So new writes are refused, with 507
 below ``min_free_space`` (or would, counting the request's declared size); deletes, reads and
 listings go on, and once space is freed writes resume. Space freed *inside* the metadata database
 counts too (``reusable``: deleted rows leave free pages that new rows fill first, while the file
-never shrinks), so deleting small objects makes room for new ones. A write that still meets a full disk (a
-race, or another program filling it) fails with the same error, leaving nothing behind.
+never shrinks), so deleting small objects makes room for new ones. A write that still meets a
+full disk (a race, or another program filling it) fails with the same error, leaving nothing
+behind.
 
 The free space is read with ``statvfs`` at most every ``interval`` seconds (a cheap system call;
 the cache keeps it off the per-request cost).
