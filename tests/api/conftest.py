@@ -34,7 +34,7 @@ def make_client(endpoint: str, **config: Any) -> Any:
         endpoint_url=endpoint,
         config=Config(
             s3={"addressing_style": "path"},
-            retries={"max_attempts": 1, "mode": "standard"},
+            retries=config.pop("retries", {"max_attempts": 1, "mode": "standard"}),
             **config,
         ),
     )

@@ -61,6 +61,24 @@ def banner(config: Config, access_key: str, secret_key: str | None) -> str:
     return "\n".join(lines)
 
 
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit (workers inherit it).
+
+    Each connection is a file descriptor; a default soft limit of 1,024 would make the server
+    stop accepting (``EMFILE``) long before ``max_connections``. Returns the new soft limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ValueError, OSError):
+        return soft
+    return wanted
+
+
 def apply_connection_limits(config: Config) -> None:
     """Configure the limits of :mod:`onshore.s3api.protocol` for this process."""
     from onshore.s3api import protocol
@@ -71,6 +89,7 @@ def apply_connection_limits(config: Config) -> None:
             max_header_bytes=config.max_header_bytes,
             header_timeout=config.header_timeout,
             idle_timeout=config.idle_timeout,
+            max_connections=config.max_connections,
         )
     )
 
@@ -90,6 +109,7 @@ def run(overrides: Mapping[str, object]) -> int:
         print(f"onshore: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level)
+    raise_open_file_limit()
     try:
         root = prepare(config)
     except ValueError as exc:

@@ -11,6 +11,12 @@ uvicorn enforces none of these itself, so a hostile client could hold memory or 
   ``header_timeout`` seconds is answered ``408`` and closed, however steadily the bytes trickle.
 * **Idle connections**: a connection that never starts a request is closed after the keep-alive
   timeout, as one that finished a request already is.
+* **Too many connections**: uvicorn answers every request ``503`` while a process holds
+  ``max_connections`` connections, so a crowd of idle connections (10,000 opened and left
+  silent) would lock real clients out until the timeouts above cleared them. Instead, when a new
+  connection brings the process within 10% of the limit, the connections idle for longest (no
+  request in progress) are closed to make room: idle ones are shed, working ones keep going.
+  Closing an idle keep-alive connection is ordinary HTTP; clients reconnect.
 
 Slow bodies are the application's business (``body_timeout``, ``RequestTimeout``).
 """
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from itertools import islice
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -29,6 +36,12 @@ class Limits:
     max_header_bytes: int = 16384
     header_timeout: float = 15.0
     idle_timeout: float = 30.0
+    max_connections: int = 4096
+
+    @property
+    def shed_above(self) -> int:
+        """Connection count above which the longest-idle connections are closed."""
+        return max(1, self.max_connections - max(1, self.max_connections // 10))
 
 
 LIMITS = Limits()
@@ -67,6 +80,11 @@ HEADERS_TOO_SLOW = _error(
 )
 
 
+#: This process's connections with no request in progress, longest idle first (a dict keeps
+#: insertion order, and re-inserting moves a connection to the end).
+_IDLE: dict[LimitedHttpToolsProtocol, None] = {}
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     """HttpToolsProtocol plus the limits described in the module docstring."""
 
@@ -78,10 +96,20 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._arm(LIMITS.idle_timeout, b"")
+        _IDLE[self] = None
+        if len(self.connections) > LIMITS.shed_above:
+            _shed(len(self.connections) - LIMITS.shed_above, keep=self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        _IDLE.pop(self, None)
         super().connection_lost(exc)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            _IDLE.pop(self, None)
+            _IDLE[self] = None  # idle again, and now the most recently so
 
     def data_received(self, data: bytes) -> None:
         if self._rejected:
@@ -89,6 +117,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
 
     def on_message_begin(self) -> None:
+        _IDLE.pop(self, None)
         super().on_message_begin()
         self._url_bytes = 0
         self._header_bytes = 0
@@ -142,3 +171,13 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(response)
             self.transport.close()
+
+
+def _shed(count: int, *, keep: LimitedHttpToolsProtocol) -> None:
+    """Close up to ``count`` of the longest-idle connections (never ``keep``, the new one)."""
+    victims = [conn for conn in islice(_IDLE, count + 1) if conn is not keep][:count]
+    for conn in victims:
+        _IDLE.pop(conn, None)
+        conn._disarm()
+        if not conn.transport.is_closing():
+            conn.transport.close()
