@@ -57,6 +57,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Region this deployment serves (SigV4 scope, LocationConstraint, GetBucketLocation).",
     ),
     Setting(
+        "certs_dir",
+        "str",
+        None,
+        "Directory holding public.crt and private.key (PEM): the S3 API is then served over "
+        "HTTPS only.",
+    ),
+    Setting(
         "domain",
         "str",
         None,
@@ -206,6 +213,7 @@ class Config:
     data_dir: Path
     address: str
     region: str
+    certs_dir: str | None
     domain: str | None
     partition: str
     regions: tuple[str, ...]
@@ -236,6 +244,18 @@ class Config:
     @property
     def port(self) -> int:
         return int(self.address.rpartition(":")[2])
+
+    @property
+    def tls_files(self) -> tuple[Path, Path] | None:
+        """``(certificate chain, private key)`` when serving HTTPS."""
+        if self.certs_dir is None:
+            return None
+        folder = Path(self.certs_dir)
+        return folder / "public.crt", folder / "private.key"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.certs_dir is not None else "http"
 
     @property
     def processes(self) -> int:
@@ -420,7 +440,29 @@ def load(
     if ":" not in address or not address.rpartition(":")[2].isdigit():
         raise ConfigError(f"address must be HOST:PORT, got {address!r}")
     _check_identity(values)
-    return Config(**values)
+    config = Config(**values)
+    _check_tls(config)
+    return config
+
+
+def _check_tls(config: Config) -> None:
+    """Refuse a certificate directory that cannot be served, before anything listens."""
+    files = config.tls_files
+    if files is None:
+        return
+    for path in files:
+        if not path.is_file():
+            raise ConfigError(f"certs_dir: {path} is missing (needs public.crt and private.key)")
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(files[0], files[1])
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"certs_dir: {files[0]} and {files[1]} are not a usable certificate and key: "
+            f"{getattr(exc, 'reason', None) or exc}"
+        ) from None
 
 
 def _check_identity(values: dict[str, Any]) -> None:

@@ -29,9 +29,11 @@ def make_client(endpoint: str, **config: Any) -> Any:
     session = boto3.session.Session(
         aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
     )
+    verify = config.pop("verify", None)
     return session.client(
         "s3",
         endpoint_url=endpoint,
+        verify=verify,
         config=Config(
             s3={"addressing_style": "path"},
             retries=config.pop("retries", {"max_attempts": 1, "mode": "standard"}),

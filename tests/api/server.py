@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -55,10 +56,12 @@ class ServerProcess:
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    ca_bundle: Path | None = None  # set when the server serves HTTPS (``--certs-dir``)
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ca_bundle is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         env = client_env()
@@ -92,7 +95,13 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited early:\n{self.log_path.read_text()}")
             try:
-                with urllib.request.urlopen(self.endpoint + "/onshore/health/ready", timeout=1):
+                context = (
+                    ssl.create_default_context(cafile=str(self.ca_bundle))
+                    if self.ca_bundle is not None
+                    else None
+                )
+                url = self.endpoint + "/onshore/health/ready"
+                with urllib.request.urlopen(url, timeout=1, context=context):
                     return self
             except OSError:
                 time.sleep(0.05)

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
 import hashlib
-import ipaddress
 import json
 import os
 import shlex
@@ -34,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from tests.api.certs import self_signed
 from tests.api.server import ServerProcess, client_env
 
 MiB = 1024 * 1024
@@ -530,39 +529,7 @@ class TlsFrontend:
     see an ``https://`` endpoint (the Host header they sign is passed through as is)."""
 
     def __init__(self, backend_port: int, directory: Path) -> None:
-        from cryptography import x509
-        from cryptography.hazmat.primitives import hashes, serialization
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
-
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "onshore test")])
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(
-                x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False,
-            )
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256())
-        )
-        self.ca_bundle = directory / "cert.pem"
-        self.ca_bundle.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-        key_path = directory / "key.pem"
-        key_path.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-        )
+        self.ca_bundle, key_path = self_signed(directory)
         self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._context.load_cert_chain(self.ca_bundle, key_path)
         self._backend_port = backend_port

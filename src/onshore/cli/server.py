@@ -43,7 +43,7 @@ def configure_logging(level: str) -> None:
 
 
 def banner(config: Config, access_key: str, secret_key: str | None) -> str:
-    endpoint = f"http://{config.host}:{config.port}"
+    endpoint = f"{config.scheme}://{config.host}:{config.port}"
     lines = [f"onshore S3 API: {endpoint}  (region {config.region}, data {config.data_dir})"]
     if secret_key is not None:
         lines += [
@@ -145,6 +145,8 @@ def run(overrides: Mapping[str, object]) -> int:
         limit_concurrency=config.max_connections,
         timeout_graceful_shutdown=max(1, int(config.shutdown_timeout)),
         backlog=4096,
+        ssl_certfile=str(tls[0]) if (tls := config.tls_files) else None,
+        ssl_keyfile=str(tls[1]) if tls else None,
     )
     server = uvicorn.Server(settings)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
