@@ -327,7 +327,7 @@ class PayloadReader:
             raise IncompleteBody()
         if self._sha256 is not None:
             computed = self._sha256.hexdigest()
-            if computed != self._expected_sha256:
+            if not hmac.compare_digest(computed, self._expected_sha256 or ""):
                 raise XAmzContentSHA256Mismatch(
                     ClientComputedContentSHA256=self._expected_sha256 or "",
                     S3ComputedContentSHA256=computed,
