@@ -16,6 +16,7 @@ from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
 from onshore.service.credentials import RootCredentials, load_root_credentials
 from onshore.service.identity import Identities
+from onshore.service.licensing.wiring import licensing_for
 from onshore.service.listing import ListingService
 from onshore.service.maintenance import sweep_orphans
 from onshore.service.multipart import MultipartService
@@ -125,9 +126,15 @@ def build(config: Config) -> Deployment:
             return False
         return True
 
+    licensing = licensing_for(config, meta)  # None unless a licensor key is pinned
+    if licensing is not None:
+        licensing.start()
+
     def shutdown() -> None:
+        if licensing is not None:
+            licensing.stop()
         blocking.shutdown()
         meta.close()
 
-    app = S3App(services, load_all(), ready=ready, on_shutdown=shutdown)
+    app = S3App(services, load_all(), ready=ready, on_shutdown=shutdown, licensing=licensing)
     return Deployment(app, services, root)

@@ -39,6 +39,7 @@ from onshore.s3api.errors import error_response
 from onshore.s3api.http import Message, Receive, Request, Response, Scope, Send
 from onshore.s3api.operations import Handler, Services
 from onshore.s3api.routing import Op, resolve
+from onshore.service.licensing.monitor import STATE_HEADER, Licensing
 from onshore.service.objects import http_date
 
 access_log = logging.getLogger("onshore.access")
@@ -61,6 +62,7 @@ class S3App:
         *,
         ready: Callable[[], bool] | None = None,
         on_shutdown: Callable[[], None] | None = None,
+        licensing: Licensing | None = None,
     ) -> None:
         self.services = services
         self.config = services.config
@@ -68,6 +70,7 @@ class S3App:
         self.ready = ready or (lambda: True)
         self.on_shutdown = on_shutdown
         self.log_requests = services.config.access_log
+        self.licensing = licensing  # None: no licensor configured, nothing to check or meter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -128,6 +131,9 @@ class S3App:
         if not req.body_done and req.has_body():
             await self.drain(req, response)
         bytes_out = await self.send(req, response, send)
+        if self.licensing is not None:
+            bytes_in = req.body.bytes_received if req.body is not None else 0
+            self.licensing.meter.record(op_name, bytes_in, bytes_out)
         if self.log_requests:
             self.log_line(req, op_name, response.status, bytes_out, started)
 
@@ -150,12 +156,16 @@ class S3App:
         req.principal = principal
         if handler is None:
             raise S3NotImplemented(f"{op.value} is not implemented by onshore yet.")
+        license_state = self.licensing.gate(op.value) if self.licensing is not None else None
         if not req.has_body() and _trivially_empty(auth):
             req.body = EMPTY_BODY
             req.body_done = True
         else:
             req.body = PayloadReader(self.timed(req), req.headers, auth)
-        return await handler(req, self.services)
+        response = await handler(req, self.services)
+        if license_state is not None:
+            response.headers[STATE_HEADER] = license_state
+        return response
 
     def timed(self, req: Request) -> Receive:
         """The body channel, with a stall timeout and a record of whether the body was read
