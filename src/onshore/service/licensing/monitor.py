@@ -7,8 +7,8 @@ Each server process builds one :class:`Licensing`. At start-up and then every
    keys, partition, region, deployment key, release (:mod:`.license`);
 2. records the current time in the signed clock high-water mark and detects a clock set back
    (:mod:`.clock`);
-3. samples the store's totals once per hour for the usage report, and flushes the request
-   counters (:mod:`.metering`);
+3. samples the store's totals (the latest sample of each hour counts) for the usage report,
+   and flushes the request counters (:mod:`.metering`);
 4. evaluates the state (:mod:`.state`) and keeps it in memory.
 
 Requests then only read that in-memory :class:`~.state.Evaluation` (:meth:`Licensing.gate`):
@@ -210,7 +210,7 @@ class Licensing:
 
     # --- metering -------------------------------------------------------------------------------
     def sample(self, now: datetime) -> None:
-        """Record this hour's totals unless another process already did."""
+        """Record the store's totals as this hour's latest (and raise the hour's peak)."""
         hour_us = int(now.timestamp() * 1_000_000) // _HOUR_US * _HOUR_US
         stored, objects, tenants = self.store.totals()
         self.store.record_sample(Sample(hour_us, stored, objects, tenants))
@@ -251,5 +251,6 @@ class Licensing:
             self._thread.join(timeout=10)
         try:
             self.flush()
+            self.sample(self.clock())
         except Exception:  # noqa: BLE001 - shutting down: nothing better to do than say so
             log.exception("could not store the last usage counters")

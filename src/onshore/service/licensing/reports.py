@@ -3,7 +3,8 @@
 A report is a signed envelope (:mod:`.signing`, format ``onshore-usage-report/1``) whose payload
 holds, for one calendar month (UTC):
 
-* per day: stored byte-hours (the sum of hourly samples of the stored bytes), peak stored bytes,
+* per day: stored byte-hours (the sum over the day's hours of the stored bytes last sampled in
+  each), peak stored bytes,
   object count and tenant count (from the last sample of the day), requests by class (A: PUT,
   COPY, POST, LIST; B: GET, HEAD, other; free: DELETE, abort), bytes in and out;
 * the month's totals, and *cumulative* totals since the first report (they only grow, and each
@@ -110,7 +111,7 @@ def _aggregate(days: list[DayUsage], samples: list[Sample]) -> list[dict[str, in
         day = f"{datetime.fromtimestamp(s.hour_us / 1e6, UTC):%Y-%m-%d}"
         r = row(day)
         r["byte_hours"] = int(r["byte_hours"]) + s.stored_bytes
-        r["peak_stored_bytes"] = max(int(r["peak_stored_bytes"]), s.stored_bytes)
+        r["peak_stored_bytes"] = max(int(r["peak_stored_bytes"]), s.peak_bytes, s.stored_bytes)
         r["objects"] = s.object_count
         r["tenants"] = s.tenant_count
     for d in days:

@@ -34,6 +34,7 @@ class Sample:
     stored_bytes: int
     object_count: int
     tenant_count: int
+    peak_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,18 +144,24 @@ class SqliteLicensingStore:
 
         return self._run(work)
 
-    def record_sample(self, sample: Sample) -> bool:
-        """Keep the first sample of an hour; whether this one was kept."""
-
-        def work(c: sqlite3.Connection) -> bool:
-            cur = c.execute(
-                "INSERT OR IGNORE INTO usage_samples (hour_us, stored_bytes, object_count,"
-                " tenant_count) VALUES (?, ?, ?, ?)",
-                (sample.hour_us, sample.stored_bytes, sample.object_count, sample.tenant_count),
+    def record_sample(self, sample: Sample) -> None:
+        """The hour's latest totals; the hour's peak only grows."""
+        self._run(
+            lambda c: c.execute(
+                "INSERT INTO usage_samples (hour_us, stored_bytes, peak_bytes, object_count,"
+                " tenant_count) VALUES (?, ?, ?, ?, ?) ON CONFLICT (hour_us) DO UPDATE SET"
+                " stored_bytes = excluded.stored_bytes, object_count = excluded.object_count,"
+                " tenant_count = excluded.tenant_count,"
+                " peak_bytes = MAX(peak_bytes, excluded.peak_bytes)",
+                (
+                    sample.hour_us,
+                    sample.stored_bytes,
+                    sample.stored_bytes,
+                    sample.object_count,
+                    sample.tenant_count,
+                ),
             )
-            return cur.rowcount == 1
-
-        return self._run(work)
+        )
 
     def usage(
         self, first_day: str, last_day: str, start_us: int, end_us: int
@@ -174,7 +181,8 @@ class SqliteLicensingStore:
             samples = [
                 Sample(*map(int, r))
                 for r in c.execute(
-                    "SELECT hour_us, stored_bytes, object_count, tenant_count FROM usage_samples"
+                    "SELECT hour_us, stored_bytes, object_count, tenant_count, peak_bytes"
+                    " FROM usage_samples"
                     " WHERE hour_us >= ? AND hour_us < ? ORDER BY hour_us",
                     (start_us, end_us),
                 )

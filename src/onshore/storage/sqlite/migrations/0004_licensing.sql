@@ -35,11 +35,12 @@ CREATE TABLE usage_days (
     bytes_out     BIGINT  NOT NULL DEFAULT 0
 );
 
--- One sample of the store's totals per hour (the first process to sample an hour wins);
--- a day's stored byte-hours are the sum of its samples.
+-- The store's totals per hour: every sample taken in an hour replaces the previous one (the
+-- latest wins) and raises peak_bytes; a day's stored byte-hours are the sum of its hours.
 CREATE TABLE usage_samples (
     hour_us       BIGINT  PRIMARY KEY,          -- start of the UTC hour
     stored_bytes  BIGINT  NOT NULL,
+    peak_bytes    BIGINT  NOT NULL,
     object_count  BIGINT  NOT NULL,
     tenant_count  BIGINT  NOT NULL
 );
