@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -107,7 +108,8 @@ class Licensing:
         self.settings = settings
         self.clock = clock
         self.key: DeploymentKey = load_or_create(store, root, clock())
-        self.meter = UsageMeter(lambda: self.clock().timestamp())
+        # The meter reads the time on every request: the plain wall clock unless one is injected.
+        self.meter = UsageMeter(time.time if clock is utc_now else lambda: clock().timestamp())
         self.evaluation = Evaluation(
             LicenseState.UNLICENSED, "not checked yet", writes_allowed=not settings.required
         )
