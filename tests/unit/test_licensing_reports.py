@@ -202,3 +202,23 @@ def test_report_for_another_license_is_refused(dep: Deployment, chain: list[str]
     other = dep.licensor.license(dep.public_key, license_id="LIC-OTHER")
     with pytest.raises(reports.ReportProblem, match="not 'LIC-OTHER'"):
         reports.verify(chain[0], other)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda p: p.pop("totals"),
+        lambda p: p.update(seq="2"),
+        lambda p: p.update(month="March"),
+        lambda p: p["cumulative"].update(bytes_in="lots"),
+        lambda p: p.update(days={}),
+    ],
+)
+def test_malformed_but_signed_reports_are_refused_cleanly(
+    dep: Deployment, chain: list[str], mutate: object
+) -> None:
+    payload = json.loads(chain[0])["payload"]
+    mutate(payload)  # type: ignore[operator]
+    resigned = json.dumps(signing.seal(reports.FORMAT, payload, dep.licensing.key.private))
+    with pytest.raises(reports.ReportProblem, match="malformed|not a month"):
+        reports.verify(resigned, lic_of(dep))

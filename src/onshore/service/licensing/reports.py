@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -126,7 +127,7 @@ def _aggregate(days: list[DayUsage], samples: list[Sample]) -> list[dict[str, in
     return [by_day[day] for day in sorted(by_day)]
 
 
-def _totals(days: list[dict[str, int | str]]) -> dict[str, int]:
+def _totals(days: Sequence[Mapping[str, int | str]]) -> dict[str, int]:
     totals = {name: sum(int(d[name]) for d in days) for name in ADDITIVE}
     totals["peak_stored_bytes"] = max((int(d["peak_stored_bytes"]) for d in days), default=0)
     totals["objects"] = int(days[-1]["objects"]) if days else 0
@@ -176,8 +177,9 @@ def generate(
     before = previous["cumulative"] if previous else dict.fromkeys(ADDITIVE, 0)
     cumulative = {name: int(before[name]) + totals[name] for name in ADDITIVE}
     lic = context.license
+    seq = last.seq + 1 if last else 1
     payload: dict[str, object] = {
-        "seq": last.seq + 1 if last else 1,
+        "seq": seq,
         "month": month,
         "previous_report_hash": last.hash if last else None,
         "license_id": lic.license_id if lic else None,
@@ -195,19 +197,55 @@ def generate(
         "cumulative": cumulative,
     }
     text = signing.canonical(signing.seal(FORMAT, payload, key.private)).decode()
-    stored = StoredReport(month, int(payload["seq"]), report_hash(text), text)  # type: ignore[call-overload]
+    stored = StoredReport(month, seq, report_hash(text), text)
     store.save_report(stored, int(now.timestamp() * 1e6))
     return stored
 
 
 @dataclass(frozen=True, slots=True)
 class VerifiedReport:
+    """A report whose signature and license checked out, with its chain facts typed."""
+
     payload: dict[str, object]
     hash: str
+    seq: int
+    month: str
+    previous_hash: str | None
+    totals: dict[str, int]
+    cumulative: dict[str, int]
 
-    @property
-    def totals(self) -> dict[str, int]:
-        return self.payload["totals"]  # type: ignore[return-value]
+
+def _counters(value: object, names: tuple[str, ...], what: str) -> dict[str, int]:
+    if not isinstance(value, dict) or not all(
+        isinstance(value.get(n), int) and not isinstance(value.get(n), bool) for n in names
+    ):
+        raise ReportProblem(f"malformed report: {what} must hold integer counters")
+    return {n: int(value[n]) for n in names}
+
+
+def _facts(payload: dict[str, object], digest: str) -> VerifiedReport:
+    seq, month, previous = (
+        payload.get("seq"),
+        payload.get("month"),
+        payload.get("previous_report_hash"),
+    )
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise ReportProblem("malformed report: seq must be a positive integer")
+    if not isinstance(month, str):
+        raise ReportProblem("malformed report: month is missing")
+    parse_month(month)
+    if previous is not None and not isinstance(previous, str):
+        raise ReportProblem("malformed report: previous_report_hash must be text or null")
+    totals_names = (*ADDITIVE, "peak_stored_bytes", "objects", "tenants")
+    totals = _counters(payload.get("totals"), totals_names, "totals")
+    cumulative = _counters(payload.get("cumulative"), ADDITIVE, "cumulative")
+    days = payload.get("days")
+    if not isinstance(days, list):
+        raise ReportProblem("malformed report: days must be a list")
+    rows = [_counters(d, totals_names, "days") for d in days]
+    if _totals(rows) != totals:
+        raise ReportProblem("the report's totals do not match its days")
+    return VerifiedReport(payload, digest, seq, month, previous, totals, cumulative)
 
 
 def _open(text: str | bytes, lic: License, what: str) -> VerifiedReport:
@@ -238,7 +276,7 @@ def _open(text: str | bytes, lic: License, what: str) -> VerifiedReport:
         raise ReportProblem(
             f"{what} is for license {payload.get('license_id')!r}, not {lic.license_id!r}"
         )
-    return VerifiedReport(payload, report_hash(text))
+    return _facts(payload, report_hash(text))
 
 
 def _verifies(key_text: str, signature: bytes, message: bytes) -> bool:
@@ -252,50 +290,46 @@ def _verifies(key_text: str, signature: bytes, message: bytes) -> bool:
 
 def verify(text: str | bytes, lic: License, previous: str | bytes | None = None) -> VerifiedReport:
     """Check a report's signature and license, and its place in the chain (see the module doc)."""
-    report = _open(text, lic, "the report")
-    p = report.payload
-    rows = p["days"]
-    if not isinstance(rows, list) or _totals(rows) != report.totals:
-        raise ReportProblem("the report's totals do not match its days")
+    r = _open(text, lic, "the report")
     if previous is None:
-        if p["seq"] != 1 or p["previous_report_hash"] is not None:
+        if r.seq != 1 or r.previous_hash is not None:
             raise ReportProblem(
-                f"report #{p['seq']} follows an earlier report: pass the previous report "
+                f"report #{r.seq} follows an earlier report: pass the previous report "
                 "to check the chain"
             )
-        if p["cumulative"] != {k: report.totals[k] for k in ADDITIVE}:
+        if r.cumulative != {k: r.totals[k] for k in ADDITIVE}:
             raise ReportProblem("the first report's cumulative counters do not match its totals")
-        return report
-    prev = _open(previous, lic, "the previous report")
-    q = prev.payload
-    if report.hash == prev.hash or p["month"] == q["month"]:
-        raise ReportProblem(f"replay: a report for {p['month']} was already accepted")
-    if str(p["month"]) < str(q["month"]) or int(p["seq"]) < int(q["seq"]):  # type: ignore[call-overload]
+        return r
+    q = _open(previous, lic, "the previous report")
+    if r.hash == q.hash or r.month == q.month:
+        raise ReportProblem(f"replay: a report for {r.month} was already accepted")
+    if r.month < q.month or r.seq < q.seq:
         raise ReportProblem(
-            f"rollback: this report ({p['month']}, #{p['seq']}) is older than the previous "
-            f"one ({q['month']}, #{q['seq']})"
+            f"rollback: this report ({r.month}, #{r.seq}) is older than the previous "
+            f"one ({q.month}, #{q.seq})"
         )
-    if p["month"] != next_month(str(q["month"])) or p["seq"] != int(q["seq"]) + 1:  # type: ignore[call-overload]
+    expected_month = next_month(q.month)
+    if r.month != expected_month or r.seq != q.seq + 1:
         raise ReportProblem(
-            f"gap: the report after {q['month']} (#{q['seq']}) should be "
-            f"{next_month(str(q['month']))} (#{int(q['seq']) + 1}), got {p['month']} (#{p['seq']})"  # type: ignore[call-overload]
+            f"gap: the report after {q.month} (#{q.seq}) should be {expected_month} "
+            f"(#{q.seq + 1}), got {r.month} (#{r.seq})"
         )
-    if p["previous_report_hash"] != prev.hash:
+    if r.previous_hash != q.hash:
         raise ReportProblem("the report does not chain to the previous report (hash mismatch)")
-    cum, before = p["cumulative"], q["cumulative"]
-    assert isinstance(cum, dict) and isinstance(before, dict)
     for name in ADDITIVE:
-        if int(cum[name]) < int(before[name]):
-            raise ReportProblem(f"counter {name} went backwards ({before[name]} → {cum[name]})")
-        if int(cum[name]) != int(before[name]) + report.totals[name]:
+        if r.cumulative[name] < q.cumulative[name]:
+            raise ReportProblem(
+                f"counter {name} went backwards ({q.cumulative[name]} → {r.cumulative[name]})"
+            )
+        if r.cumulative[name] != q.cumulative[name] + r.totals[name]:
             raise ReportProblem(f"cumulative counter {name} does not add up")
-    return report
+    return r
 
 
 def royalty_summary(report: VerifiedReport) -> str:
     """A human summary of what the licensor bills on (usage, not money: rates are contractual)."""
     p, t = report.payload, report.totals
-    start, end = parse_month(str(p["month"]))
+    start, end = parse_month(report.month)
     hours = (end - start).total_seconds() / 3600
     gib = 1024**3
     lines = [

@@ -88,27 +88,31 @@ def evaluate(
         )
     end = lic.not_after + timedelta(days=lic.grace_days)
     days_left = max(0, (end - now).days)
-    common = {
-        "license_id": lic.license_id,
-        "stored_bytes": stored_bytes,
-        "max_stored_bytes": lic.entitlements.max_stored_bytes,
-    }
-    if now < lic.not_before:
+
+    def result(state: LicenseState, reason: str, writes_allowed: bool) -> Evaluation:
         return Evaluation(
+            state,
+            reason,
+            writes_allowed,
+            license_id=lic.license_id,
+            days_left=days_left,
+            stored_bytes=stored_bytes,
+            max_stored_bytes=lic.entitlements.max_stored_bytes,
+        )
+
+    if now < lic.not_before:
+        return result(
             LicenseState.PENDING,
             f"license {lic.license_id} is not valid before {format_time(lic.not_before)}",
             writes_allowed=not required,
-            **common,  # type: ignore[arg-type]
         )
     if now >= end:
-        return Evaluation(
+        return result(
             LicenseState.READ_ONLY,
             f"license {lic.license_id} expired on {format_time(lic.not_after)} and its "
             f"{lic.grace_days}-day grace period ended on {format_time(end)}; install a renewed "
             "license with `onshore license install FILE`",
             writes_allowed=False,
-            days_left=0,
-            **common,  # type: ignore[arg-type]
         )
     quota = lic.entitlements.max_stored_bytes
     over = quota is not None and stored_bytes is not None and stored_bytes > quota
@@ -128,4 +132,4 @@ def evaluate(
             f"{lic.license_id} allows; delete data or install a license with a larger "
             "entitlement"
         )
-    return Evaluation(state, reason, writes_allowed=not over, days_left=days_left, **common)  # type: ignore[arg-type]
+    return result(state, reason, writes_allowed=not over)

@@ -14,8 +14,12 @@ from onshore.storage.sqlite.store import SqliteMetadataStore
 
 
 def settings_for(config: Config) -> LicensingSettings | None:
-    """The licensing settings, or None when no licensor key is pinned (licensing inactive)."""
-    trusted = signing.parse_public_keys(config.licensor_public_keys)
+    """The licensing settings, or None when no licensor key is pinned (licensing inactive).
+    Raises ValueError for a malformed key, so the server refuses to start with it."""
+    try:
+        trusted = signing.parse_public_keys(config.licensor_public_keys)
+    except signing.SignatureProblem as exc:
+        raise ValueError(f"licensor_public_keys: {exc}") from None
     if not trusted:
         return None
     return LicensingSettings(
