@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +48,9 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def _run(args: argparse.Namespace) -> int:
     from onshore.app import open_storage
+
+    # The commands print the state themselves; the monitor's log lines would only repeat it.
+    logging.getLogger("onshore.licensing").setLevel(logging.CRITICAL)
 
     try:
         config = load({"data_dir": args.data_dir})
