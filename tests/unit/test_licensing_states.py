@@ -218,3 +218,49 @@ def _delete_all(dep: Deployment, bucket: str) -> None:
 
     marker = ObjectVersion(bucket, "k", "null", T0, is_delete_marker=True)
     dep.meta.delete_object(bucket, "k", version_id=None, marker=marker)
+
+
+def test_a_license_stops_verifying_when_the_deployment_changes(dep: Deployment) -> None:
+    from dataclasses import replace
+
+    dep.licensing.install(dep.issue())
+    moved = replace(dep.settings, partition="onshore-cn")
+    restarted = Licensing(dep.licensing.store, dep.root, moved, clock=dep.clock)
+    evaluation = restarted.refresh()
+    assert evaluation.state is LicenseState.UNLICENSED
+    assert "is for partition 'onshore-fr', but this deployment is partition 'onshore-cn'" in (
+        evaluation.reason
+    )
+    assert_writes_refused(restarted, mentions="partition 'onshore-cn'")
+
+
+def test_states_are_logged_with_their_reason(
+    dep: Deployment, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("INFO", logger="onshore.licensing")
+    dep.licensing.install(dep.issue())
+    dep.clock.now = T0 + timedelta(days=31)
+    dep.licensing.refresh()
+    dep.clock.now = T0 + timedelta(days=41)
+    dep.licensing.refresh()
+    messages = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert ("INFO", "license: valid: license LIC-2026-001 is valid until 2026-02-09T12:00:00Z") in (
+        messages
+    )
+    assert any(level == "WARNING" and "license: grace" in m for level, m in messages)
+    assert any(level == "ERROR" and "read-only (writes refused)" in m for level, m in messages)
+
+
+def test_no_pinned_key_means_licensing_is_inactive(tmp_path: Path) -> None:
+    from onshore.config import load
+    from onshore.service.licensing.wiring import licensing_for, settings_for
+
+    config = load({"data_dir": str(tmp_path)}, environ={})
+    assert settings_for(config) is None
+    dep = Deployment(tmp_path, Licensor())
+    try:
+        assert licensing_for(config, dep.meta) is None
+    finally:
+        dep.close()
+    with pytest.raises(ValueError, match="licensor_public_keys"):
+        settings_for(load({"licensor_public_keys": "ed25519:???"}, environ={}))

@@ -113,6 +113,7 @@ def _status(args: argparse.Namespace, config: Config, licensing: Licensing) -> i
     else:
         e = licensing.refresh()
         _, objects, tenants = licensing.store.totals()
+        signed = licensing.installed(licensing.clock()).signed
         doc = {
             "state": e.state.value,
             "reason": e.reason,
@@ -123,6 +124,7 @@ def _status(args: argparse.Namespace, config: Config, licensing: Licensing) -> i
             "max_stored_bytes": e.max_stored_bytes,
             "objects": objects,
             "tenants": tenants,
+            "max_tenants": signed.license.entitlements.max_tenants if signed else None,
         }
     doc["deployment_id"] = licensing.key.deployment_id
     if args.json:
