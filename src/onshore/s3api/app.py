@@ -5,6 +5,8 @@
    the server's own endpoints live under ``/onshore/`` (the reserved bucket name).
 3. **Authenticate**: SigV4 (header or presigned) → access key → :class:`Principal`; anonymous
    requests are refused until bucket policies exist.
+   With a licensor key pinned, a write the license does not allow is refused here
+   (``AccountProblem``), from the in-memory state of :mod:`onshore.service.licensing.monitor`.
 4. **Body**: a :class:`PayloadReader` that verifies the declared payload hash, aws-chunked
    signatures and checksums as the handler consumes it, with a per-read stall timeout.
 5. **Handle**: ``operations.<family>.<op>()`` → services → ``Response``.
