@@ -16,6 +16,7 @@ from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
 from onshore.service.credentials import RootCredentials, load_root_credentials
 from onshore.service.identity import Identities
+from onshore.service.licensing.wiring import licensing_for, settings_for
 from onshore.service.listing import ListingService
 from onshore.service.maintenance import sweep_orphans
 from onshore.service.multipart import MultipartService
@@ -67,6 +68,7 @@ def prepare(config: Config) -> RootCredentials:
     credentials (generated on first start) and the orphan sweep (which must not run while
     another process may be between writing a blob and committing it)."""
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    settings_for(config)  # a malformed licensor key is a clear error before any worker starts
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
     meta, blobs = open_storage(config)
     try:
@@ -129,9 +131,15 @@ def build(config: Config) -> Deployment:
             return False
         return True
 
+    licensing = licensing_for(config, meta)  # None unless a licensor key is pinned
+    if licensing is not None:
+        licensing.start()
+
     def shutdown() -> None:
+        if licensing is not None:
+            licensing.stop()
         blocking.shutdown()
         meta.close()
 
-    app = S3App(services, load_all(), ready=ready, on_shutdown=shutdown)
+    app = S3App(services, load_all(), ready=ready, on_shutdown=shutdown, licensing=licensing)
     return Deployment(app, services, root)

@@ -185,6 +185,25 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers_threads", "int", 8, "Threads per process for file and database work."),
     Setting("log_level", "str", "info", "Log level: debug, info, warning, error."),
     Setting("access_log", "bool", True, "Write one structured JSON log line per request."),
+    Setting(
+        "licensor_public_keys",
+        "str",
+        None,
+        "Pinned licensor public keys (ed25519:BASE64, comma-separated); when unset, licensing "
+        "is inactive and onshore runs unrestricted. See docs/licensing.md.",
+    ),
+    Setting(
+        "license_required",
+        "bool",
+        True,
+        "With licensor keys pinned: refuse new writes while no valid license is installed.",
+    ),
+    Setting(
+        "license_refresh_seconds",
+        "float",
+        60.0,
+        "Seconds between license re-checks, clock checks and usage-counter flushes.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -236,6 +255,9 @@ class Config:
     workers_threads: int
     log_level: str
     access_log: bool
+    licensor_public_keys: str | None
+    license_required: bool
+    license_refresh_seconds: float
 
     @property
     def host(self) -> str:

@@ -39,10 +39,16 @@ def test_console_script_entry_point() -> None:
 
 
 def test_subcommands() -> None:
-    commands = next(
-        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
-    )
-    assert sorted(commands.choices) == ["bench", "config", "fsck", "server"]
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert sorted(commands.choices) == [
+        "admin",
+        "bench",
+        "config",
+        "fsck",
+        "license",
+        "licensor",
+        "server",
+    ]
 
 
 def test_version_output() -> None:

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from onshore import __version__
-from onshore.cli import config, fsck
+from onshore.cli import admin_release, config, fsck, license, licensor
 from onshore.config import SETTINGS
 
 
@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     server.set_defaults(func=_run_server)
     fsck.register(commands)
     config.register(commands)
+    license.register(commands)
+    licensor.register(commands)
+    admin_release.register(commands)
     try:
         from onshore.bench.cli import register
     except ImportError:

@@ -191,6 +191,14 @@ class AccessDenied(S3Error):
     status, message = 403, "Access Denied"
 
 
+class AccountProblem(S3Error):
+    """S3's code for "a problem with your account prevents the operation". onshore answers it
+    when the deployment's license does not allow new writes (the message names the license and
+    says what to do); reads, listings and deletes are never refused."""
+
+    status, message = 403, "The deployment's license does not allow new writes."
+
+
 class InvalidAccessKeyId(S3Error):
     status = 403
     message = "The AWS Access Key Id you provided does not exist in our records."

@@ -5,6 +5,8 @@
    the server's own endpoints live under ``/onshore/`` (the reserved bucket name).
 3. **Authenticate**: SigV4 (header or presigned) → access key → :class:`Principal`; anonymous
    requests are refused until bucket policies exist.
+   With a licensor key pinned, a write the license does not allow is refused here
+   (``AccountProblem``), from the in-memory state of :mod:`onshore.service.licensing.monitor`.
 4. **Body**: a :class:`PayloadReader` that verifies the declared payload hash, aws-chunked
    signatures and checksums as the handler consumes it, with a per-read stall timeout.
 5. **Handle**: ``operations.<family>.<op>()`` → services → ``Response``.
@@ -40,6 +42,7 @@ from onshore.s3api.errors import error_response
 from onshore.s3api.http import Message, Receive, Request, Response, Scope, Send
 from onshore.s3api.operations import Handler, Services
 from onshore.s3api.routing import WRITES, Op, resolve
+from onshore.service.licensing.monitor import STATE_HEADER, Licensing
 from onshore.service.objects import http_date
 from onshore.storage.errors import is_out_of_space
 
@@ -63,6 +66,7 @@ class S3App:
         *,
         ready: Callable[[], bool] | None = None,
         on_shutdown: Callable[[], None] | None = None,
+        licensing: Licensing | None = None,
     ) -> None:
         self.services = services
         self.config = services.config
@@ -70,6 +74,7 @@ class S3App:
         self.ready = ready or (lambda: True)
         self.on_shutdown = on_shutdown
         self.log_requests = services.config.access_log
+        self.licensing = licensing  # None: no licensor configured, nothing to check or meter
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -136,6 +141,9 @@ class S3App:
         if not req.body_done and req.has_body():
             await self.drain(req, response)
         bytes_out = await self.send(req, response, send)
+        if self.licensing is not None:
+            bytes_in = req.body.bytes_received if req.body is not None else 0
+            self.licensing.meter.record(op_name, bytes_in, bytes_out)
         if self.log_requests:
             self.log_line(req, op_name, response.status, bytes_out, started)
 
@@ -160,12 +168,18 @@ class S3App:
             self.services.space.check(req.content_length() or 0)
         if handler is None:
             raise S3NotImplemented(f"{op.value} is not implemented by onshore yet.")
+        license_state = (
+            self.licensing.gate() if self.licensing is not None and op in WRITES else None
+        )
         if not req.has_body() and _trivially_empty(auth):
             req.body = EMPTY_BODY
             req.body_done = True
         else:
             req.body = PayloadReader(self.timed(req), req.headers, auth)
-        return await handler(req, self.services)
+        response = await handler(req, self.services)
+        if license_state is not None:
+            response.headers[STATE_HEADER] = license_state
+        return response
 
     def timed(self, req: Request) -> Receive:
         """The body channel, with a stall timeout and a record of whether the body was read

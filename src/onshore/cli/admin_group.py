@@ -1,0 +1,20 @@
+"""The ``onshore admin`` command group, shared by every module that adds an admin area.
+
+Each area (``release``, ``tenant``, ...) calls :func:`admin_areas` with the top-level
+subparsers and adds its own parser to what it returns; whichever module comes first creates the
+group, so areas registered by different modules coexist.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+_AREAS: dict[int, argparse._SubParsersAction] = {}  # type: ignore[type-arg]
+
+
+def admin_areas(commands: argparse._SubParsersAction) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+    parser = commands.choices.get("admin")
+    if parser is None or id(parser) not in _AREAS:
+        parser = commands.add_parser("admin", help="operator administration")
+        _AREAS[id(parser)] = parser.add_subparsers(dest="admin_area", metavar="AREA", required=True)
+    return _AREAS[id(parser)]
