@@ -70,6 +70,14 @@ class ExpiredToken(S3Error):
     status, message = 400, "The provided token has expired."
 
 
+class MalformedPolicy(S3Error):
+    status, message = 400, "Policies must be valid JSON and the first byte must be '{'"
+
+
+class AccessControlListNotSupported(S3Error):
+    status, message = 400, "The bucket does not allow ACLs"
+
+
 class IllegalVersioningConfigurationException(S3Error):
     status = 400
     message = "The Versioning element must be specified"
@@ -233,6 +241,10 @@ class NoSuchVersion(S3Error):
 
 class NoSuchBucketPolicy(S3Error):
     status, message = 404, "The bucket policy does not exist"
+
+
+class NoSuchPublicAccessBlockConfiguration(S3Error):
+    status, message = 404, "The public access block configuration was not found"
 
 
 class NoSuchTagSet(S3Error):
