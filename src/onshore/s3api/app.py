@@ -3,14 +3,16 @@
 1. **Limits**: header section size (``max_header_bytes``).
 2. **Route**: :func:`onshore.s3api.routing.resolve` names the operation (``GetObject``...);
    the server's own endpoints live under ``/onshore/`` (the reserved bucket name).
-3. **Authenticate**: SigV4 (header or presigned) → access key → :class:`Principal`; anonymous
-   requests are refused until bucket policies exist.
-4. **Body**: a :class:`PayloadReader` that verifies the declared payload hash, aws-chunked
+3. **Authenticate**: SigV4 (header or presigned) → access key → :class:`Principal`; an
+   unsigned request is the anonymous principal.
+4. **Authorize**: :func:`onshore.s3api.authorize.authorize` — the operation's IAM actions
+   against the caller's identity policies and the bucket policy; 403 AccessDenied otherwise.
+5. **Body**: a :class:`PayloadReader` that verifies the declared payload hash, aws-chunked
    signatures and checksums as the handler consumes it, with a per-read stall timeout.
-5. **Handle**: ``operations.<family>.<op>()`` → services → ``Response``.
-6. **Errors**: any ``S3Error`` is rendered once by :mod:`onshore.s3api.errors`; anything else is
+6. **Handle**: ``operations.<family>.<op>()`` → services → ``Response``.
+7. **Errors**: any ``S3Error`` is rendered once by :mod:`onshore.s3api.errors`; anything else is
    logged with the request id and becomes ``InternalError``.
-7. **Send** (streaming bodies stop early if the client goes away), then one structured log line.
+8. **Send** (streaming bodies stop early if the client goes away), then one structured log line.
 
 Every response carries ``x-amz-request-id`` and ``x-amz-id-2``.
 """
@@ -24,7 +26,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
 from onshore.domain.errors import (
-    AccessDenied,
     InternalError,
     InvalidAccessKeyId,
     RequestTimeout,
@@ -35,10 +36,12 @@ from onshore.domain.ids import host_id, new_request_id
 from onshore.domain.preconditions import NotModified
 from onshore.s3api.auth import AuthResult, PayloadMode, PayloadReader, authenticate
 from onshore.s3api.auth.sigv4 import EMPTY_SHA256
+from onshore.s3api.authorize import authorize
 from onshore.s3api.errors import error_response
 from onshore.s3api.http import Message, Receive, Request, Response, Scope, Send
 from onshore.s3api.operations import Handler, Services
 from onshore.s3api.routing import Op, resolve
+from onshore.service.identity import ANONYMOUS, Principal
 from onshore.service.objects import http_date
 
 access_log = logging.getLogger("onshore.access")
@@ -143,11 +146,13 @@ class S3App:
         )
         req.auth = auth
         if auth.access_key is None:
-            raise AccessDenied()
-        principal = self.services.identities.principal(auth.access_key)
-        if principal is None:
-            raise InvalidAccessKeyId(AWSAccessKeyId=auth.access_key)
+            principal: Principal | None = ANONYMOUS
+        else:
+            principal = self.services.identities.principal(auth.access_key)
+            if principal is None:
+                raise InvalidAccessKeyId(AWSAccessKeyId=auth.access_key)
         req.principal = principal
+        await authorize(req, self.services, op)
         if handler is None:
             raise S3NotImplemented(f"{op.value} is not implemented by onshore yet.")
         if not req.has_body() and _trivially_empty(auth):

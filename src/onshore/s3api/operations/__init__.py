@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from onshore.config import Config
 from onshore.s3api.http import Request, Response
 from onshore.s3api.routing import Op
+from onshore.service.access import AccessControl
 from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
 from onshore.service.identity import Identities
@@ -30,6 +31,7 @@ class Services:
     multipart: MultipartService
     listing: ListingService
     blocking: Blocking
+    access: AccessControl
 
 
 Handler = Callable[[Request, Services], Awaitable[Response]]
@@ -46,6 +48,6 @@ def operation(op: Op) -> Callable[[Handler], Handler]:
 
 def load_all() -> dict[Op, Handler]:
     """Import every operations module so that all handlers are registered."""
-    from onshore.s3api.operations import buckets, listing, multipart, objects  # noqa: F401
+    from onshore.s3api.operations import buckets, listing, multipart, objects, policy  # noqa: F401
 
     return REGISTRY

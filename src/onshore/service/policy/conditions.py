@@ -65,7 +65,14 @@ def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
         return None
 
 
-def _compare(parse: Callable[[str], object | None], check: Callable[[object, object], bool]):  # type: ignore[no-untyped-def]
+def _date_number(text: str) -> Decimal | None:
+    moment = parse_date(text)
+    return None if moment is None else Decimal(str(moment.timestamp()))
+
+
+def _compare(
+    parse: Callable[[str], Decimal | None], check: Callable[[Decimal, Decimal], bool]
+) -> Callable[[str, str, Context | None], bool]:
     def test(value: str, wanted: str, _: Context | None) -> bool:
         a, b = parse(value), parse(wanted)
         return a is not None and b is not None and check(a, b)
@@ -116,24 +123,14 @@ def _arn(value: str, wanted: str, ctx: Context | None) -> bool:
     return all(matches(w, g, ctx) for w, g in zip(want, got, strict=True))
 
 
-def _lt(a: object, b: object) -> bool:
-    return a < b  # type: ignore[operator]
-
-
-def _le(a: object, b: object) -> bool:
-    return a <= b  # type: ignore[operator]
-
-
-def _eq(a: object, b: object) -> bool:
-    return a == b
-
-
-def _gt(a: object, b: object) -> bool:
-    return a > b  # type: ignore[operator]
-
-
-def _ge(a: object, b: object) -> bool:
-    return a >= b  # type: ignore[operator]
+_COMPARISONS: dict[str, tuple[Callable[[Decimal, Decimal], bool], bool]] = {
+    "Equals": (lambda a, b: a == b, False),
+    "NotEquals": (lambda a, b: a == b, True),
+    "LessThan": (lambda a, b: a < b, False),
+    "LessThanEquals": (lambda a, b: a <= b, False),
+    "GreaterThan": (lambda a, b: a > b, False),
+    "GreaterThanEquals": (lambda a, b: a >= b, False),
+}
 
 
 def _never(value: str, wanted: str, _: Context | None) -> bool:
@@ -158,17 +155,9 @@ def _table() -> dict[str, Operator]:
         "ArnNotLike": Operator("arn", True, _arn),
         "Null": Operator("null", False, _never),
     }
-    comparisons = {
-        "Equals": (_eq, False),
-        "NotEquals": (_eq, True),
-        "LessThan": (_lt, False),
-        "LessThanEquals": (_le, False),
-        "GreaterThan": (_gt, False),
-        "GreaterThanEquals": (_ge, False),
-    }
-    for suffix, (check, negated) in comparisons.items():
+    for suffix, (check, negated) in _COMPARISONS.items():
         ops["Numeric" + suffix] = Operator("numeric", negated, _compare(_number, check))
-        ops["Date" + suffix] = Operator("date", negated, _compare(parse_date, check))
+        ops["Date" + suffix] = Operator("date", negated, _compare(_date_number, check))
     return ops
 
 

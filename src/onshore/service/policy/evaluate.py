@@ -52,7 +52,9 @@ class _Reach(int, Enum):
     DIRECT = 2  # the caller itself, its account's root acting as itself, or "*"
 
 
-def applies(statement: Statement, action: str, resource: str, context: Context, variables: bool) -> bool:
+def applies(
+    statement: Statement, action: str, resource: str, context: Context, variables: bool
+) -> bool:
     """Whether ``statement`` covers this action, resource and conditions (not the principal)."""
     hit = any(matches(a, action, ignore_case=True) for a in statement.actions)
     if hit == statement.not_action:

@@ -61,7 +61,9 @@ def parse_policy(
     try:
         raw = json.loads(text)
     except (ValueError, RecursionError):
-        raise MalformedPolicy("Policies must be valid JSON and the first byte must be '{'") from None
+        raise MalformedPolicy(
+            "Policies must be valid JSON and the first byte must be '{'"
+        ) from None
     if not isinstance(raw, dict):
         raise MalformedPolicy("Policies must be valid JSON and the first byte must be '{'")
     return _Parser(kind, partition, bucket).policy(cast(dict[str, JsonValue], raw))
@@ -219,8 +221,7 @@ class _Parser:
         for family, names in value.items():
             if family != "AWS":
                 raise MalformedPolicy(
-                    f"Invalid principal in policy: {family} principals are not supported "
-                    "(use AWS)"
+                    f"Invalid principal in policy: {family} principals are not supported (use AWS)"
                 )
             for name in _strings(names, "Principal"):
                 if name == "*":

@@ -31,7 +31,9 @@ _FIXING_KEYS = frozenset(
         "s3:x-amz-server-side-encryption-aws-kms-key-id",
     }
 )
-_EQUALITY = frozenset({"StringEquals", "StringEqualsIgnoreCase", "ArnEquals", "ArnLike", "StringLike"})
+_EQUALITY = frozenset(
+    {"StringEquals", "StringEqualsIgnoreCase", "ArnEquals", "ArnLike", "StringLike"}
+)
 
 
 def _fixes_caller(condition: Condition) -> bool:
