@@ -339,3 +339,17 @@ def test_condition_operators(
     if values is not None:
         ctx[condition.key] = values
     assert holds(condition, ctx, variables=True) is expected
+
+
+def test_owner_root_cannot_be_locked_out_of_the_policy() -> None:
+    deny_all = bucket(
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": [BUCKET, BUCKET + "/*"]}
+    )
+    for action in ("s3:GetBucketPolicy", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy"):
+        assert decide(admin(A), action=action, resource=BUCKET, bucket_policy=deny_all) is (
+            Decision.ALLOW
+        )
+        assert decide(admin(B), action=action, resource=BUCKET, bucket_policy=deny_all) is (
+            Decision.EXPLICIT_DENY
+        )
+    assert decide(admin(A), bucket_policy=deny_all) is Decision.EXPLICIT_DENY

@@ -17,6 +17,9 @@ the caller's identity policies and the bucket's policy — the answer is:
    - the caller is anonymous: the bucket policy allows ``*``.
 3. **Implicit deny** otherwise.
 
+One exception, as on AWS: the owning account's root (or tenant admin) may always get, put and
+delete the bucket policy, so a policy that denies everyone cannot lock the owner out.
+
 Block Public Access's *RestrictPublicBuckets*: when the bucket policy is public
 (:func:`~onshore.service.policy.public.is_public`), its Allow statements count only for
 principals of the owning account — anonymous and cross-account grants are ignored.
@@ -32,6 +35,11 @@ from onshore.service.policy.conditions import holds
 from onshore.service.policy.document import Effect, Policy, Principals, Statement
 from onshore.service.policy.patterns import Context, matches
 from onshore.service.policy.public import is_public
+
+
+#: What the owning account's root may always do, whatever its bucket policy says — so that a
+#: policy denying everyone cannot lock the owner out of fixing it (as on AWS).
+_LOCKOUT_PROOF = frozenset({"s3:getbucketpolicy", "s3:putbucketpolicy", "s3:deletebucketpolicy"})
 
 
 class Decision(str, Enum):
@@ -103,6 +111,9 @@ def evaluate(
     then the caller's own account is taken as the owner, so a caller with the right permission
     learns "no such bucket" and nobody else learns anything."""
     anonymous = principal.kind is PrincipalKind.ANONYMOUS
+    root_like = principal.kind in (PrincipalKind.ROOT, PrincipalKind.TENANT_ADMIN)
+    if root_like and principal.account_id == owner and action.lower() in _LOCKOUT_PROOF:
+        return Decision.ALLOW
     identity_allow = False
     for policy in () if anonymous else identity:
         for statement in policy.statements:
@@ -128,7 +139,6 @@ def evaluate(
             if statement.effect is Effect.DENY:
                 return Decision.EXPLICIT_DENY
             resource_reach = found
-    root_like = principal.kind in (PrincipalKind.ROOT, PrincipalKind.TENANT_ADMIN)
     if anonymous:
         allowed = resource_reach is _Reach.DIRECT
     elif principal.account_id == owner:
