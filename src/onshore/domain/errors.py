@@ -78,6 +78,18 @@ class AccessControlListNotSupported(S3Error):
     status, message = 400, "The bucket does not allow ACLs"
 
 
+class InvalidBucketAclWithObjectOwnership(S3Error):
+    status = 400
+    message = "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+
+
+class MalformedACLError(S3Error):
+    status = 400
+    message = (
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
+
+
 class IllegalVersioningConfigurationException(S3Error):
     status = 400
     message = "The Versioning element must be specified"

@@ -48,6 +48,13 @@ def operation(op: Op) -> Callable[[Handler], Handler]:
 
 def load_all() -> dict[Op, Handler]:
     """Import every operations module so that all handlers are registered."""
-    from onshore.s3api.operations import buckets, listing, multipart, objects, policy  # noqa: F401
+    from onshore.s3api.operations import (  # noqa: F401
+        acl,
+        buckets,
+        listing,
+        multipart,
+        objects,
+        policy,
+    )
 
     return REGISTRY

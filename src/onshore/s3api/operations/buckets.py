@@ -9,10 +9,12 @@ import binascii
 from onshore.domain.errors import (
     IllegalVersioningConfigurationException,
     InvalidArgument,
+    InvalidBucketAclWithObjectOwnership,
     MalformedXML,
 )
 from onshore.domain.models import Versioning
 from onshore.s3api import xml
+from onshore.s3api.acl import GRANT_HEADERS, refuse_canned_acl
 from onshore.s3api.http import Request, Response
 from onshore.s3api.operations import Services, operation
 from onshore.s3api.routing import Op
@@ -91,6 +93,10 @@ async def create_bucket(req: Request, services: Services) -> Response:
         if xml.local(root.tag) != "CreateBucketConfiguration":
             raise MalformedXML()
         location = xml.text(root, "LocationConstraint") or None
+    if "x-amz-acl" in req.headers:
+        refuse_canned_acl(req.headers["x-amz-acl"], InvalidBucketAclWithObjectOwnership)
+    if any(name in req.headers for name in GRANT_HEADERS):
+        raise InvalidBucketAclWithObjectOwnership()
     if req.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
         from onshore.domain.errors import S3NotImplemented
 

@@ -36,7 +36,6 @@ from onshore.service.policy.document import Effect, Policy, Principals, Statemen
 from onshore.service.policy.patterns import Context, matches
 from onshore.service.policy.public import is_public
 
-
 #: What the owning account's root may always do, whatever its bucket policy says — so that a
 #: policy denying everyone cannot lock the owner out of fixing it (as on AWS).
 _LOCKOUT_PROOF = frozenset({"s3:getbucketpolicy", "s3:putbucketpolicy", "s3:deletebucketpolicy"})
