@@ -43,7 +43,7 @@ async def _require(req: Request, services: Services, check: Check, op: Op) -> No
         req.principal,
         check.action,
         check.resource(services.config.partition),
-        _context(req, op),
+        lambda: _context(req, op),
         check.bucket,
         use_bucket_policy=op not in _NO_BUCKET_POLICY,
     )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -31,7 +31,7 @@ from onshore.domain.errors import (
     NoSuchPublicAccessBlockConfiguration,
 )
 from onshore.service.blocking import Blocking
-from onshore.service.identity import Identities, Principal
+from onshore.service.identity import Identities, Principal, PrincipalKind
 from onshore.service.policy import (
     Decision,
     Policy,
@@ -161,21 +161,25 @@ class AccessControl:
         principal: Principal,
         action: str,
         resource: str,
-        context: Context,
+        context: Callable[[], Context],
         bucket: str | None,
         *,
         use_bucket_policy: bool = True,
-        identity: Sequence[Policy] | None = None,
     ) -> Decision:
-        """One decision. ``bucket`` None: a service-level action (ListBuckets)."""
+        """One decision. ``bucket`` None: a service-level action (ListBuckets). ``context``
+        builds the request's condition keys, only if some policy could look at them."""
         access = await self.bucket(bucket) if bucket is not None and use_bucket_policy else None
-        if identity is None:
-            identity = self.identity_policies(principal)
+        identity: Sequence[Policy] = ()
+        if principal.kind is PrincipalKind.USER:
+            # Only users have identity policies that count: the root and tenant admins act as
+            # their account's root user. The lookup may do I/O, so it runs off the event loop.
+            identity = await self.blocking(self.identity_policies, principal)
+        needs_context = bool(identity) or (access is not None and access.policy is not None)
         return evaluate(
             principal=principal,
             action=action,
             resource=resource,
-            context=context,
+            context=context() if needs_context else {},
             identity=identity,
             bucket_policy=access.policy if access else None,
             owner=access.owner if access else None,
