@@ -76,7 +76,10 @@ class PublicAccessBlock:
 
     def merged(self, other: PublicAccessBlock) -> PublicAccessBlock:
         return PublicAccessBlock(
-            *(a or b for a, b in zip(self.flags().values(), other.flags().values(), strict=True))
+            self.block_public_acls or other.block_public_acls,
+            self.ignore_public_acls or other.ignore_public_acls,
+            self.block_public_policy or other.block_public_policy,
+            self.restrict_public_buckets or other.restrict_public_buckets,
         )
 
     @classmethod
@@ -87,11 +90,12 @@ class PublicAccessBlock:
 
 @dataclass(frozen=True, slots=True)
 class BucketAccess:
-    """What authorization needs to know about one existing bucket."""
+    """What authorization needs to know about one existing bucket. ``block`` is the Block
+    Public Access in force: the bucket's own flags merged with the deployment's."""
 
     owner: str
     policy: Policy | None
-    public_access_block: PublicAccessBlock
+    block: PublicAccessBlock
 
 
 class AccessControl:
@@ -139,7 +143,7 @@ class AccessControl:
         policy = None if text is None else self._stored_policy(name, text)
         pab_text = self.meta.get_bucket_config(name, PUBLIC_ACCESS_BLOCK)
         pab = PublicAccessBlock() if pab_text is None else PublicAccessBlock.from_json(pab_text)
-        return BucketAccess(bucket.owner_id, policy, pab)
+        return BucketAccess(bucket.owner_id, policy, self.deployment_block.merged(pab))
 
     def _stored_policy(self, name: str, text: str) -> Policy | None:
         try:
@@ -153,9 +157,6 @@ class AccessControl:
     def invalidate(self, name: str) -> None:
         self._cache.pop(name, None)
 
-    def effective_block(self, access: BucketAccess) -> PublicAccessBlock:
-        return self.deployment_block.merged(access.public_access_block)
-
     async def decide(
         self,
         principal: Principal,
@@ -168,7 +169,13 @@ class AccessControl:
     ) -> Decision:
         """One decision. ``bucket`` None: a service-level action (ListBuckets). ``context``
         builds the request's condition keys, only if some policy could look at them."""
-        access = await self.bucket(bucket) if bucket is not None and use_bucket_policy else None
+        access: BucketAccess | None = None
+        if bucket is not None and use_bucket_policy:
+            cached = self._cache.get(bucket)
+            if cached is not None and cached[0] > time.monotonic():
+                access = cached[1]  # the common case, without a coroutine round trip
+            else:
+                access = await self.bucket(bucket)
         identity: Sequence[Policy] = ()
         if principal.kind is PrincipalKind.USER:
             # Only users have identity policies that count: the root and tenant admins act as
@@ -183,9 +190,7 @@ class AccessControl:
             identity=identity,
             bucket_policy=access.policy if access else None,
             owner=access.owner if access else None,
-            restrict_public=(
-                self.effective_block(access).restrict_public_buckets if access else False
-            ),
+            restrict_public=access.block.restrict_public_buckets if access else False,
         )
 
     def identity_policies(self, principal: Principal) -> tuple[Policy, ...]:
@@ -202,7 +207,7 @@ class AccessControl:
         is public while BlockPublicPolicy is on."""
         policy = parse_policy(text, kind=PolicyKind.BUCKET, partition=self.partition, bucket=bucket)
         access = await self.bucket(bucket)
-        blocked = access is not None and self.effective_block(access).block_public_policy
+        blocked = access is not None and access.block.block_public_policy
         if blocked and is_public(policy):
             raise AccessDenied(
                 "Access Denied: Block Public Access (BlockPublicPolicy) forbids a public "
