@@ -446,6 +446,20 @@ CASES: list[Case] = [
         {"DateGreaterThanEquals": {"aws:CurrentTime": "2999-01-01"}},
         False,
     ),
+    *both(
+        "DateEquals",
+        "anon",
+        {"DateEquals": {"aws:Referer": "2026-01-01T00:00:00Z"}},
+        {"headers": {"Referer": "2026-01-01T00:00:00Z"}},
+        {"headers": {"Referer": "2026-01-02T00:00:00Z"}},
+    ),
+    *both(
+        "DateNotEquals",
+        "anon",
+        {"DateNotEquals": {"aws:Referer": "2026-01-01T00:00:00Z"}},
+        {"headers": {"Referer": "2026-01-02T00:00:00Z"}},
+        {"headers": {"Referer": "2026-01-01T00:00:00Z"}},
+    ),
     Case("DateNotEquals-allow", "anon", {"DateNotEquals": {"aws:CurrentTime": "2001-01-01"}}, True),
     Case("DateEquals-deny", "anon", {"DateEquals": {"aws:CurrentTime": "2001-01-01"}}, False),
     Case("Bool-allow", "anon", {"Bool": {"aws:SecureTransport": "false"}}, True),
@@ -670,3 +684,31 @@ def test_condition(root: Any, anon: Any, bkt: str, open_server: ServerProcess, c
         assert outcome in ("ok", "NotImplemented"), outcome
     else:
         assert outcome == "AccessDenied"
+
+
+def test_anonymous_write_where_granted(root: Any, anon: Any, bkt: str) -> None:
+    grant = statement(
+        bkt,
+        action=["s3:PutObject", "s3:GetObject"],
+        resource=f"arn:onshore:s3:::{bkt}/drop/*",
+    )
+    root.put_bucket_policy(Bucket=bkt, Policy=policy(bkt, grant))
+    anon.put_object(Bucket=bkt, Key="drop/file", Body=b"from anyone")
+    assert anon.get_object(Bucket=bkt, Key="drop/file")["Body"].read() == b"from anyone"
+    upload = anon.create_multipart_upload(Bucket=bkt, Key="drop/big")
+    part = anon.upload_part(
+        Bucket=bkt, Key="drop/big", UploadId=upload["UploadId"], PartNumber=1, Body=b"p1"
+    )
+    anon.complete_multipart_upload(
+        Bucket=bkt,
+        Key="drop/big",
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+    )
+    assert root.get_object(Bucket=bkt, Key="drop/big")["Body"].read() == b"p1"
+    with pytest.raises(ClientError) as err:
+        anon.put_object(Bucket=bkt, Key="elsewhere", Body=b"x")
+    assert code(err) == "AccessDenied"
+    with pytest.raises(ClientError) as err:
+        anon.delete_object(Bucket=bkt, Key="drop/file")
+    assert code(err) == "AccessDenied"
