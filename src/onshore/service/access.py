@@ -224,7 +224,7 @@ class AccessControl:
         return text
 
     async def delete_policy(self, bucket: str) -> None:
-        await self._require_bucket(bucket)
+        """Remove the policy (NoSuchBucket if the bucket is missing; no error if it has none)."""
         await self.blocking(self.meta.put_bucket_config, bucket, POLICY, None)
         self.invalidate(bucket)
 
@@ -236,7 +236,6 @@ class AccessControl:
 
     # --- Block Public Access --------------------------------------------------------------------
     async def put_public_access_block(self, bucket: str, block: PublicAccessBlock) -> None:
-        await self._require_bucket(bucket)
         document = json.dumps(block.flags())
         await self.blocking(self.meta.put_bucket_config, bucket, PUBLIC_ACCESS_BLOCK, document)
         self.invalidate(bucket)
@@ -249,7 +248,6 @@ class AccessControl:
         return PublicAccessBlock.from_json(text)
 
     async def delete_public_access_block(self, bucket: str) -> None:
-        await self._require_bucket(bucket)
         await self.blocking(self.meta.put_bucket_config, bucket, PUBLIC_ACCESS_BLOCK, None)
         self.invalidate(bucket)
 
