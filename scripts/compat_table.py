@@ -48,7 +48,9 @@ SOURCE_PREFIX = "Source: the S3 service model of botocore "
 
 _IGNORED_ON_WRITE = (
     "No server-side encryption yet: `x-amz-server-side-encryption*` headers (SSE-S3, SSE-KMS, "
-    "SSE-C) are ignored, as are `x-amz-tagging`, ACL and Object Lock headers"
+    "SSE-C) are ignored, as are `x-amz-tagging` and Object Lock headers. ACLs are disabled: "
+    "`x-amz-acl` other than `private` / `bucket-owner-full-control` and `x-amz-grant-*` get "
+    "AccessControlListNotSupported"
 )
 
 NOTES: Mapping[str, str] = {
