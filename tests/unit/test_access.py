@@ -179,9 +179,24 @@ def test_identity_policies_are_asked_for_users_only(
     assert ids.asked == [ANN, ANN]
 
 
-def test_a_stored_policy_that_no_longer_parses_grants_nothing(
+ROOT = Principal("AK", OWNER, f"arn:onshore:iam::{OWNER}:root", "root", PrincipalKind.ROOT)
+
+
+def test_a_stored_policy_that_no_longer_parses_fails_closed(
     meta: MemoryMetadataStore, blocking: Blocking
 ) -> None:
-    access, _ = control(meta, blocking)
+    access, ids = control(meta, blocking)
+    assert decide(access, ROOT) is Decision.ALLOW
     meta.put_bucket_config("b", "policy", public_policy().replace("arn:onshore:", "arn:other:"))
-    assert decide(access, ANONYMOUS) is Decision.IMPLICIT_DENY
+    access.invalidate("b")  # written behind this process's back
+    assert decide(access, ANONYMOUS) is Decision.EXPLICIT_DENY
+    assert decide(access, ROOT) is Decision.EXPLICIT_DENY
+    # ... but the owner can still replace it
+    replace = access.decide(ROOT, "s3:PutBucketPolicy", "arn:onshore:s3:::b", dict, "b")
+    assert asyncio.run(replace) is Decision.ALLOW
+    ids.documents = [
+        '{"Statement": {"Effect": "Allow", "Action": "*", "Resource": "arn:x:s3:::b"}}'
+    ]
+    meta.put_bucket_config("b", "policy", None)
+    access.invalidate("b")
+    assert decide(access, ANN) is Decision.EXPLICIT_DENY

@@ -34,8 +34,11 @@ from onshore.service.blocking import Blocking
 from onshore.service.identity import Identities, Principal, PrincipalKind
 from onshore.service.policy import (
     Decision,
+    Effect,
     Policy,
     PolicyKind,
+    Principals,
+    Statement,
     evaluate,
     is_public,
     parse_policy,
@@ -47,6 +50,23 @@ POLICY = "policy"
 PUBLIC_ACCESS_BLOCK = "public-access-block"
 log = logging.getLogger("onshore.access")
 PAB_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+
+
+#: What a stored policy that no longer parses is replaced with: deny everything to everyone.
+FAIL_CLOSED = Policy(
+    "2012-10-17",
+    (
+        Statement(
+            sid="StoredPolicyNoLongerValid",
+            effect=Effect.DENY,
+            actions=("*",),
+            not_action=False,
+            resources=("*",),
+            not_resource=False,
+            principals=Principals(anyone=True),
+        ),
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,14 +165,17 @@ class AccessControl:
         pab = PublicAccessBlock() if pab_text is None else PublicAccessBlock.from_json(pab_text)
         return BucketAccess(bucket.owner_id, policy, self.deployment_block.merged(pab))
 
-    def _stored_policy(self, name: str, text: str) -> Policy | None:
+    def _stored_policy(self, name: str, text: str) -> Policy:
         try:
             return _parse(text, PolicyKind.BUCKET, self.partition, name)
         except MalformedPolicy as error:
-            # Valid when stored, invalid now (the partition setting changed): grant nothing
-            # through it, rather than fail every request on the bucket.
-            log.warning("bucket %s: stored policy ignored: %s", name, error.message)
-            return None
+            # Valid when stored, invalid now (the partition setting changed). Ignoring it would
+            # drop its Deny statements, so fail closed: everything on the bucket is denied but
+            # the owner's right to replace the policy.
+            log.warning(
+                "bucket %s: stored policy no longer valid, denying: %s", name, error.message
+            )
+            return FAIL_CLOSED
 
     def invalidate(self, name: str) -> None:
         self._cache.pop(name, None)
@@ -196,10 +219,14 @@ class AccessControl:
     def identity_policies(self, principal: Principal) -> tuple[Policy, ...]:
         if principal.is_anonymous:
             return ()
-        return tuple(
-            _parse(text, PolicyKind.IDENTITY, self.partition, None)
-            for text in self.identities.policies_for(principal)
-        )
+        try:
+            return tuple(
+                _parse(text, PolicyKind.IDENTITY, self.partition, None)
+                for text in self.identities.policies_for(principal)
+            )
+        except MalformedPolicy as error:
+            log.warning("%s: identity policy no longer valid, denying: %s", principal.arn, error)
+            return (FAIL_CLOSED,)
 
     # --- bucket policy --------------------------------------------------------------------------
     async def put_policy(self, bucket: str, text: str) -> None:
