@@ -296,6 +296,7 @@ CASES = [
     (cond("BinaryEquals", "k:a", "QUJD"), ("QUJE",), False),
     (cond("IpAddress", "k:a", "10.0.0.0/8", "2001:db8::/32"), ("2001:db8::1",), True),
     (cond("IpAddress", "k:a", "10.0.0.0/8"), ("11.0.0.1",), False),
+    (cond("IpAddress", "k:a", "10.0.0.0/8"), ("::ffff:10.1.2.3",), True),
     (cond("NotIpAddress", "k:a", "10.0.0.0/8"), ("11.0.0.1",), True),
     (cond("NotIpAddress", "k:a", "10.0.0.0/8"), ("10.2.3.4",), False),
     (cond("ArnEquals", "k:a", "arn:onshore:iam::1:user/*"), ("arn:onshore:iam::1:user/a",), True),

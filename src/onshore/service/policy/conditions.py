@@ -110,6 +110,8 @@ def _ip(value: str, wanted: str, _: Context | None) -> bool:
         address = ipaddress.ip_address(value.strip())
     except ValueError:
         return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # a dual-stack socket's view of an IPv4 client
     return network is not None and address.version == network.version and address in network
 
 
