@@ -86,7 +86,7 @@ def _reach(principals: Principals, caller: Principal) -> _Reach:
     return _Reach.NONE
 
 
-def reach(statement: Statement, caller: Principal) -> _Reach:
+def _statement_reach(statement: Statement, caller: Principal) -> _Reach:
     assert statement.principals is not None
     found = _reach(statement.principals, caller)
     if statement.not_principal:
@@ -128,7 +128,7 @@ def evaluate(
             restrict_public and principal.account_id != owner and is_public(bucket_policy)
         )
         for statement in bucket_policy.statements:
-            found = reach(statement, principal)
+            found = _statement_reach(statement, principal)
             if found is _Reach.NONE:
                 continue
             if statement.effect is Effect.ALLOW and (ignore_allows or found <= resource_reach):
