@@ -712,3 +712,35 @@ def test_anonymous_write_where_granted(root: Any, anon: Any, bkt: str) -> None:
     with pytest.raises(ClientError) as err:
         anon.delete_object(Bucket=bkt, Key="drop/file")
     assert code(err) == "AccessDenied"
+
+
+def test_aws_cli_bucket_policy(
+    open_server: ServerProcess, bkt: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """``aws s3api put-bucket-policy`` / ``get-bucket-policy`` / ``get-bucket-policy-status``,
+    and a malformed policy's message as the CLI prints it."""
+    import subprocess
+    import sys
+
+    from tests.api.server import client_env
+
+    home = tmp_path_factory.mktemp("aws-cli-home")
+    env = client_env(HOME=str(home), PYTHONIOENCODING="utf-8")
+
+    def aws(*args: str) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "awscli", "--endpoint-url", open_server.endpoint, *args]
+        return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+
+    text = policy(bkt, statement(bkt, action="s3:GetObject", resource=f"arn:onshore:s3:::{bkt}/*"))
+    put = aws("s3api", "put-bucket-policy", "--bucket", bkt, "--policy", text)
+    assert put.returncode == 0, put.stderr
+    got = aws("s3api", "get-bucket-policy", "--bucket", bkt)
+    assert got.returncode == 0, got.stderr
+    assert json.loads(json.loads(got.stdout)["Policy"]) == json.loads(text)
+    status = aws("s3api", "get-bucket-policy-status", "--bucket", bkt)
+    assert json.loads(status.stdout)["PolicyStatus"]["IsPublic"] is True
+    bad = aws(
+        "s3api", "put-bucket-policy", "--bucket", bkt, "--policy", text.replace("onshore", "aws")
+    )
+    assert bad.returncode != 0
+    assert "MalformedPolicy" in bad.stderr and "partition" in bad.stderr
