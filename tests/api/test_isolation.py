@@ -71,7 +71,16 @@ def _scrub(body: bytes) -> bytes:
     return re.sub(rb"<(RequestId|HostId)>[^<]*</(RequestId|HostId)>", b"", body)
 
 
+@pytest.fixture(params=["anonymous"])
+def outsider(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """How the caller without grants signs (``tests.api.raw.request`` keyword arguments). With
+    tenants, add a param for a user of another tenant: its access key and secret."""
+    assert request.param == "anonymous"
+    return {"sign": False}
+
+
 def _ask(
+    outsider: dict[str, Any],
     server: ServerProcess,
     op: Op,
     method: str,
@@ -86,7 +95,7 @@ def _ask(
         path += "?" + query
     body = b"<Delete><Object><Key>obj</Key></Object></Delete>" if op is Op.DeleteObjects else b""
     hdrs = {k: v.format(bucket=bucket) for k, v in headers.items()}
-    response = request(server.endpoint, method, path, body=body, headers=hdrs, sign=False)
+    response = request(server.endpoint, method, path, body=body, headers=hdrs, **outsider)
     if method == "HEAD":
         return response.status, None, b""
     body_out = _scrub(response.body).replace(key.encode(), b"KEY")
@@ -97,6 +106,7 @@ def _ask(
     ("op", "method", "level", "query", "headers"), REQUESTS, ids=[r[0].value for r in REQUESTS]
 )
 def test_refused_alike_for_existing_and_missing(
+    outsider: dict[str, Any],
     server: ServerProcess,
     target: str,
     op: Op,
@@ -105,12 +115,14 @@ def test_refused_alike_for_existing_and_missing(
     query: str,
     headers: dict[str, str],
 ) -> None:
-    existing = _ask(server, op, method, level, query, headers, target, "obj")
-    missing = _ask(server, op, method, level, query, headers, target, "no-such-key")
+    existing = _ask(outsider, server, op, method, level, query, headers, target, "obj")
+    missing = _ask(outsider, server, op, method, level, query, headers, target, "no-such-key")
     assert existing[0] == 403, existing
     if method != "HEAD":
         assert existing[1] == "AccessDenied"
     assert existing == missing
     # and the object is untouched
-    other_bucket = _ask(server, op, method, level, query, headers, "no-such-bucket-xyz", "obj")
+    other_bucket = _ask(
+        outsider, server, op, method, level, query, headers, "no-such-bucket-xyz", "obj"
+    )
     assert other_bucket[0] == 403
