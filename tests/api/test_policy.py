@@ -744,3 +744,34 @@ def test_aws_cli_bucket_policy(
     )
     assert bad.returncode != 0
     assert "MalformedPolicy" in bad.stderr and "partition" in bad.stderr
+
+
+def test_policy_changes_reach_every_worker(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Two server processes share the database: with ``policy_cache_seconds`` 0, a policy put
+    or deleted through one is enforced by both on the next request."""
+    proc = ServerProcess(
+        tmp_path_factory.mktemp("onshore-workers") / "data",
+        extra_args=("--workers", "2", "--policy-cache-seconds", "0"),
+        env={"ONSHORE_BLOCK_PUBLIC_ACCESS": "false"},
+    ).start()
+    try:
+        s3 = make_client(proc.endpoint)
+        s3.create_bucket(Bucket="shared")
+        s3.put_object(Bucket="shared", Key="k", Body=b"v")
+        grant = statement("shared", action="s3:GetObject", resource="arn:onshore:s3:::shared/*")
+
+        def anonymous_get() -> int:
+            # a new connection each time, so the requests spread over both workers
+            try:
+                with urllib.request.urlopen(f"{proc.endpoint}/shared/k", timeout=10) as r:
+                    return int(r.status)
+            except urllib.error.HTTPError as err:
+                return err.code
+
+        for _ in range(3):
+            s3.put_bucket_policy(Bucket="shared", Policy=policy("shared", grant))
+            assert [anonymous_get() for _ in range(8)] == [200] * 8
+            s3.delete_bucket_policy(Bucket="shared")
+            assert [anonymous_get() for _ in range(8)] == [403] * 8
+    finally:
+        proc.cleanup()
