@@ -48,15 +48,33 @@ SOURCE_PREFIX = "Source: the S3 service model of botocore "
 
 _IGNORED_ON_WRITE = (
     "No server-side encryption yet: `x-amz-server-side-encryption*` headers (SSE-S3, SSE-KMS, "
-    "SSE-C) are ignored, as are `x-amz-tagging`, ACL and Object Lock headers"
+    "SSE-C) are ignored, as are `x-amz-tagging` and Object Lock headers. ACLs are disabled: "
+    "`x-amz-acl` other than `private` / `bucket-owner-full-control` and `x-amz-grant-*` get "
+    "AccessControlListNotSupported"
 )
 
 NOTES: Mapping[str, str] = {
     "CreateBucket": "LocationConstraint must be the served region. "
-    "`x-amz-bucket-object-lock-enabled: true` gets 501. ACL and object-ownership headers are "
+    "`x-amz-bucket-object-lock-enabled: true` gets 501. ACLs other than `private` get "
+    "InvalidBucketAclWithObjectOwnership (ACLs are disabled); the object-ownership header is "
     "ignored.",
-    "ListBuckets": "`prefix`, `max-buckets`, `continuation-token`. Lists every bucket on the "
-    "server (no tenants yet); `bucket-region` is ignored.",
+    "ListBuckets": "`prefix`, `max-buckets`, `continuation-token`. Lists the caller's "
+    "account's buckets; `bucket-region` is ignored.",
+    "PutBucketPolicy": "The AWS policy language, validated (MalformedPolicy says what is wrong) "
+    "and enforced on every request; see [iam.md](iam.md).",
+    "GetBucketPolicyStatus": "IsPublic as Block Public Access defines it.",
+    "PutPublicAccessBlock": "BlockPublicPolicy and RestrictPublicBuckets are enforced; the "
+    "ACL flags have nothing to act on (ACLs are disabled). The deployment-wide "
+    "`block_public_access` setting (default on) adds all four.",
+    "GetBucketAcl": "ACLs are disabled (BucketOwnerEnforced): the owner has FULL_CONTROL.",
+    "GetObjectAcl": "ACLs are disabled (BucketOwnerEnforced): the bucket owner has FULL_CONTROL.",
+    "PutBucketAcl": "ACLs are disabled (BucketOwnerEnforced): only `private`, "
+    "`bucket-owner-full-control` or an owner-only grant; anything else gets "
+    "AccessControlListNotSupported.",
+    "PutObjectAcl": "As PutBucketAcl.",
+    "GetBucketOwnershipControls": "Always BucketOwnerEnforced.",
+    "PutBucketOwnershipControls": "BucketOwnerEnforced only; ObjectWriter and "
+    "BucketOwnerPreferred (ACLs enabled) get 501.",
     "PutBucketVersioning": "Enabled and Suspended; MFA delete gets 501.",
     "PutObject": "Stores Content-Type, -Encoding, -Disposition, -Language, Cache-Control, "
     "Expires, `x-amz-meta-*` (2 KB), the storage class (a label: every class is stored alike), "

@@ -12,6 +12,7 @@ from pathlib import Path
 from onshore.config import Config
 from onshore.s3api.app import S3App
 from onshore.s3api.operations import Services, load_all
+from onshore.service.access import AccessControl
 from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
 from onshore.service.credentials import RootCredentials, load_root_credentials
@@ -111,9 +112,10 @@ def build(config: Config) -> Deployment:
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
     meta, blobs = open_storage(config)
     blocking = Blocking(config.workers_threads)
+    identities = Identities(root, partition=config.partition)
     services = Services(
         config=config,
-        identities=Identities(root, partition=config.partition),
+        identities=identities,
         buckets=BucketService(meta, blobs, blocking, region=config.region, regions=config.regions),
         objects=ObjectService(meta, blobs, blocking, inline_threshold=config.inline_threshold),
         multipart=MultipartService(meta, blobs, blocking),
@@ -121,6 +123,14 @@ def build(config: Config) -> Deployment:
         blocking=blocking,
         space=DiskSpace(
             config.data_dir, reserve=config.min_free_space, reusable=meta.reusable_bytes
+        ),
+        access=AccessControl(
+            meta,
+            blocking,
+            identities,
+            partition=config.partition,
+            block_public_access=config.block_public_access,
+            cache_seconds=config.policy_cache_seconds,
         ),
     )
 

@@ -103,6 +103,20 @@ SETTINGS: tuple[Setting, ...] = (
         "when it exists.",
     ),
     Setting(
+        "block_public_access",
+        "bool",
+        True,
+        "Deployment-wide Block Public Access: refuse bucket policies that grant the public "
+        "and ignore the public grants of stored ones (as an AWS account-level block).",
+    ),
+    Setting(
+        "policy_cache_seconds",
+        "float",
+        1.0,
+        "Seconds a server process caches a bucket's policy and owner; other processes see "
+        "policy changes within this time.",
+    ),
+    Setting(
         "root_access_key",
         "str",
         None,
@@ -239,6 +253,8 @@ class Config:
     jurisdiction: str | None
     destinations: tuple[Destination, ...]
     config: str | None
+    block_public_access: bool
+    policy_cache_seconds: float
     root_access_key: str | None
     root_secret_key: str | None
     inline_threshold: int

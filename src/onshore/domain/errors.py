@@ -70,6 +70,26 @@ class ExpiredToken(S3Error):
     status, message = 400, "The provided token has expired."
 
 
+class MalformedPolicy(S3Error):
+    status, message = 400, "Policies must be valid JSON and the first byte must be '{'"
+
+
+class AccessControlListNotSupported(S3Error):
+    status, message = 400, "The bucket does not allow ACLs"
+
+
+class InvalidBucketAclWithObjectOwnership(S3Error):
+    status = 400
+    message = "Bucket cannot have ACLs set with ObjectOwnership's BucketOwnerEnforced setting"
+
+
+class MalformedACLError(S3Error):
+    status = 400
+    message = (
+        "The XML you provided was not well-formed or did not validate against our published schema"
+    )
+
+
 class IllegalVersioningConfigurationException(S3Error):
     status = 400
     message = "The Versioning element must be specified"
@@ -245,6 +265,10 @@ class NoSuchVersion(S3Error):
 
 class NoSuchBucketPolicy(S3Error):
     status, message = 404, "The bucket policy does not exist"
+
+
+class NoSuchPublicAccessBlockConfiguration(S3Error):
+    status, message = 404, "The public access block configuration was not found"
 
 
 class NoSuchTagSet(S3Error):

@@ -3,16 +3,19 @@
 1. **Limits**: header section size (``max_header_bytes``).
 2. **Route**: :func:`onshore.s3api.routing.resolve` names the operation (``GetObject``...);
    the server's own endpoints live under ``/onshore/`` (the reserved bucket name).
-3. **Authenticate**: SigV4 (header or presigned) → access key → :class:`Principal`; anonymous
-   requests are refused until bucket policies exist.
-   With a licensor key pinned, a write the license does not allow is refused here
-   (``AccountProblem``), from the in-memory state of :mod:`onshore.service.licensing.monitor`.
-4. **Body**: a :class:`PayloadReader` that verifies the declared payload hash, aws-chunked
+3. **Authenticate**: SigV4 (header or presigned) → access key → :class:`Principal`; an
+   unsigned request is the anonymous principal.
+4. **Authorize**: :func:`onshore.s3api.authorize.authorize` — the operation's IAM actions
+   against the caller's identity policies and the bucket policy; 403 AccessDenied otherwise.
+   Then a write needs disk space above the reserve (:mod:`onshore.service.space`) and, with a
+   licensor key pinned, a license that allows it (``AccountProblem``, from the in-memory state
+   of :mod:`onshore.service.licensing.monitor`).
+5. **Body**: a :class:`PayloadReader` that verifies the declared payload hash, aws-chunked
    signatures and checksums as the handler consumes it, with a per-read stall timeout.
-5. **Handle**: ``operations.<family>.<op>()`` → services → ``Response``.
-6. **Errors**: any ``S3Error`` is rendered once by :mod:`onshore.s3api.errors`; anything else is
+6. **Handle**: ``operations.<family>.<op>()`` → services → ``Response``.
+7. **Errors**: any ``S3Error`` is rendered once by :mod:`onshore.s3api.errors`; anything else is
    logged with the request id and becomes ``InternalError``.
-7. **Send** (streaming bodies stop early if the client goes away), then one structured log line.
+8. **Send** (streaming bodies stop early if the client goes away), then one structured log line.
 
 Every response carries ``x-amz-request-id`` and ``x-amz-id-2``.
 """
@@ -26,7 +29,6 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
 from onshore.domain.errors import (
-    AccessDenied,
     InsufficientStorage,
     InternalError,
     InvalidAccessKeyId,
@@ -38,10 +40,12 @@ from onshore.domain.ids import host_id, new_request_id
 from onshore.domain.preconditions import NotModified
 from onshore.s3api.auth import AuthResult, PayloadMode, PayloadReader, authenticate
 from onshore.s3api.auth.sigv4 import EMPTY_SHA256
+from onshore.s3api.authorize import authorize
 from onshore.s3api.errors import error_response
 from onshore.s3api.http import Message, Receive, Request, Response, Scope, Send
 from onshore.s3api.operations import Handler, Services
 from onshore.s3api.routing import WRITES, Op, resolve
+from onshore.service.identity import ANONYMOUS, Principal
 from onshore.service.licensing.monitor import STATE_HEADER, Licensing
 from onshore.service.objects import http_date
 from onshore.storage.errors import is_out_of_space
@@ -159,11 +163,13 @@ class S3App:
         )
         req.auth = auth
         if auth.access_key is None:
-            raise AccessDenied()
-        principal = self.services.identities.principal(auth.access_key)
-        if principal is None:
-            raise InvalidAccessKeyId(AWSAccessKeyId=auth.access_key)
+            principal: Principal | None = ANONYMOUS
+        else:
+            principal = self.services.identities.principal(auth.access_key)
+            if principal is None:
+                raise InvalidAccessKeyId(AWSAccessKeyId=auth.access_key)
         req.principal = principal
+        await authorize(req, self.services, op)
         if op in WRITES:
             self.services.space.check(req.content_length() or 0)
         if handler is None:

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 
 from onshore.domain import etag as etags
 from onshore.domain.errors import (
+    AccessControlListNotSupported,
     InvalidArgument,
     InvalidDigest,
     InvalidStorageClass,
@@ -24,6 +25,7 @@ from onshore.domain.errors import (
     S3NotImplemented,
 )
 from onshore.domain.models import NULL_VERSION, ObjectVersion, WriteCondition
+from onshore.s3api.acl import GRANT_HEADERS, refuse_canned_acl
 from onshore.service.objects import NewObject, http_date
 
 STORED_HEADERS = (
@@ -76,11 +78,6 @@ UNSUPPORTED_HEADERS = {
     "x-amz-object-lock-retain-until-date": "Object Lock",
     "x-amz-object-lock-legal-hold": "Object Lock",
     "x-amz-website-redirect-location": "Website redirects",
-    "x-amz-grant-full-control": "ACL grants",
-    "x-amz-grant-read": "ACL grants",
-    "x-amz-grant-read-acp": "ACL grants",
-    "x-amz-grant-write": "ACL grants",
-    "x-amz-grant-write-acp": "ACL grants",
 }
 #: Canned ACLs that only restate the default (owner-only access), so accepting them is honest.
 DEFAULT_ACLS = frozenset({"private", "bucket-owner-full-control"})
@@ -93,12 +90,11 @@ def refuse_unsupported(headers: Mapping[str, str]) -> None:
             raise S3NotImplemented(
                 f"{feature} ({name}) is not implemented by onshore yet.", Header=name
             )
+    if any(name in headers for name in GRANT_HEADERS):
+        raise AccessControlListNotSupported()  # ACLs are disabled (see onshore.s3api.acl)
     acl = headers.get("x-amz-acl")
     if acl is not None and acl.strip() not in DEFAULT_ACLS:
-        raise S3NotImplemented(
-            f"Canned ACL '{acl}' is not implemented by onshore yet; only private is.",
-            Header="x-amz-acl",
-        )
+        refuse_canned_acl(acl)
 
 
 def content_md5(headers: Mapping[str, str]) -> bytes | None:

@@ -34,6 +34,7 @@ class Request:
         "query",
         "headers",
         "client",
+        "scheme",
         "receive",
         "request_id",
         "route",
@@ -73,6 +74,7 @@ class Request:
         self.header_bytes = size
         client = scope.get("client")
         self.client: str = client[0] if isinstance(client, tuple | list) and client else ""
+        self.scheme: str = str(scope.get("scheme", "http"))
         self.receive = receive
         self.request_id = request_id
         self.route: Route | None = None

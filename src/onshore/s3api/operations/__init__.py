@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from onshore.config import Config
 from onshore.s3api.http import Request, Response
 from onshore.s3api.routing import Op
+from onshore.service.access import AccessControl
 from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
 from onshore.service.identity import Identities
@@ -32,6 +33,7 @@ class Services:
     listing: ListingService
     blocking: Blocking
     space: DiskSpace
+    access: AccessControl
 
 
 Handler = Callable[[Request, Services], Awaitable[Response]]
@@ -48,6 +50,13 @@ def operation(op: Op) -> Callable[[Handler], Handler]:
 
 def load_all() -> dict[Op, Handler]:
     """Import every operations module so that all handlers are registered."""
-    from onshore.s3api.operations import buckets, listing, multipart, objects  # noqa: F401
+    from onshore.s3api.operations import (  # noqa: F401
+        acl,
+        buckets,
+        listing,
+        multipart,
+        objects,
+        policy,
+    )
 
     return REGISTRY

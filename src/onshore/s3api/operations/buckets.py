@@ -9,10 +9,12 @@ import binascii
 from onshore.domain.errors import (
     IllegalVersioningConfigurationException,
     InvalidArgument,
+    InvalidBucketAclWithObjectOwnership,
     MalformedXML,
 )
 from onshore.domain.models import Versioning
 from onshore.s3api import xml
+from onshore.s3api.acl import GRANT_HEADERS, refuse_canned_acl
 from onshore.s3api.http import Request, Response
 from onshore.s3api.operations import Services, operation
 from onshore.s3api.routing import Op
@@ -46,8 +48,9 @@ async def list_buckets(req: Request, services: Services) -> Response:
     prefix = req.query.get("prefix", "")
     token = req.query.get("continuation-token")
     start_after = _decode_token(token) if token else ""
+    assert req.principal is not None
     found = await services.buckets.list(
-        owner_id=None, prefix=prefix, start_after=start_after, limit=limit + 1
+        owner_id=req.principal.account_id, prefix=prefix, start_after=start_after, limit=limit + 1
     )
     page, truncated = found[:limit], len(found) > limit
     items = "".join(
@@ -90,6 +93,10 @@ async def create_bucket(req: Request, services: Services) -> Response:
         if xml.local(root.tag) != "CreateBucketConfiguration":
             raise MalformedXML()
         location = xml.text(root, "LocationConstraint") or None
+    if "x-amz-acl" in req.headers:
+        refuse_canned_acl(req.headers["x-amz-acl"], InvalidBucketAclWithObjectOwnership)
+    if any(name in req.headers for name in GRANT_HEADERS):
+        raise InvalidBucketAclWithObjectOwnership()
     if req.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
         from onshore.domain.errors import S3NotImplemented
 

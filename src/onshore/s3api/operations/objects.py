@@ -9,6 +9,7 @@ from urllib.parse import unquote
 from onshore.domain import etag as etags
 from onshore.domain import preconditions
 from onshore.domain.errors import (
+    AccessDenied,
     InvalidArgument,
     InvalidPartNumber,
     InvalidRequest,
@@ -175,11 +176,16 @@ async def delete_objects(req: Request, services: Services) -> Response:
         if key is None:
             raise MalformedXML()
         targets.append((key, xml.text(entry, "VersionId")))
+    denied = await _denied_keys(req, services, targets)
+    if len(denied) == len(targets):
+        raise AccessDenied()
     await services.buckets.get(req.bucket)
     owner = req.principal.account_id
 
     async def one(key: str, version_id: str | None) -> str:
         try:
+            if (key, version_id) in denied:
+                raise AccessDenied()
             outcome = await services.objects.delete_object(
                 req.bucket, key, version_id, owner_id=owner
             )
@@ -204,6 +210,23 @@ async def delete_objects(req: Request, services: Services) -> Response:
         batch = targets[start : start + 64]
         results.extend(await asyncio.gather(*(one(k, v) for k, v in batch)))
     return Response.xml(xml.document("DeleteResult", results))
+
+
+async def _denied_keys(
+    req: Request, services: Services, targets: list[tuple[str, str | None]]
+) -> set[tuple[str, str | None]]:
+    """DeleteObjects needs s3:DeleteObject (or DeleteObjectVersion) on each key, as on AWS:
+    the keys refused get an AccessDenied entry in the result; if every key is refused, the
+    whole request is (so a caller with no rights learns nothing about the bucket)."""
+    from onshore.s3api.authorize import authorize_key
+
+    denied: set[tuple[str, str | None]] = set()
+    for key, version_id in targets:
+        try:
+            await authorize_key(req, services, Op.DeleteObjects, key, version_id)
+        except AccessDenied:
+            denied.add((key, version_id))
+    return denied
 
 
 def parse_copy_source(header: str) -> tuple[str, str, str | None]:
