@@ -9,19 +9,25 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from onshore.adminapi.app import AdminApp
 from onshore.config import Config
+from onshore.listeners import PortRouter
 from onshore.s3api.app import S3App
 from onshore.s3api.operations import Services, load_all
 from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
 from onshore.service.credentials import RootCredentials, load_root_credentials
+from onshore.service.iam import IamService
 from onshore.service.identity import Identities
 from onshore.service.listing import ListingService
 from onshore.service.maintenance import sweep_orphans
 from onshore.service.multipart import MultipartService
 from onshore.service.objects import ObjectService
+from onshore.service.quotas import QuotaGuard
+from onshore.service.rootkey import load_root_key
 from onshore.storage.filesystem import FilesystemBlobStore
 from onshore.storage.sqlite import SqliteMetadataStore
+from onshore.storage.sqlite.iam import SqliteIamStore
 from onshore.storage.sqlite.schema import in_use as sqlite_in_use
 
 METADATA_FILE = "metadata.db"
@@ -32,6 +38,12 @@ class Deployment:
     app: S3App
     services: Services
     root: RootCredentials
+    admin: AdminApp | None = None
+
+    def asgi(self) -> PortRouter:
+        """The application a server process runs: S3 and, on its own port, the admin API."""
+        admin_port = self.services.config.admin_host_port
+        return PortRouter(self.app, self.admin, admin_port[1] if admin_port else None)
 
 
 def open_storage(config: Config) -> tuple[SqliteMetadataStore, FilesystemBlobStore]:
@@ -75,7 +87,7 @@ def prepare(config: Config) -> RootCredentials:
     return root
 
 
-def create_app() -> S3App:
+def create_app() -> PortRouter:
     """Application factory for server worker processes: configuration from ``ONSHORE_*``."""
     from onshore.cli.server import apply_connection_limits, configure_logging
     from onshore.config import load
@@ -84,7 +96,7 @@ def create_app() -> S3App:
     config = load()
     configure_logging(config.log_level)
     apply_connection_limits(config)
-    return build(config).app
+    return build(config).asgi()
 
 
 def _die_with_parent() -> None:
@@ -108,14 +120,37 @@ def build(config: Config) -> Deployment:
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
     meta, blobs = open_storage(config)
     blocking = Blocking(config.workers_threads)
+    root_key = load_root_key(config.data_dir)
+    iam_store = SqliteIamStore(meta)
+    ttl = config.iam_cache_seconds
+    identities = Identities(
+        root, partition=config.partition, store=iam_store, wrapper=root_key, ttl=ttl
+    )
+    quota = QuotaGuard(iam_store, meta, blocking, ttl=ttl)
+
+    def iam_changed() -> None:
+        identities.clear()
+        quota.clear()
+
+    iam = IamService(
+        iam_store,
+        root_key,
+        blocking,
+        partition=config.partition,
+        root_access_key=root.access_key,
+        on_change=iam_changed,
+    )
     services = Services(
         config=config,
-        identities=Identities(root, partition=config.partition),
-        buckets=BucketService(meta, blobs, blocking, region=config.region),
-        objects=ObjectService(meta, blobs, blocking, inline_threshold=config.inline_threshold),
-        multipart=MultipartService(meta, blobs, blocking),
+        identities=identities,
+        buckets=BucketService(meta, blobs, blocking, region=config.region, quota=quota),
+        objects=ObjectService(
+            meta, blobs, blocking, inline_threshold=config.inline_threshold, quota=quota
+        ),
+        multipart=MultipartService(meta, blobs, blocking, quota),
         listing=ListingService(meta, blocking),
         blocking=blocking,
+        iam=iam,
     )
 
     def ready() -> bool:
@@ -130,4 +165,5 @@ def build(config: Config) -> Deployment:
         meta.close()
 
     app = S3App(services, load_all(), ready=ready, on_shutdown=shutdown)
-    return Deployment(app, services, root)
+    admin = AdminApp(iam, identities, region=config.region) if config.admin_address else None
+    return Deployment(app, services, root, admin)

@@ -128,6 +128,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers_threads", "int", 8, "Threads per process for file and database work."),
     Setting("log_level", "str", "info", "Log level: debug, info, warning, error."),
     Setting("access_log", "bool", True, "Write one structured JSON log line per request."),
+    Setting(
+        "admin_address",
+        "str",
+        "127.0.0.1:9001",
+        "HOST:PORT the operator admin API (JSON, root credentials only) listens on; "
+        "empty to disable it.",
+    ),
+    Setting(
+        "iam_cache_seconds",
+        "float",
+        5.0,
+        "Seconds a server process caches access keys, identity policies and quotas; changes "
+        "made through another process take effect within this delay.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -155,6 +169,8 @@ class Config:
     workers_threads: int
     log_level: str
     access_log: bool
+    admin_address: str = "127.0.0.1:9001"
+    iam_cache_seconds: float = 5.0
 
     @property
     def host(self) -> str:
@@ -163,6 +179,14 @@ class Config:
     @property
     def port(self) -> int:
         return int(self.address.rpartition(":")[2])
+
+    @property
+    def admin_host_port(self) -> tuple[str, int] | None:
+        """Where the admin API listens, or None when it is disabled."""
+        if not self.admin_address:
+            return None
+        host, _, port = self.admin_address.rpartition(":")
+        return host or "127.0.0.1", int(port)
 
     @property
     def processes(self) -> int:
@@ -215,6 +239,9 @@ def load(
     address = str(values["address"])
     if ":" not in address or not address.rpartition(":")[2].isdigit():
         raise ValueError(f"address must be HOST:PORT, got {address!r}")
+    admin = str(values["admin_address"] or "")
+    if admin and (":" not in admin or not admin.rpartition(":")[2].isdigit()):
+        raise ValueError(f"admin_address must be HOST:PORT or empty, got {admin!r}")
     return Config(**values)  # type: ignore[arg-type]
 
 

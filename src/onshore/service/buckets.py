@@ -19,17 +19,25 @@ from onshore.domain.names import check_bucket_name
 from onshore.service import faults
 from onshore.service.blocking import Blocking
 from onshore.service.objects import now
+from onshore.service.quotas import QuotaGuard
 from onshore.storage.ports import BlobStore, MetadataStore
 
 
 class BucketService:
     def __init__(
-        self, meta: MetadataStore, blobs: BlobStore, blocking: Blocking, *, region: str
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        blocking: Blocking,
+        *,
+        region: str,
+        quota: QuotaGuard | None = None,
     ) -> None:
         self.meta = meta
         self.blobs = blobs
         self.blocking = blocking
         self.region = region
+        self.quota = quota
 
     async def create(self, name: str, *, owner_id: str, location: str | None) -> Bucket:
         check_bucket_name(name)
@@ -39,6 +47,10 @@ class BucketService:
                 f"'{self.region}'.",
                 LocationConstraint=location,
             )
+        if self.quota is not None:
+            existing = await self.blocking.batched(self.meta.get_bucket, name)
+            if existing is None:
+                await self.quota.check(owner_id, add_buckets=1)
         wanted = Bucket(name=name, owner_id=owner_id, region=self.region, created=now())
         stored = await self.blocking(self.meta.create_bucket, wanted)
         if stored.created != wanted.created:

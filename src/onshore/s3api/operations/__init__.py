@@ -15,6 +15,7 @@ from onshore.s3api.http import Request, Response
 from onshore.s3api.routing import Op
 from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
+from onshore.service.iam import IamService
 from onshore.service.identity import Identities
 from onshore.service.listing import ListingService
 from onshore.service.multipart import MultipartService
@@ -30,6 +31,7 @@ class Services:
     multipart: MultipartService
     listing: ListingService
     blocking: Blocking
+    iam: IamService | None = None
 
 
 Handler = Callable[[Request, Services], Awaitable[Response]]
