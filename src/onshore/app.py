@@ -11,6 +11,7 @@ from pathlib import Path
 
 from onshore.adminapi.app import AdminApp
 from onshore.config import Config
+from onshore.iamapi.app import IamApi
 from onshore.listeners import PortRouter
 from onshore.s3api.app import S3App
 from onshore.s3api.operations import Services, load_all
@@ -164,6 +165,7 @@ def build(config: Config) -> Deployment:
         blocking.shutdown()
         meta.close()
 
-    app = S3App(services, load_all(), ready=ready, on_shutdown=shutdown)
+    iam_api = IamApi(iam, identities, region=config.region)
+    app = S3App(services, load_all(), ready=ready, on_shutdown=shutdown, iam_api=iam_api)
     admin = AdminApp(iam, identities, region=config.region) if config.admin_address else None
     return Deployment(app, services, root, admin)

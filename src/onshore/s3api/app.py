@@ -3,6 +3,7 @@
 1. **Limits**: header section size (``max_header_bytes``).
 2. **Route**: :func:`onshore.s3api.routing.resolve` names the operation (``GetObject``...);
    the server's own endpoints live under ``/onshore/`` (the reserved bucket name).
+   A ``POST /`` signed for the service ``iam`` is the IAM query API (:mod:`onshore.iamapi`).
 3. **Authenticate**: SigV4 (header or presigned) → access key → :class:`Principal`; anonymous
    requests are refused until bucket policies exist.
 4. **Body**: a :class:`PayloadReader` that verifies the declared payload hash, aws-chunked
@@ -33,6 +34,7 @@ from onshore.domain.errors import (
 )
 from onshore.domain.ids import host_id, new_request_id
 from onshore.domain.preconditions import NotModified
+from onshore.iamapi.app import IamApi, is_iam_request
 from onshore.s3api.auth import AuthResult, PayloadMode, PayloadReader, authenticate
 from onshore.s3api.auth.sigv4 import EMPTY_SHA256
 from onshore.s3api.errors import error_response
@@ -61,6 +63,7 @@ class S3App:
         *,
         ready: Callable[[], bool] | None = None,
         on_shutdown: Callable[[], None] | None = None,
+        iam_api: IamApi | None = None,
     ) -> None:
         self.services = services
         self.config = services.config
@@ -68,6 +71,7 @@ class S3App:
         self.ready = ready or (lambda: True)
         self.on_shutdown = on_shutdown
         self.log_requests = services.config.access_log
+        self.iam_api = iam_api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -100,6 +104,9 @@ class S3App:
             if req.raw_path.startswith("/onshore/") or req.raw_path == "/onshore":
                 op_name = "Internal"
                 response = await self.internal(req)
+            elif self.iam_api is not None and is_iam_request(req.method, req.raw_path, req.headers):
+                action, response = await self.iam_api(req)  # the IAM query API (iamapi/)
+                op_name = f"iam:{action}"
             else:
                 route = resolve(
                     req.method, req.raw_path, req.query, req.headers, domain=self.config.domain
