@@ -159,9 +159,7 @@ def test_multipart_parts_and_completion(
         MultipartUpload=parts,
     )
     s3.delete_object(Bucket=bucket, Key="existing")
-    s3.complete_multipart_upload(
-        Bucket=bucket, Key="big", UploadId=upload, MultipartUpload=parts
-    )
+    s3.complete_multipart_upload(Bucket=bucket, Key="big", UploadId=upload, MultipartUpload=parts)
     assert usage(admin, tenant) == {"bytes": 10 * MiB, "objects": 1, "buckets": 1}
     refused(
         s3.upload_part_copy, Bucket=bucket, Key="big2", PartNumber=1,
