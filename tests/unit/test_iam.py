@@ -203,3 +203,22 @@ def test_tenant_admin_principal_and_policies() -> None:
     assert ids.policies_for(user) == ('{"a": 1}',)  # cached
     ids.clear()
     assert ids.policies_for(user) == ()
+
+
+def test_admin_api_doc_lists_every_route() -> None:
+    from pathlib import Path
+
+    from onshore.adminapi.openapi import document
+    from onshore.adminapi.routes import ROUTES
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "admin-api.md").read_text()
+    listed = set()
+    for line in doc.splitlines():
+        if line.startswith("| `") and " /" in line:
+            method, _, path = line.split("`")[1].partition(" ")
+            listed.add((method, path))
+    routes = {(r.method, r.path) for r in ROUTES} | {("GET", "/openapi.json")}
+    assert listed == routes
+    paths = document()["paths"]
+    assert isinstance(paths, dict)
+    assert {(m.upper(), p) for p, ops in paths.items() for m in ops} == routes
