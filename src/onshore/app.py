@@ -76,10 +76,11 @@ def open_offline(data_dir: Path) -> tuple[SqliteMetadataStore, FilesystemBlobSto
 
 def prepare(config: Config) -> RootCredentials:
     """One-time start-up work, done once before any server process accepts requests: root
-    credentials (generated on first start) and the orphan sweep (which must not run while
+    credentials and the root key (generated on first start) and the orphan sweep (which must not run while
     another process may be between writing a blob and committing it)."""
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
+    load_root_key(config.data_dir)  # generated here on first start, before any worker reads it
     meta, blobs = open_storage(config)
     try:
         sweep_orphans(meta, blobs)
@@ -167,5 +168,7 @@ def build(config: Config) -> Deployment:
 
     iam_api = IamApi(iam, identities, region=config.region)
     app = S3App(services, load_all(), ready=ready, on_shutdown=shutdown, iam_api=iam_api)
-    admin = AdminApp(iam, identities, region=config.region) if config.admin_address else None
+    admin = None
+    if config.admin_address:
+        admin = AdminApp(iam, identities, region=config.region, log_requests=config.access_log)
     return Deployment(app, services, root, admin)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from urllib.parse import unquote
 
 from onshore.adminapi import openapi
@@ -24,20 +25,25 @@ from onshore.service.iam import IamService
 from onshore.service.identity import Identities
 
 log = logging.getLogger("onshore.admin")
+access_log = logging.getLogger("onshore.access")
 
 SERVICE = "onshore-admin"
 MAX_BODY = 64 * 1024
 
 
 class AdminApp:
-    def __init__(self, iam: IamService, identities: Identities, *, region: str) -> None:
+    def __init__(
+        self, iam: IamService, identities: Identities, *, region: str, log_requests: bool = True
+    ) -> None:
         self.iam = iam
         self.identities = identities
         self.region = region
+        self.log_requests = log_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        started = time.perf_counter()
         request_id = new_request_id()
         req = Request(scope, receive, request_id)
         try:
@@ -57,6 +63,19 @@ class AdminApp:
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body, "more_body": False})
+        if self.log_requests:
+            entry = {
+                "ts": round(time.time(), 3),
+                "request_id": request_id,
+                "op": "admin",
+                "method": req.method,
+                "path": req.raw_path,
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 2),
+                "remote": req.client,
+                "access_key": req.auth.access_key if req.auth else None,
+            }
+            access_log.info(json.dumps(entry, separators=(",", ":")))
 
     async def handle(self, req: Request) -> tuple[int, object]:
         if req.method == "GET" and req.raw_path == "/openapi.json":
@@ -72,6 +91,7 @@ class AdminApp:
             region=self.region,
             service=SERVICE,
         )
+        req.auth = auth
         if auth.access_key is None:
             raise AccessDenied("The admin API requires requests signed by the root credentials.")
         principal = self.identities.principal(auth.access_key)

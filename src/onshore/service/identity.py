@@ -20,6 +20,7 @@ the calling thread: SigV4 verification asks for the secret synchronously.
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -32,6 +33,7 @@ from onshore.service.rootkey import KeyWrapper, UnwrapError
 from onshore.storage.iam_port import IamStore
 
 _MAX_ENTRIES = 10_000
+log = logging.getLogger("onshore.identity")
 
 
 class PrincipalKind(str, Enum):
@@ -161,8 +163,10 @@ class Identities:
             return _Entry(expires)
         try:
             secret = self._wrapper.unwrap(record.wrapped_secret, context=access_key.encode())
-        except UnwrapError:
-            return _Entry(expires)  # sealed by another root key or tampered with: unusable
+        except UnwrapError as error:  # sealed by another root key, or tampered with: unusable
+            log.warning("access key %s cannot be used: its secret does not unwrap (%s)",
+                        access_key, error)  # fmt: skip
+            return _Entry(expires)
         user = record.user
         kind = PrincipalKind.TENANT_ADMIN if user.is_admin else PrincipalKind.USER
         resource = "root" if user.is_admin else f"user/{user.name}"
