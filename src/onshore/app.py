@@ -76,8 +76,8 @@ def open_offline(data_dir: Path) -> tuple[SqliteMetadataStore, FilesystemBlobSto
 
 def prepare(config: Config) -> RootCredentials:
     """One-time start-up work, done once before any server process accepts requests: root
-    credentials and the root key (generated on first start) and the orphan sweep (which must not run while
-    another process may be between writing a blob and committing it)."""
+    credentials and the root key (generated on first start) and the orphan sweep (which must
+    not run while another process may be between writing a blob and committing it)."""
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
     load_root_key(config.data_dir)  # generated here on first start, before any worker reads it
