@@ -131,8 +131,11 @@ class MultipartService:
         source: ByteSource,
         *,
         content_md5: bytes | None = None,
+        expected_size: int | None = None,
     ) -> Part:
         await self.get_upload(bucket, key, upload_id)
+        if self.quota is not None and expected_size is not None:
+            await self.quota.check_bucket_write(bucket, add_bytes=expected_size)
         data = await store_stream(
             source, self.blobs, self.blocking, inline_threshold=-1, max_size=MAX_PART_SIZE
         )
@@ -140,7 +143,7 @@ class MultipartService:
         if content_md5 is not None and content_md5 != data.md5:
             self._discard(data)
             raise BadDigest(ExpectedDigest=content_md5.hex(), CalculatedDigest=data.md5.hex())
-        if self.quota is not None:
+        if self.quota is not None and expected_size is None:
             try:
                 await self.quota.check_bucket_write(bucket, add_bytes=data.size)
             except BaseException:

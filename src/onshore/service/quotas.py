@@ -3,7 +3,10 @@
 A write is refused with ``QuotaExceeded`` (403) when the bucket owner's usage plus what the write
 adds would go over a limit; reads, deletes and aborts are never checked, so a tenant over quota
 can always get back under it. Usage comes from counters the metadata store keeps in the same
-transactions as the writes (one seek); limits are cached for ``ttl`` seconds like identities.
+transactions as the writes (one seek). Limits and bucket owners are cached for ``ttl`` seconds
+like identities, so a write by a tenant without quotas costs no database read at all. A size
+declared by the request is checked before the body is read; an undeclared one (aws-chunked
+without ``x-amz-decoded-content-length``) after the upload, before the commit.
 
 The check is made before the write and is not atomic with it: concurrent writes of one tenant
 can each pass and together go over a limit by up to their own sizes. Replacing an object counts
@@ -34,19 +37,32 @@ class QuotaGuard:
         self._blocking = blocking
         self._ttl = ttl
         self._limits: dict[str, tuple[float, Quota]] = {}
+        self._owners: dict[str, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
     def clear(self) -> None:
         with self._lock:
             self._limits.clear()
+            self._owners.clear()
 
     async def check_bucket_write(
         self, bucket: str, *, add_bytes: int = 0, add_objects: int = 0
     ) -> None:
         """Before a write into ``bucket``; a missing bucket is left to the write to report."""
-        found = await self._blocking.batched(self._meta.get_bucket, bucket)
-        if found is not None:
-            await self.check(found.owner_id, add_bytes=add_bytes, add_objects=add_objects)
+        now = time.monotonic()
+        cached = self._owners.get(bucket)
+        if cached is not None and cached[0] > now:
+            owner = cached[1]
+        else:
+            found = await self._blocking.batched(self._meta.get_bucket, bucket)
+            if found is None:
+                return
+            owner = found.owner_id
+            with self._lock:
+                if len(self._owners) >= _MAX_ENTRIES:
+                    self._owners.clear()
+                self._owners[bucket] = (now + self._ttl, owner)
+        await self.check(owner, add_bytes=add_bytes, add_objects=add_objects)
 
     async def check(
         self, account_id: str, *, add_bytes: int = 0, add_objects: int = 0, add_buckets: int = 0
