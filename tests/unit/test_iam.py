@@ -222,3 +222,34 @@ def test_admin_api_doc_lists_every_route() -> None:
     paths = document()["paths"]
     assert isinstance(paths, dict)
     assert {(m.upper(), p) for p, ops in paths.items() for m in ops} == routes
+
+
+def test_claimed_access_key() -> None:
+    from onshore.s3api.auth.keyhint import claimed_access_key
+
+    header = {
+        "authorization": "AWS4-HMAC-SHA256 Credential=AKIAEXAMPLE/20260101/r/s3/aws4_request, "
+        "SignedHeaders=host, Signature=00"
+    }
+    assert claimed_access_key(header, {}) == "AKIAEXAMPLE"
+    assert claimed_access_key({}, {"X-Amz-Credential": "AKIAQ/20260101/r/s3/aws4_request"}) == (
+        "AKIAQ"
+    )
+    assert claimed_access_key({"authorization": "garbage"}, {}) is None
+    assert claimed_access_key({}, {}) is None
+
+
+def test_warm_loads_key_and_policies_so_later_calls_read_nothing() -> None:
+    ids, store = identities()
+    store.add("AKIAUSER", "s")
+    store.policies["AIDAALICE"] = ('{"a": 1}',)
+    assert ids.is_cached("ROOTKEY")
+    assert not ids.is_cached("AKIAUSER")
+    ids.warm("AKIAUSER")
+    assert ids.is_cached("AKIAUSER")
+    reads = store.reads
+    principal = ids.principal("AKIAUSER")
+    assert principal is not None
+    assert ids.secret_for("AKIAUSER") == "s"
+    assert ids.policies_for(principal) == ('{"a": 1}',)
+    assert store.reads == reads

@@ -19,6 +19,7 @@ from onshore.adminapi.routes import Call, match
 from onshore.domain.errors import AccessDenied, S3Error
 from onshore.domain.iam import IamError
 from onshore.domain.ids import new_request_id
+from onshore.s3api.auth.keyhint import claimed_access_key
 from onshore.s3api.auth.small import authenticate_buffered, read_small_body
 from onshore.s3api.http import Receive, Request, Scope, Send
 from onshore.service.iam import IamService
@@ -81,6 +82,9 @@ class AdminApp:
         if req.method == "GET" and req.raw_path == "/openapi.json":
             return 200, openapi.document()
         body = await read_small_body(req.receive, MAX_BODY)
+        claimed = claimed_access_key(req.headers, req.query)
+        if claimed is not None and not self.identities.is_cached(claimed):
+            await self.iam.blocking.batched(self.identities.warm, claimed)
         auth = authenticate_buffered(
             req.method,
             req.raw_path,

@@ -21,6 +21,7 @@ from onshore.domain.errors import AccessDenied, InvalidAccessKeyId, S3Error
 from onshore.domain.iam import IamError
 from onshore.iamapi import wire
 from onshore.iamapi.actions import ACTIONS, Caller
+from onshore.s3api.auth.keyhint import claimed_access_key
 from onshore.s3api.auth.small import authenticate_buffered, read_small_body
 from onshore.s3api.http import Request, Response
 from onshore.service.iam import IamService
@@ -52,6 +53,9 @@ class IamApi:
         try:
             body = await read_small_body(req.receive, MAX_BODY)
             req.body_done = True
+            claimed = claimed_access_key(req.headers, req.query)
+            if claimed is not None and not self.identities.is_cached(claimed):
+                await self.iam.blocking.batched(self.identities.warm, claimed)
             region = self.region
             if f"/{_GLOBAL_REGION}/iam/" in req.headers.get("authorization", ""):
                 region = _GLOBAL_REGION

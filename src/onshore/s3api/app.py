@@ -36,6 +36,7 @@ from onshore.domain.ids import host_id, new_request_id
 from onshore.domain.preconditions import NotModified
 from onshore.iamapi.app import IamApi, is_iam_request
 from onshore.s3api.auth import AuthResult, PayloadMode, PayloadReader, authenticate
+from onshore.s3api.auth.keyhint import claimed_access_key
 from onshore.s3api.auth.sigv4 import EMPTY_SHA256
 from onshore.s3api.errors import error_response
 from onshore.s3api.http import Message, Receive, Request, Response, Scope, Send
@@ -140,6 +141,10 @@ class S3App:
 
     async def dispatch(self, req: Request, op: Op) -> Response:
         handler = self.handlers.get(op)
+        identities = self.services.identities
+        claimed = claimed_access_key(req.headers, req.query)
+        if claimed is not None and not identities.is_cached(claimed):
+            await self.services.blocking.batched(identities.warm, claimed)  # off the event loop
         auth = authenticate(
             req.method,
             req.raw_path,

@@ -13,8 +13,10 @@ made through *another* server process — a key disabled or deleted, a policy re
 effect here within ``ttl`` seconds. Unknown and inactive keys are cached too, so a flood of
 requests with a bad key costs one database read per key per ``ttl``.
 
-On a cache miss the lookup reads the database (one primary-key seek) and unwraps the secret on
-the calling thread: SigV4 verification asks for the secret synchronously.
+SigV4 verification asks for the secret synchronously, so the request paths first call
+:meth:`Identities.warm` on a worker thread when :meth:`Identities.is_cached` says the claimed key
+is not cached: the database read (one primary-key seek), the unwrap and the user's policy
+documents are then loaded off the event loop, and the synchronous calls are served from memory.
 """
 
 from __future__ import annotations
@@ -136,6 +138,19 @@ class Identities:
                 self._policies.clear()
             self._policies[principal.user_id] = (now + self._ttl, documents)
         return documents
+
+    def is_cached(self, access_key: str) -> bool:
+        """Whether ``secret_for``/``principal`` can answer without reading the store."""
+        if self._store is None or access_key == self._root.access_key:
+            return True
+        cached = self._keys.get(access_key)
+        return cached is not None and cached.expires > time.monotonic()
+
+    def warm(self, access_key: str) -> None:
+        """Load the key (and its user's policies) into the cache; blocking, for a worker thread."""
+        principal = self._entry(access_key).principal
+        if principal is not None:
+            self.policies_for(principal)
 
     def clear(self) -> None:
         """Forget every cached key and policy (after a change made through this process)."""
