@@ -182,3 +182,44 @@ def test_unlimited_tenants_and_root_are_not_checked(server: ServerProcess, s3: A
     name = f"q-{uuid.uuid4().hex[:12]}"
     s3.create_bucket(Bucket=name)
     s3.put_object(Bucket=name, Key="k", Body=b"x" * 100_000)
+
+
+def test_an_undeclared_size_is_checked_after_the_upload(
+    server: ServerProcess, admin: AdminClient, tenant: TenantKeys, s3: Any, bucket: str
+) -> None:
+    """HTTP chunked transfer with no length anywhere: the size is known only once the body is
+    read, and the write is refused before it is committed (nothing stored, nothing counted)."""
+    import http.client
+
+    from botocore.awsrequest import AWSRequest
+
+    from tests.api.raw import sign_request
+
+    set_quota(admin, tenant, max_bytes=50_000)
+    aws = AWSRequest(
+        method="PUT",
+        url=f"{server.endpoint}/{bucket}/chunked",
+        headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD", "Transfer-Encoding": "chunked"},
+    )
+    sign_request(
+        aws,
+        payload_hash="UNSIGNED-PAYLOAD",
+        access_key=tenant.access_key,
+        secret=tenant.secret_key,
+    )
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request(
+            "PUT",
+            f"/{bucket}/chunked",
+            body=iter([b"a" * 40_000, b"b" * 40_000]),
+            headers=dict(aws.headers.items()),
+            encode_chunked=True,
+        )
+        resp = conn.getresponse()
+        answer = resp.read()
+    finally:
+        conn.close()
+    assert resp.status == 403 and b"<Code>QuotaExceeded</Code>" in answer
+    assert usage(admin, tenant) == {"bytes": 0, "objects": 0, "buckets": 1}
+    assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
