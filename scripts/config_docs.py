@@ -84,9 +84,29 @@ def server_options_table() -> str:
     return "\n".join(lines)
 
 
+def admin_commands_table() -> str:
+    admin = _subcommands(build_parser()).choices["admin"]
+    lines = ["| command | what it does |", "| --- | --- |"]
+    for group_name, group in _subcommands(admin).choices.items():
+        for action in _subcommands(group)._choices_actions:
+            parser = _subcommands(group).choices[action.dest]
+            args = " ".join(
+                f"[{_usage(a)}]" if a.option_strings else str(a.metavar)
+                for a in parser._actions
+                if a.dest != "help"
+            )
+            usage = f"onshore admin {group_name} {action.dest} {args}".strip()
+            lines.append(f"| `{usage}` | {_cell(action.help or '')} |")
+    return "\n".join(lines)
+
+
 BLOCKS: Mapping[Path, Mapping[str, Callable[[], str]]] = {
     CONFIGURATION: {"settings": settings_table},
-    CLI: {"commands": commands_table, "server-options": server_options_table},
+    CLI: {
+        "commands": commands_table,
+        "server-options": server_options_table,
+        "admin-commands": admin_commands_table,
+    },
 }
 
 

@@ -9,22 +9,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from onshore.adminapi.app import AdminApp
 from onshore.config import Config
+from onshore.iamapi.app import IamApi
+from onshore.listeners import PortRouter
 from onshore.s3api.app import S3App
 from onshore.s3api.operations import Services, load_all
 from onshore.service.access import AccessControl
 from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
 from onshore.service.credentials import RootCredentials, load_root_credentials
+from onshore.service.iam import IamService
 from onshore.service.identity import Identities
 from onshore.service.licensing.wiring import licensing_for, settings_for
 from onshore.service.listing import ListingService
 from onshore.service.maintenance import sweep_orphans
 from onshore.service.multipart import MultipartService
 from onshore.service.objects import ObjectService
+from onshore.service.quotas import QuotaGuard
+from onshore.service.rootkey import load_root_key
 from onshore.service.space import DiskSpace
 from onshore.storage.filesystem import FilesystemBlobStore
 from onshore.storage.sqlite import SqliteMetadataStore
+from onshore.storage.sqlite.iam import SqliteIamStore
 from onshore.storage.sqlite.schema import in_use as sqlite_in_use
 
 METADATA_FILE = "metadata.db"
@@ -35,6 +42,12 @@ class Deployment:
     app: S3App
     services: Services
     root: RootCredentials
+    admin: AdminApp | None = None
+
+    def asgi(self) -> PortRouter:
+        """The application a server process runs: S3 and, on its own port, the admin API."""
+        admin_port = self.services.config.admin_host_port
+        return PortRouter(self.app, self.admin, admin_port[1] if admin_port else None)
 
 
 def open_storage(config: Config) -> tuple[SqliteMetadataStore, FilesystemBlobStore]:
@@ -66,11 +79,12 @@ def open_offline(data_dir: Path) -> tuple[SqliteMetadataStore, FilesystemBlobSto
 
 def prepare(config: Config) -> RootCredentials:
     """One-time start-up work, done once before any server process accepts requests: root
-    credentials (generated on first start) and the orphan sweep (which must not run while
-    another process may be between writing a blob and committing it)."""
+    credentials and the root key (generated on first start) and the orphan sweep (which must
+    not run while another process may be between writing a blob and committing it)."""
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings_for(config)  # a malformed licensor key is a clear error before any worker starts
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
+    load_root_key(config.data_dir)  # generated here on first start, before any worker reads it
     meta, blobs = open_storage(config)
     try:
         sweep_orphans(meta, blobs)
@@ -79,7 +93,7 @@ def prepare(config: Config) -> RootCredentials:
     return root
 
 
-def create_app() -> S3App:
+def create_app() -> PortRouter:
     """Application factory for server worker processes: configuration from ``ONSHORE_*``."""
     from onshore.cli.server import apply_connection_limits, configure_logging
     from onshore.config import load
@@ -88,7 +102,7 @@ def create_app() -> S3App:
     config = load()
     configure_logging(config.log_level)
     apply_connection_limits(config)
-    return build(config).app
+    return build(config).asgi()
 
 
 def _die_with_parent() -> None:
@@ -112,26 +126,51 @@ def build(config: Config) -> Deployment:
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
     meta, blobs = open_storage(config)
     blocking = Blocking(config.workers_threads)
-    identities = Identities(root, partition=config.partition)
+    root_key = load_root_key(config.data_dir)
+    iam_store = SqliteIamStore(meta)
+    ttl = config.iam_cache_seconds
+    identities = Identities(
+        root, partition=config.partition, store=iam_store, wrapper=root_key, ttl=ttl
+    )
+    quota = QuotaGuard(iam_store, meta, blocking, ttl=ttl)
+    access = AccessControl(
+        meta,
+        blocking,
+        identities,
+        partition=config.partition,
+        block_public_access=config.block_public_access,
+        cache_seconds=config.policy_cache_seconds,
+    )
+
+    def iam_changed() -> None:
+        identities.clear()
+        quota.clear()
+
+    iam = IamService(
+        iam_store,
+        root_key,
+        blocking,
+        partition=config.partition,
+        root_access_key=root.access_key,
+        on_change=iam_changed,
+    )
     services = Services(
         config=config,
         identities=identities,
-        buckets=BucketService(meta, blobs, blocking, region=config.region, regions=config.regions),
-        objects=ObjectService(meta, blobs, blocking, inline_threshold=config.inline_threshold),
-        multipart=MultipartService(meta, blobs, blocking),
+        buckets=BucketService(
+            meta, blobs, blocking, region=config.region, regions=config.regions, quota=quota
+        ),
+        objects=ObjectService(
+            meta, blobs, blocking, inline_threshold=config.inline_threshold, quota=quota
+        ),
+        multipart=MultipartService(meta, blobs, blocking, quota),
         listing=ListingService(meta, blocking),
         blocking=blocking,
         space=DiskSpace(
             config.data_dir, reserve=config.min_free_space, reusable=meta.reusable_bytes
         ),
-        access=AccessControl(
-            meta,
-            blocking,
-            identities,
-            partition=config.partition,
-            block_public_access=config.block_public_access,
-            cache_seconds=config.policy_cache_seconds,
-        ),
+        access=access,
+        iam=iam,
     )
 
     def ready() -> bool:
@@ -151,5 +190,16 @@ def build(config: Config) -> Deployment:
         blocking.shutdown()
         meta.close()
 
-    app = S3App(services, load_all(), ready=ready, on_shutdown=shutdown, licensing=licensing)
-    return Deployment(app, services, root)
+    iam_api = IamApi(iam, identities, region=config.region)
+    app = S3App(
+        services,
+        load_all(),
+        ready=ready,
+        on_shutdown=shutdown,
+        licensing=licensing,
+        iam_api=iam_api,
+    )
+    admin = None
+    if config.admin_address:
+        admin = AdminApp(iam, identities, region=config.region, log_requests=config.access_log)
+    return Deployment(app, services, root, admin)

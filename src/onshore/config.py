@@ -218,6 +218,20 @@ SETTINGS: tuple[Setting, ...] = (
         60.0,
         "Seconds between license re-checks, clock checks and usage-counter flushes.",
     ),
+    Setting(
+        "admin_address",
+        "str",
+        "127.0.0.1:9001",
+        "HOST:PORT the operator admin API (JSON, root credentials only) listens on; "
+        "empty to disable it.",
+    ),
+    Setting(
+        "iam_cache_seconds",
+        "float",
+        5.0,
+        "Seconds a server process caches access keys, identity policies and quotas; changes "
+        "made through another process take effect within this delay.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -274,6 +288,8 @@ class Config:
     licensor_public_keys: str | None
     license_required: bool
     license_refresh_seconds: float
+    admin_address: str
+    iam_cache_seconds: float
 
     @property
     def host(self) -> str:
@@ -294,6 +310,14 @@ class Config:
     @property
     def scheme(self) -> str:
         return "https" if self.certs_dir is not None else "http"
+
+    @property
+    def admin_host_port(self) -> tuple[str, int] | None:
+        """Where the admin API listens, or None when it is disabled."""
+        if not self.admin_address:
+            return None
+        host, _, port = self.admin_address.rpartition(":")
+        return host or "127.0.0.1", int(port)
 
     @property
     def processes(self) -> int:
@@ -477,6 +501,9 @@ def load(
     address = str(values["address"])
     if ":" not in address or not address.rpartition(":")[2].isdigit():
         raise ConfigError(f"address must be HOST:PORT, got {address!r}")
+    admin = str(values["admin_address"] or "")
+    if admin and (":" not in admin or not admin.rpartition(":")[2].isdigit()):
+        raise ConfigError(f"admin_address must be HOST:PORT or empty, got {admin!r}")
     _check_identity(values)
     config = Config(**values)
     _check_tls(config)

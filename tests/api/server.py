@@ -52,6 +52,7 @@ def client_env(**extra: str) -> dict[str, str]:
 class ServerProcess:
     data_dir: Path
     port: int = field(default_factory=free_port)
+    admin_port: int = field(default_factory=free_port)
     extra_args: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
@@ -62,6 +63,10 @@ class ServerProcess:
     def endpoint(self) -> str:
         scheme = "https" if self.ca_bundle is not None else "http"
         return f"{scheme}://127.0.0.1:{self.port}"
+
+    @property
+    def admin_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.admin_port}"
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         env = client_env()
@@ -83,6 +88,8 @@ class ServerProcess:
                 str(self.data_dir),
                 "--address",
                 f"127.0.0.1:{self.port}",
+                "--admin-address",
+                f"127.0.0.1:{self.admin_port}",
                 *self.extra_args,
             ],
             env=env,

@@ -102,7 +102,9 @@ def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
 
 # --- the data directory -------------------------------------------------------------------------
 _BLOB = re.compile(r"blobs(/[0-9a-f]{2}(/[0-9a-f]{2}(/[0-9a-f]{32})?)?)?")
-_TOP = re.compile(r"blobs|tmp|tmp/[0-9a-f]{32}\.part|metadata\.db[-.\w]*|root-credentials\.json")
+_TOP = re.compile(
+    r"blobs|tmp|tmp/[0-9a-f]{32}\.part|metadata\.db[-.\w]*|root-credentials\.json|root\.key"
+)
 
 
 def settle(data_dir: Path, seconds: float = 5.0) -> None:

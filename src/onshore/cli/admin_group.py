@@ -18,3 +18,14 @@ def admin_areas(commands: argparse._SubParsersAction) -> argparse._SubParsersAct
         parser = commands.add_parser("admin", help="operator administration")
         _AREAS[id(parser)] = parser.add_subparsers(dest="admin_area", metavar="AREA", required=True)
     return _AREAS[id(parser)]
+
+
+def adopt(
+    commands: argparse._SubParsersAction,  # type: ignore[type-arg]
+    parser: argparse.ArgumentParser,
+    areas: argparse._SubParsersAction,  # type: ignore[type-arg]
+) -> None:
+    """Make ``parser`` (already added to ``commands`` as ``admin``, with its own options) the
+    group that :func:`admin_areas` returns ``areas`` of."""
+    assert commands.choices.get("admin") is parser
+    _AREAS[id(parser)] = areas

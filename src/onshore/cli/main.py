@@ -1,7 +1,8 @@
 """The ``onshore`` command.
 
 ``onshore server`` runs the S3 API; ``onshore fsck`` checks (and repairs) a stopped server's
-data directory; ``onshore bench`` runs the benchmark against any S3 endpoint. Options of
+data directory; ``onshore bench`` runs the benchmark against any S3 endpoint; ``onshore admin``
+administers tenants, users, keys, policies and quotas over the admin API. Options of
 ``onshore server`` are generated from :data:`onshore.config.SETTINGS`, so the help text, the
 environment variables and ``docs/configuration.md`` never disagree.
 """
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from onshore import __version__
-from onshore.cli import admin_release, config, fsck, license, licensor
+from onshore.cli import admin, admin_release, config, fsck, license, licensor
 from onshore.config import SETTINGS
 
 
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     config.register(commands)
     license.register(commands)
     licensor.register(commands)
+    admin.register(commands)  # before admin_release: it creates the admin group
     admin_release.register(commands)
     try:
         from onshore.bench.cli import register

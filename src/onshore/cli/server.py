@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Mapping
 
@@ -45,6 +46,8 @@ def configure_logging(level: str) -> None:
 def banner(config: Config, access_key: str, secret_key: str | None) -> str:
     endpoint = f"{config.scheme}://{config.host}:{config.port}"
     lines = [f"onshore S3 API: {endpoint}  (region {config.region}, data {config.data_dir})"]
+    if config.admin_address:
+        lines.append(f"onshore admin API: http://{config.admin_address}  (root credentials only)")
     if secret_key is not None:
         lines += [
             "Root credentials were generated and saved (mode 0600) in "
@@ -110,9 +113,11 @@ def run(overrides: Mapping[str, object]) -> int:
         return 2
     configure_logging(config.log_level)
     raise_open_file_limit()
+    from onshore.service.rootkey import RootKeyError
+
     try:
         root = prepare(config)
-    except ValueError as exc:
+    except (ValueError, RootKeyError) as exc:
         print(f"onshore: {exc}", file=sys.stderr)
         return 2
     print(banner(config, root.access_key, root.secret_key if root.created else None), flush=True)
@@ -125,7 +130,7 @@ def run(overrides: Mapping[str, object]) -> int:
         os.environ.setdefault("MALLOC_ARENA_MAX", "2")
         app: object = "onshore.app:create_app"
     else:
-        app = build(config).app
+        app = build(config).asgi()
         apply_connection_limits(config)
     settings = uvicorn.Config(
         app,  # type: ignore[arg-type]
@@ -148,6 +153,10 @@ def run(overrides: Mapping[str, object]) -> int:
         ssl_certfile=str(tls[0]) if (tls := config.tls_files) else None,
         ssl_keyfile=str(tls[1]) if tls else None,
     )
+    sockets = [settings.bind_socket()]
+    admin = config.admin_host_port
+    if admin is not None:
+        sockets.append(_bind(*admin))
     server = uvicorn.Server(settings)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
     # handler that was installed before it started; make that a no-op so a clean shutdown
@@ -157,7 +166,21 @@ def run(overrides: Mapping[str, object]) -> int:
     if processes > 1:
         from onshore.cli.supervisor import Supervisor
 
-        Supervisor(settings, sockets=[settings.bind_socket()]).run()
+        Supervisor(settings, sockets=sockets).run()
     else:
-        server.run()
+        server.run(sockets=sockets)
     return 0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket for the admin API, bound like uvicorn binds the S3 one."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family=family)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        print(f"onshore: cannot listen on the admin address {host}:{port}: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None
+    sock.set_inheritable(True)
+    return sock

@@ -228,6 +228,13 @@ class InvalidObjectState(S3Error):
     status, message = 403, "The operation is not valid for the current state of the object."
 
 
+class QuotaExceeded(S3Error):
+    """Not an AWS code: the bucket owner's quota (bytes, objects or buckets) would be exceeded;
+    the message names the quota and its limit."""
+
+    status, message = 403, "The tenant's quota would be exceeded by this request."
+
+
 class RequestTimeTooSkewed(S3Error):
     status = 403
     message = "The difference between the request time and the server's time is too large."

@@ -3,6 +3,7 @@
 1. **Limits**: header section size (``max_header_bytes``).
 2. **Route**: :func:`onshore.s3api.routing.resolve` names the operation (``GetObject``...);
    the server's own endpoints live under ``/onshore/`` (the reserved bucket name).
+   A ``POST /`` signed for the service ``iam`` is the IAM query API (:mod:`onshore.iamapi`).
 3. **Authenticate**: SigV4 (header or presigned) → access key → :class:`Principal`; an
    unsigned request is the anonymous principal.
 4. **Authorize**: :func:`onshore.s3api.authorize.authorize` — the operation's IAM actions
@@ -38,7 +39,9 @@ from onshore.domain.errors import (
 )
 from onshore.domain.ids import host_id, new_request_id
 from onshore.domain.preconditions import NotModified
+from onshore.iamapi.app import IamApi, is_iam_request
 from onshore.s3api.auth import AuthResult, PayloadMode, PayloadReader, authenticate
+from onshore.s3api.auth.keyhint import claimed_access_key
 from onshore.s3api.auth.sigv4 import EMPTY_SHA256
 from onshore.s3api.authorize import authorize
 from onshore.s3api.errors import error_response
@@ -71,6 +74,7 @@ class S3App:
         ready: Callable[[], bool] | None = None,
         on_shutdown: Callable[[], None] | None = None,
         licensing: Licensing | None = None,
+        iam_api: IamApi | None = None,
     ) -> None:
         self.services = services
         self.config = services.config
@@ -79,6 +83,7 @@ class S3App:
         self.on_shutdown = on_shutdown
         self.log_requests = services.config.access_log
         self.licensing = licensing  # None: no licensor configured, nothing to check or meter
+        self.iam_api = iam_api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -111,6 +116,9 @@ class S3App:
             if req.raw_path.startswith("/onshore/") or req.raw_path == "/onshore":
                 op_name = "Internal"
                 response = await self.internal(req)
+            elif self.iam_api is not None and is_iam_request(req.method, req.raw_path, req.headers):
+                action, response = await self.iam_api(req)  # the IAM query API (iamapi/)
+                op_name = f"iam:{action}"
             else:
                 route = resolve(
                     req.method, req.raw_path, req.query, req.headers, domain=self.config.domain
@@ -153,6 +161,10 @@ class S3App:
 
     async def dispatch(self, req: Request, op: Op) -> Response:
         handler = self.handlers.get(op)
+        identities = self.services.identities
+        claimed = claimed_access_key(req.headers, req.query)
+        if claimed is not None and not identities.is_cached(claimed):
+            await self.services.blocking.batched(identities.warm, claimed)  # off the event loop
         auth = authenticate(
             req.method,
             req.raw_path,

@@ -22,6 +22,7 @@ from onshore.domain.names import check_bucket_name
 from onshore.service import faults
 from onshore.service.blocking import Blocking
 from onshore.service.objects import now
+from onshore.service.quotas import QuotaGuard
 from onshore.storage.ports import BlobStore, MetadataStore
 
 
@@ -34,12 +35,14 @@ class BucketService:
         *,
         region: str,
         regions: tuple[str, ...] = (),
+        quota: QuotaGuard | None = None,
     ) -> None:
         self.meta = meta
         self.blobs = blobs
         self.blocking = blocking
         self.region = region
         self.regions = regions or (region,)
+        self.quota = quota
 
     async def create(self, name: str, *, owner_id: str, location: str | None) -> Bucket:
         check_bucket_name(name)
@@ -55,6 +58,10 @@ class BucketService:
                 f"endpoint this request was sent to ({self.region}).",
                 LocationConstraint=location,
             )
+        if self.quota is not None:
+            existing = await self.blocking.batched(self.meta.get_bucket, name)
+            if existing is None:
+                await self.quota.check(owner_id, add_buckets=1)
         wanted = Bucket(name=name, owner_id=owner_id, region=self.region, created=now())
         stored = await self.blocking(self.meta.create_bucket, wanted)
         if stored.created != wanted.created:

@@ -49,6 +49,7 @@ from onshore.service import faults
 from onshore.service.blocking import Blocking
 from onshore.service.data import ByteSource, StoredData, copy_stream, store_stream
 from onshore.service.objects import NewObject, now
+from onshore.service.quotas import QuotaGuard
 from onshore.storage.ports import BlobStore, MetadataStore
 
 MIN_PART_SIZE = 5 * 1024 * 1024
@@ -77,10 +78,17 @@ def check_part_number(value: str | None) -> int:
 
 
 class MultipartService:
-    def __init__(self, meta: MetadataStore, blobs: BlobStore, blocking: Blocking) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        blocking: Blocking,
+        quota: QuotaGuard | None = None,
+    ) -> None:
         self.meta = meta
         self.blobs = blobs
         self.blocking = blocking
+        self.quota = quota
 
     async def create(
         self,
@@ -123,8 +131,11 @@ class MultipartService:
         source: ByteSource,
         *,
         content_md5: bytes | None = None,
+        expected_size: int | None = None,
     ) -> Part:
         await self.get_upload(bucket, key, upload_id)
+        if self.quota is not None and expected_size is not None:
+            await self.quota.check_bucket_write(bucket, add_bytes=expected_size)
         data = await store_stream(
             source, self.blobs, self.blocking, inline_threshold=-1, max_size=MAX_PART_SIZE
         )
@@ -132,6 +143,12 @@ class MultipartService:
         if content_md5 is not None and content_md5 != data.md5:
             self._discard(data)
             raise BadDigest(ExpectedDigest=content_md5.hex(), CalculatedDigest=data.md5.hex())
+        if self.quota is not None and expected_size is None:
+            try:
+                await self.quota.check_bucket_write(bucket, add_bytes=data.size)
+            except BaseException:
+                self._discard(data)
+                raise
         return await self._add_part(bucket, upload_id, part_number, data)
 
     async def upload_part_copy(
@@ -144,6 +161,9 @@ class MultipartService:
         byte_range: ByteRange | None,
     ) -> Part:
         await self.get_upload(bucket, key, upload_id)
+        if self.quota is not None:
+            size = source.size if byte_range is None else byte_range.length
+            await self.quota.check_bucket_write(bucket, add_bytes=size)
         data = await copy_stream(
             source, self.blobs, self.blocking, inline_threshold=-1, byte_range=byte_range
         )
@@ -185,6 +205,8 @@ class MultipartService:
         upload = await self.get_upload(bucket, key, upload_id)
         if not requested:
             raise InvalidRequest("You must specify at least one part")
+        if self.quota is not None:
+            await self.quota.check_bucket_write(bucket, add_objects=1)
         uploaded = {
             p.part_number: p for p in await self.blocking(self.meta.get_parts, bucket, upload_id)
         }

@@ -38,6 +38,7 @@ from onshore.domain.ranges import ByteRange
 from onshore.service import faults
 from onshore.service.blocking import Blocking
 from onshore.service.data import ByteSource, StoredData, copy_stream, store_stream
+from onshore.service.quotas import QuotaGuard
 from onshore.storage.ports import BlobStore, MetadataStore
 
 
@@ -85,11 +86,13 @@ class ObjectService:
         blocking: Blocking,
         *,
         inline_threshold: int,
+        quota: QuotaGuard | None = None,
     ) -> None:
         self.meta = meta
         self.blobs = blobs
         self.blocking = blocking
         self.inline_threshold = inline_threshold
+        self.quota = quota
 
     # --- reads ----------------------------------------------------------------------------------
     async def get_version(
@@ -119,11 +122,15 @@ class ObjectService:
         check_key(key)
         if expected_size is None or expected_size > self.inline_threshold:
             await self._require_bucket(bucket)
+        if self.quota is not None:
+            await self.quota.check_bucket_write(bucket, add_bytes=expected_size or 0, add_objects=1)
         data = await store_stream(
             source, self.blobs, self.blocking, inline_threshold=self.inline_threshold
         )
         faults.point("put_object.blob_written")
         try:
+            if self.quota is not None and expected_size is None:
+                await self.quota.check_bucket_write(bucket, add_bytes=data.size)
             if new.content_md5 is not None and new.content_md5 != data.md5:
                 raise BadDigest(
                     ExpectedDigest=new.content_md5.hex(), CalculatedDigest=data.md5.hex()
@@ -219,6 +226,8 @@ class ObjectService:
                 "location or encryption attributes."
             )
         await self._require_bucket(bucket)
+        if self.quota is not None:
+            await self.quota.check_bucket_write(bucket, add_bytes=source.size, add_objects=1)
         data = await copy_stream(
             source, self.blobs, self.blocking, inline_threshold=self.inline_threshold
         )

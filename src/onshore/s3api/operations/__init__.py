@@ -16,6 +16,7 @@ from onshore.s3api.routing import Op
 from onshore.service.access import AccessControl
 from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
+from onshore.service.iam import IamService
 from onshore.service.identity import Identities
 from onshore.service.listing import ListingService
 from onshore.service.multipart import MultipartService
@@ -34,6 +35,7 @@ class Services:
     blocking: Blocking
     space: DiskSpace
     access: AccessControl
+    iam: IamService | None = None
 
 
 Handler = Callable[[Request, Services], Awaitable[Response]]

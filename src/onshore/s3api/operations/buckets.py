@@ -49,6 +49,7 @@ async def list_buckets(req: Request, services: Services) -> Response:
     token = req.query.get("continuation-token")
     start_after = _decode_token(token) if token else ""
     assert req.principal is not None
+    # Only the caller's own account's buckets, as on AWS (tenants never learn others' names).
     found = await services.buckets.list(
         owner_id=req.principal.account_id, prefix=prefix, start_after=start_after, limit=limit + 1
     )

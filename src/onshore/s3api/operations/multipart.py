@@ -105,6 +105,7 @@ async def upload_part(req: Request, services: Services) -> Response:
         number,
         req.body,
         content_md5=hdr.content_md5(req.headers),
+        expected_size=req.body.decoded_length,
     )
     headers = {"ETag": etags.quote(part.etag)}
     if part.checksum is not None:

@@ -150,6 +150,11 @@ class SqliteMetadataStore:
                 self._readers.add(reader)
         return reader.conn
 
+    def read_connection(self) -> sqlite3.Connection:
+        """This thread's read-only connection (for sibling stores sharing the database, such
+        as :class:`~onshore.storage.sqlite.iam.SqliteIamStore`)."""
+        return self._conn()
+
     @contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
         """A read transaction: every statement inside sees the same committed state."""

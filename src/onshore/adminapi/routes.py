@@ -1,0 +1,301 @@
+"""The admin API's endpoints: one function each, and ``ROUTES``, the one table that routes
+requests and describes them in the OpenAPI document.
+
+Tenants are addressed by account id or by name (``{tenant}``); users by name inside a tenant;
+access keys by id alone (ids are unique in the deployment). Creating a tenant also creates its
+admin user and that user's first access key; creating any key returns its secret, the only time
+it is ever shown.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+
+from onshore.domain.iam import (
+    AccessKey,
+    KeyStatus,
+    NewAccessKey,
+    Quota,
+    Tenant,
+    Usage,
+    User,
+    ValidationError,
+    check_quota_value,
+)
+from onshore.service.iam import IamService
+
+JsonObject = dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A routed request: path parameters and the raw body."""
+
+    params: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Mapping[str, object]:
+        if not self.body.strip():
+            return {}
+        try:
+            value = json.loads(self.body)
+        except ValueError:
+            raise ValidationError("The request body is not valid JSON.") from None
+        if not isinstance(value, dict):
+            raise ValidationError("The request body must be a JSON object.")
+        return value
+
+    def text(self, name: str, *, required: bool = True) -> str | None:
+        value = self.json().get(name)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str) or not value:
+            raise ValidationError(f"'{name}' must be a non-empty string.")
+        return value
+
+
+Result = tuple[int, object]
+Handler = Callable[[IamService, Call], Awaitable[Result]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str  # template, e.g. /tenants/{tenant}/users
+    handler: Handler
+    summary: str
+    body: str = ""  # what the request body holds, for the OpenAPI document
+    status: int = 200
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        regex = re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", self.path)
+        object.__setattr__(self, "pattern", re.compile(f"^{regex}$"))
+
+
+# --- JSON shapes --------------------------------------------------------------------------------
+def tenant_json(tenant: Tenant) -> JsonObject:
+    return {
+        "account_id": tenant.account_id,
+        "name": tenant.name,
+        "created": tenant.created.isoformat(),
+    }
+
+
+def user_json(iam: IamService, user: User) -> JsonObject:
+    return {
+        "account_id": user.account_id,
+        "name": user.name,
+        "user_id": user.user_id,
+        "arn": iam.user_arn(user),
+        "admin": user.is_admin,
+        "created": user.created.isoformat(),
+    }
+
+
+def key_json(key: AccessKey) -> JsonObject:
+    return {
+        "access_key_id": key.access_key,
+        "account_id": key.account_id,
+        "user_name": key.user_name,
+        "status": key.status.value,
+        "created": key.created.isoformat(),
+    }
+
+
+def new_key_json(new: NewAccessKey) -> JsonObject:
+    return {**key_json(new.key), "secret_access_key": new.secret_key}
+
+
+def quota_json(quota: Quota, usage: Usage) -> JsonObject:
+    return {
+        "max_bytes": quota.max_bytes,
+        "max_objects": quota.max_objects,
+        "max_buckets": quota.max_buckets,
+        "usage": {"bytes": usage.bytes, "objects": usage.objects, "buckets": usage.buckets},
+    }
+
+
+# --- handlers -----------------------------------------------------------------------------------
+async def _account(iam: IamService, call: Call) -> str:
+    return (await iam.tenant(call.params["tenant"])).account_id
+
+
+async def create_tenant(iam: IamService, call: Call) -> Result:
+    tenant, admin, key = await iam.create_tenant(str(call.text("name")))
+    return 201, {
+        **tenant_json(tenant),
+        "admin_user": user_json(iam, admin),
+        "access_key": new_key_json(key),
+    }
+
+
+async def list_tenants(iam: IamService, call: Call) -> Result:
+    return 200, {"tenants": [tenant_json(t) for t in await iam.list_tenants()]}
+
+
+async def get_tenant(iam: IamService, call: Call) -> Result:
+    tenant = await iam.tenant(call.params["tenant"])
+    quota, usage = await iam.quota(tenant.account_id)
+    return 200, {**tenant_json(tenant), "quota": quota_json(quota, usage)}
+
+
+async def delete_tenant(iam: IamService, call: Call) -> Result:
+    await iam.delete_tenant(await _account(iam, call))
+    return 204, None
+
+
+async def create_user(iam: IamService, call: Call) -> Result:
+    user = await iam.create_user(await _account(iam, call), str(call.text("name")))
+    return 201, user_json(iam, user)
+
+
+async def list_users(iam: IamService, call: Call) -> Result:
+    users = await iam.list_users(await _account(iam, call))
+    return 200, {"users": [user_json(iam, u) for u in users]}
+
+
+async def get_user(iam: IamService, call: Call) -> Result:
+    user = await iam.user(await _account(iam, call), call.params["user"])
+    return 200, user_json(iam, user)
+
+
+async def delete_user(iam: IamService, call: Call) -> Result:
+    await iam.delete_user(await _account(iam, call), call.params["user"])
+    return 204, None
+
+
+async def create_key(iam: IamService, call: Call) -> Result:
+    new = await iam.create_key(
+        await _account(iam, call),
+        call.params["user"],
+        access_key=call.text("access_key_id", required=False),
+        secret_key=call.text("secret_access_key", required=False),
+    )
+    return 201, new_key_json(new)
+
+
+async def list_keys(iam: IamService, call: Call) -> Result:
+    keys = await iam.list_keys(await _account(iam, call), call.params["user"])
+    return 200, {"access_keys": [key_json(k) for k in keys]}
+
+
+async def get_key(iam: IamService, call: Call) -> Result:
+    return 200, key_json(await iam.key(call.params["key"]))
+
+
+async def update_key(iam: IamService, call: Call) -> Result:
+    status = call.text("status")
+    if status not in (KeyStatus.ACTIVE.value, KeyStatus.INACTIVE.value):
+        raise ValidationError("'status' must be 'Active' or 'Inactive'.")
+    key = await iam.key(call.params["key"])
+    await iam.set_key_status(key.account_id, key.access_key, KeyStatus(status))
+    return 200, key_json(await iam.key(key.access_key))
+
+
+async def delete_key(iam: IamService, call: Call) -> Result:
+    key = await iam.key(call.params["key"])
+    await iam.delete_key(key.account_id, key.access_key)
+    return 204, None
+
+
+async def put_policy(iam: IamService, call: Call) -> Result:
+    document = call.body.decode("utf-8", errors="replace")
+    account = await _account(iam, call)
+    await iam.put_policy(account, call.params["user"], call.params["policy"], document)
+    return 200, {"user_name": call.params["user"], "policy_name": call.params["policy"]}
+
+
+async def list_policies(iam: IamService, call: Call) -> Result:
+    names = await iam.list_policies(await _account(iam, call), call.params["user"])
+    return 200, {"policies": names}
+
+
+async def get_policy(iam: IamService, call: Call) -> Result:
+    account = await _account(iam, call)
+    document = await iam.get_policy(account, call.params["user"], call.params["policy"])
+    return 200, {
+        "user_name": call.params["user"],
+        "policy_name": call.params["policy"],
+        "document": json.loads(document),
+    }
+
+
+async def delete_policy(iam: IamService, call: Call) -> Result:
+    account = await _account(iam, call)
+    await iam.delete_policy(account, call.params["user"], call.params["policy"])
+    return 204, None
+
+
+async def set_quota(iam: IamService, call: Call) -> Result:
+    body = call.json()
+    unknown = set(body) - {"max_bytes", "max_objects", "max_buckets"}
+    if unknown:
+        raise ValidationError(f"Unknown quota field(s): {', '.join(sorted(unknown))}.")
+    account = await _account(iam, call)
+    current, _ = await iam.quota(account)
+    quota = Quota(
+        *(
+            check_quota_value(name, body[name]) if name in body else getattr(current, name)
+            for name in ("max_bytes", "max_objects", "max_buckets")
+        )
+    )
+    await iam.set_quota(account, quota)
+    return 200, quota_json(*await iam.quota(account))
+
+
+async def get_quota(iam: IamService, call: Call) -> Result:
+    return 200, quota_json(*await iam.quota(await _account(iam, call)))
+
+
+_T = "/tenants/{tenant}"
+_U = _T + "/users/{user}"
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/tenants", create_tenant, "Create a tenant with its admin user and first "
+          "access key (the secret is returned once).", body='{"name": "acme"}', status=201),
+    Route("GET", "/tenants", list_tenants, "List tenants."),
+    Route("GET", _T, get_tenant, "Get a tenant (by account id or name) with its quota and usage."),
+    Route("DELETE", _T, delete_tenant, "Delete a tenant that owns no buckets.", status=204),
+    Route("POST", _T + "/users", create_user, "Create a user.", body='{"name": "alice"}',
+          status=201),
+    Route("GET", _T + "/users", list_users, "List the tenant's users."),
+    Route("GET", _U, get_user, "Get a user."),
+    Route("DELETE", _U, delete_user, "Delete a user that has no access keys or policies.",
+          status=204),
+    Route("POST", _U + "/keys", create_key, "Create an access key (the secret is returned "
+          "once), or import one with access_key_id and secret_access_key.",
+          body='{} or {"access_key_id": "...", "secret_access_key": "..."}', status=201),
+    Route("GET", _U + "/keys", list_keys, "List a user's access keys."),
+    Route("GET", "/keys/{key}", get_key, "Get an access key (never its secret)."),
+    Route("PATCH", "/keys/{key}", update_key, "Enable or disable an access key.",
+          body='{"status": "Active" | "Inactive"}'),
+    Route("DELETE", "/keys/{key}", delete_key, "Delete an access key.", status=204),
+    Route("GET", _U + "/policies", list_policies, "List a user's inline policy names."),
+    Route("PUT", _U + "/policies/{policy}", put_policy, "Attach (create or replace) an inline "
+          "policy; the body is the policy document.", body="a JSON policy document"),
+    Route("GET", _U + "/policies/{policy}", get_policy, "Get an inline policy document."),
+    Route("DELETE", _U + "/policies/{policy}", delete_policy, "Delete an inline policy.",
+          status=204),
+    Route("PUT", _T + "/quota", set_quota, "Set quotas (null = unlimited; fields left out keep "
+          "their value).", body='{"max_bytes": 1073741824, "max_objects": null, '
+          '"max_buckets": 10}'),
+    Route("GET", _T + "/quota", get_quota, "Get quotas and current usage."),
+)  # fmt: skip
+
+
+def match(method: str, path: str) -> tuple[Route, dict[str, str]] | None | bool:
+    """The route and its parameters; False if the path exists for another method; None if
+    no route has this path."""
+    other_method = False
+    for route in ROUTES:
+        found = route.pattern.match(path)
+        if found is None:
+            continue
+        if route.method != method:
+            other_method = True
+            continue
+        return route, found.groupdict()
+    return False if other_method else None

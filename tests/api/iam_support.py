@@ -1,0 +1,70 @@
+"""Helpers for the tenant / IAM API tests: an admin API client signed by the test server's root
+credentials, a tenant factory, and S3 / IAM boto3 clients for any key pair."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from onshore.cli.adminclient import AdminClient
+from tests.api.server import ACCESS_KEY, REGION, SECRET_KEY, ServerProcess
+
+
+@dataclass(frozen=True)
+class TenantKeys:
+    account_id: str
+    name: str
+    access_key: str
+    secret_key: str
+
+
+def admin_client(server: ServerProcess) -> AdminClient:
+    return AdminClient(server.admin_endpoint, ACCESS_KEY, SECRET_KEY, REGION)
+
+
+def new_tenant(admin: AdminClient, prefix: str = "t") -> TenantKeys:
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    created = admin.request("POST", "/tenants", {"name": name})
+    assert isinstance(created, dict)
+    key = created["access_key"]
+    return TenantKeys(created["account_id"], name, key["access_key_id"], key["secret_access_key"])
+
+
+def new_user_key(admin: AdminClient, tenant: TenantKeys, user: str) -> tuple[str, str]:
+    admin.request("POST", f"/tenants/{tenant.account_id}/users", {"name": user})
+    key = admin.request("POST", f"/tenants/{tenant.account_id}/users/{user}/keys", {})
+    assert isinstance(key, dict)
+    return key["access_key_id"], key["secret_access_key"]
+
+
+def allow(admin: AdminClient, tenant: TenantKeys, user: str, *actions: str) -> None:
+    """Attach an inline policy allowing ``actions`` on everything to ``user``."""
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": list(actions), "Resource": "*"}],
+    }
+    admin.request(
+        "PUT",
+        f"/tenants/{tenant.account_id}/users/{user}/policies/allow",
+        raw=json.dumps(document).encode(),
+    )
+
+
+def client(service: str, endpoint: str, access_key: str, secret_key: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session(
+        aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=REGION
+    )
+    return session.client(
+        service,
+        endpoint_url=endpoint,
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+
+
+def error_code(exc: Any) -> tuple[str, int]:
+    return exc.response["Error"]["Code"], exc.response["ResponseMetadata"]["HTTPStatusCode"]
