@@ -5,9 +5,9 @@ The callers: anonymous (unsigned requests), the admin of another tenant (who has
 its own account and none in this one) and a user of another tenant whose identity policy
 allows everything (``s3:*`` on ``*``: a grant in its own account is not one here, since across
 accounts the bucket policy must allow too). The request table is built from the router's own
-tables, so a new operation is covered as soon as it is routed. Each request is sent twice — at an existing bucket and
-key, and at a missing key — and the two answers must be indistinguishable but for the
-request id.
+tables, so a new operation is covered as soon as it is routed. Each request is sent twice — at
+an existing bucket and key, and at a missing key — and the two answers must be
+indistinguishable but for the request id.
 """
 
 from __future__ import annotations
