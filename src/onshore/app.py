@@ -26,6 +26,7 @@ from onshore.service.listing import ListingService
 from onshore.service.maintenance import sweep_orphans
 from onshore.service.multipart import MultipartService
 from onshore.service.objects import ObjectService
+from onshore.service.operators import Operators
 from onshore.service.quotas import QuotaGuard
 from onshore.service.rootkey import load_root_key
 from onshore.service.space import DiskSpace
@@ -201,5 +202,12 @@ def build(config: Config) -> Deployment:
     )
     admin = None
     if config.admin_address:
-        admin = AdminApp(iam, identities, region=config.region, log_requests=config.access_log)
+        admin = AdminApp(
+            iam,
+            identities,
+            Operators(meta, root_key, ttl=ttl),
+            region=config.region,
+            separate_roles=config.separate_operator_roles,
+            log_requests=config.access_log,
+        )
     return Deployment(app, services, root, admin)

@@ -226,6 +226,14 @@ SETTINGS: tuple[Setting, ...] = (
         "empty to disable it.",
     ),
     Setting(
+        "separate_operator_roles",
+        "bool",
+        False,
+        "Separation of duties (MLPS, SecNumCloud): the root credentials keep only the system "
+        "administrator role; key, policy and audit work needs named operators "
+        "(onshore operator create).",
+    ),
+    Setting(
         "iam_cache_seconds",
         "float",
         5.0,
@@ -289,6 +297,7 @@ class Config:
     license_required: bool
     license_refresh_seconds: float
     admin_address: str
+    separate_operator_roles: bool
     iam_cache_seconds: float
 
     @property

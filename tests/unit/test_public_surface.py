@@ -47,6 +47,7 @@ def test_subcommands() -> None:
         "fsck",
         "license",
         "licensor",
+        "operator",
         "server",
     ]
 

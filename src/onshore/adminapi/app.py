@@ -1,8 +1,10 @@
 """The admin API's ASGI application.
 
 Every request but ``GET /openapi.json`` must be signed (SigV4, service ``onshore-admin``, the
-deployment's region) by the operator's root credentials; a valid signature by any other key —
-a tenant's — is refused with 403 ``AccessDenied``. Bodies are small JSON documents (at most
+deployment's region) by an operator: the root credentials or a named operator account
+(:mod:`onshore.service.operators`). Each endpoint requires one operator role (system,
+security or audit); a caller without it, and any tenant's key, is refused with 403
+``AccessDenied``. Bodies are small JSON documents (at most
 :data:`MAX_BODY` bytes), read in full before the signature is checked. Errors are JSON:
 ``{"error": {"code": "NoSuchEntity", "message": "..."}}`` with the matching HTTP status.
 """
@@ -24,6 +26,7 @@ from onshore.s3api.auth.small import authenticate_buffered, read_small_body
 from onshore.s3api.http import Receive, Request, Scope, Send
 from onshore.service.iam import IamService
 from onshore.service.identity import Identities
+from onshore.service.operators import ALL_ROLES, Operators, Role
 
 log = logging.getLogger("onshore.admin")
 access_log = logging.getLogger("onshore.access")
@@ -34,11 +37,20 @@ MAX_BODY = 64 * 1024
 
 class AdminApp:
     def __init__(
-        self, iam: IamService, identities: Identities, *, region: str, log_requests: bool = True
+        self,
+        iam: IamService,
+        identities: Identities,
+        operators: Operators,
+        *,
+        region: str,
+        separate_roles: bool = False,
+        log_requests: bool = True,
     ) -> None:
         self.iam = iam
         self.identities = identities
+        self.operators = operators
         self.region = region
+        self.root_roles = frozenset({Role.SYSTEM}) if separate_roles else ALL_ROLES
         self.log_requests = log_requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -85,22 +97,24 @@ class AdminApp:
         claimed = claimed_access_key(req.headers, req.query)
         if claimed is not None and not self.identities.is_cached(claimed):
             await self.iam.blocking.batched(self.identities.warm, claimed)
+        if claimed is not None:
+            await self.iam.blocking.batched(self.operators.role_of, claimed)  # warm its cache
         auth = authenticate_buffered(
             req.method,
             req.raw_path,
             req.query_string,
             req.headers,
             body,
-            lookup=self.identities.secret_for,
+            lookup=self._secret_for,
             region=self.region,
             service=SERVICE,
         )
         req.auth = auth
         if auth.access_key is None:
-            raise AccessDenied("The admin API requires requests signed by the root credentials.")
-        principal = self.identities.principal(auth.access_key)
-        if principal is None or not principal.is_root:
-            raise AccessDenied("Only the operator's root credentials may use the admin API.")
+            raise AccessDenied("The admin API requires requests signed by an operator.")
+        roles = self._roles_of(auth.access_key)
+        if not roles:
+            raise AccessDenied("Only operator credentials may use the admin API.")
         found = match(req.method, req.raw_path.rstrip("/") or "/")
         if found is None:
             return 404, _error("NoSuchRoute", f"No admin endpoint {req.raw_path}.")
@@ -108,8 +122,24 @@ class AdminApp:
             return 405, _error("MethodNotAllowed", f"{req.method} is not allowed here.")
         assert not isinstance(found, bool)
         route, params = found
-        call = Call({k: unquote(v) for k, v in params.items()}, body)
+        if route.role not in roles:
+            raise AccessDenied(
+                f"{req.method} {route.path} requires the {route.role.value} administrator role."
+            )
+        call = Call({k: unquote(v) for k, v in params.items()}, body, roles)
         return await route.handler(self.iam, call)
+
+    def _secret_for(self, access_key: str) -> str | None:
+        """Operators' secrets, then the identities' (root, and tenants' keys: a tenant's valid
+        signature is then refused with AccessDenied, like any caller without a role)."""
+        return self.operators.secret_for(access_key) or self.identities.secret_for(access_key)
+
+    def _roles_of(self, access_key: str) -> frozenset[Role]:
+        principal = self.identities.principal(access_key)
+        if principal is not None and principal.is_root:
+            return self.root_roles
+        role = self.operators.role_of(access_key)
+        return frozenset() if role is None else frozenset({role})
 
 
 def _error(code: str, message: str) -> dict[str, object]:

@@ -35,6 +35,7 @@ def document() -> dict[str, object]:
         operation: dict[str, object] = {
             "summary": route.summary,
             "operationId": route.handler.__name__,
+            "x-onshore-role": route.role.value,
             "parameters": params,
             "responses": {
                 str(route.status): {"description": "Success"},

@@ -26,6 +26,7 @@ from onshore.domain.iam import (
     check_quota_value,
 )
 from onshore.service.iam import IamService
+from onshore.service.operators import ALL_ROLES, Role
 
 JsonObject = dict[str, object]
 
@@ -36,6 +37,7 @@ class Call:
 
     params: Mapping[str, str]
     body: bytes
+    roles: frozenset[Role] = ALL_ROLES  # the caller's operator roles
 
     def json(self) -> Mapping[str, object]:
         if not self.body.strip():
@@ -69,6 +71,7 @@ class Route:
     summary: str
     body: str = ""  # what the request body holds, for the OpenAPI document
     status: int = 200
+    role: Role = Role.SYSTEM  # the operator role the endpoint requires
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -125,11 +128,14 @@ async def _account(iam: IamService, call: Call) -> str:
 
 
 async def create_tenant(iam: IamService, call: Call) -> Result:
-    tenant, admin, key = await iam.create_tenant(str(call.text("name")))
+    """A tenant, its admin user and — when the caller also holds the security role — that
+    user's first access key (otherwise a security administrator creates it)."""
+    with_key = Role.SECURITY in call.roles
+    tenant, admin, key = await iam.create_tenant(str(call.text("name")), with_key=with_key)
     return 201, {
         **tenant_json(tenant),
         "admin_user": user_json(iam, admin),
-        "access_key": new_key_json(key),
+        "access_key": None if key is None else new_key_json(key),
     }
 
 
@@ -253,9 +259,12 @@ async def get_quota(iam: IamService, call: Call) -> Result:
 
 _T = "/tenants/{tenant}"
 _U = _T + "/users/{user}"
+_SEC = Role.SECURITY
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/tenants", create_tenant, "Create a tenant with its admin user and first "
-          "access key (the secret is returned once).", body='{"name": "acme"}', status=201),
+    # system administrator: tenants, users, quotas
+    Route("POST", "/tenants", create_tenant, "Create a tenant with its admin user and, when the "
+          "caller also holds the security role, its first access key (the secret is returned "
+          "once).", body='{"name": "acme"}', status=201),
     Route("GET", "/tenants", list_tenants, "List tenants."),
     Route("GET", _T, get_tenant, "Get a tenant (by account id or name) with its quota and usage."),
     Route("DELETE", _T, delete_tenant, "Delete a tenant that owns no buckets.", status=204),
@@ -265,24 +274,28 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", _U, get_user, "Get a user."),
     Route("DELETE", _U, delete_user, "Delete a user that has no access keys or policies.",
           status=204),
-    Route("POST", _U + "/keys", create_key, "Create an access key (the secret is returned "
-          "once), or import one with access_key_id and secret_access_key.",
-          body='{} or {"access_key_id": "...", "secret_access_key": "..."}', status=201),
-    Route("GET", _U + "/keys", list_keys, "List a user's access keys."),
-    Route("GET", "/keys/{key}", get_key, "Get an access key (never its secret)."),
-    Route("PATCH", "/keys/{key}", update_key, "Enable or disable an access key.",
-          body='{"status": "Active" | "Inactive"}'),
-    Route("DELETE", "/keys/{key}", delete_key, "Delete an access key.", status=204),
-    Route("GET", _U + "/policies", list_policies, "List a user's inline policy names."),
-    Route("PUT", _U + "/policies/{policy}", put_policy, "Attach (create or replace) an inline "
-          "policy; the body is the policy document.", body="a JSON policy document"),
-    Route("GET", _U + "/policies/{policy}", get_policy, "Get an inline policy document."),
-    Route("DELETE", _U + "/policies/{policy}", delete_policy, "Delete an inline policy.",
-          status=204),
     Route("PUT", _T + "/quota", set_quota, "Set quotas (null = unlimited; fields left out keep "
           "their value).", body='{"max_bytes": 1073741824, "max_objects": null, '
           '"max_buckets": 10}'),
     Route("GET", _T + "/quota", get_quota, "Get quotas and current usage."),
+    # security administrator: access keys and policies
+    Route("POST", _U + "/keys", create_key, "Create an access key (the secret is returned "
+          "once), or import one with access_key_id and secret_access_key.",
+          body='{} or {"access_key_id": "...", "secret_access_key": "..."}', status=201,
+          role=_SEC),
+    Route("GET", _U + "/keys", list_keys, "List a user's access keys.", role=_SEC),
+    Route("GET", "/keys/{key}", get_key, "Get an access key (never its secret).", role=_SEC),
+    Route("PATCH", "/keys/{key}", update_key, "Enable or disable an access key.",
+          body='{"status": "Active" | "Inactive"}', role=_SEC),
+    Route("DELETE", "/keys/{key}", delete_key, "Delete an access key.", status=204, role=_SEC),
+    Route("GET", _U + "/policies", list_policies, "List a user's inline policy names.",
+          role=_SEC),
+    Route("PUT", _U + "/policies/{policy}", put_policy, "Attach (create or replace) an inline "
+          "policy; the body is the policy document.", body="a JSON policy document", role=_SEC),
+    Route("GET", _U + "/policies/{policy}", get_policy, "Get an inline policy document.",
+          role=_SEC),
+    Route("DELETE", _U + "/policies/{policy}", delete_policy, "Delete an inline policy.",
+          status=204, role=_SEC),
 )  # fmt: skip
 
 

@@ -4,8 +4,10 @@ Where it connects and as whom, first found wins:
 
 * endpoint: ``--endpoint``, ``ONSHORE_ADMIN_ENDPOINT``, else ``http://`` + the ``admin_address``
   setting (``ONSHORE_ADMIN_ADDRESS``, default ``127.0.0.1:9001``);
-* credentials: ``--access-key``/``--secret-key``, ``ONSHORE_ROOT_ACCESS_KEY`` /
-  ``ONSHORE_ROOT_SECRET_KEY``, else ``<data dir>/root-credentials.json`` (``--data-dir`` or
+* credentials: ``--root-access-key``/``--root-secret-key``, an operator's
+  ``ONSHORE_ADMIN_ACCESS_KEY`` / ``ONSHORE_ADMIN_SECRET_KEY`` (see ``onshore operator``),
+  ``ONSHORE_ROOT_ACCESS_KEY`` / ``ONSHORE_ROOT_SECRET_KEY``, else
+  ``<data dir>/root-credentials.json`` (``--data-dir`` or
   ``ONSHORE_DATA_DIR``) when run on the server's host;
 * region: ``--region``, ``ONSHORE_REGION``, default ``local-1``.
 """
@@ -126,8 +128,12 @@ def client_from(
     endpoint = endpoint or env.get("ONSHORE_ADMIN_ENDPOINT")
     if not endpoint:
         endpoint = "http://" + env.get("ONSHORE_ADMIN_ADDRESS", "127.0.0.1:9001")
-    access_key = access_key or env.get("ONSHORE_ROOT_ACCESS_KEY")
-    secret_key = secret_key or env.get("ONSHORE_ROOT_SECRET_KEY")
+    access_key = (
+        access_key or env.get("ONSHORE_ADMIN_ACCESS_KEY") or env.get("ONSHORE_ROOT_ACCESS_KEY")
+    )
+    secret_key = (
+        secret_key or env.get("ONSHORE_ADMIN_SECRET_KEY") or env.get("ONSHORE_ROOT_SECRET_KEY")
+    )
     if not (access_key and secret_key):
         path = Path(data_dir or env.get("ONSHORE_DATA_DIR", "./onshore-data"))
         path = path / "root-credentials.json"

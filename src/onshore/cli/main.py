@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from onshore import __version__
-from onshore.cli import admin, admin_release, config, fsck, license, licensor
+from onshore.cli import admin, admin_release, config, fsck, license, licensor, operator
 from onshore.config import SETTINGS
 
 
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     licensor.register(commands)
     admin.register(commands)  # before admin_release: it creates the admin group
     admin_release.register(commands)
+    operator.register(commands)
     try:
         from onshore.bench.cli import register
     except ImportError:

@@ -84,8 +84,10 @@ class IamService:
             self.on_change()
 
     # --- tenants --------------------------------------------------------------------------------
-    async def create_tenant(self, name: str) -> tuple[Tenant, User, NewAccessKey]:
-        """The tenant, its admin user, and the admin user's first access key."""
+    async def create_tenant(
+        self, name: str, *, with_key: bool = True
+    ) -> tuple[Tenant, User, NewAccessKey | None]:
+        """The tenant, its admin user, and (``with_key``) the admin user's first access key."""
         check_tenant_name(name)
         for _ in range(5):  # a random 12-digit id collides about never; retry if it does
             tenant = Tenant(account_id=new_account_id(), name=name, created=_now())
@@ -93,7 +95,7 @@ class IamService:
                 break
         admin = User(tenant.account_id, ADMIN_USER, new_user_id(), tenant.created, is_admin=True)
         await self._write(lambda: self.store.create_tenant(tenant, admin))
-        key = await self.create_key(tenant.account_id, ADMIN_USER)
+        key = await self.create_key(tenant.account_id, ADMIN_USER) if with_key else None
         return tenant, admin, key
 
     async def tenant(self, ref: str) -> Tenant:
