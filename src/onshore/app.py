@@ -11,7 +11,9 @@ from pathlib import Path
 
 from onshore.config import Config
 from onshore.s3api.app import S3App
+from onshore.s3api.audit import RequestAudit
 from onshore.s3api.operations import Services, load_all
+from onshore.service.audit import check_retention, open_trail
 from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
 from onshore.service.credentials import RootCredentials, load_root_credentials
@@ -66,6 +68,8 @@ def prepare(config: Config) -> RootCredentials:
     credentials (generated on first start) and the orphan sweep (which must not run while
     another process may be between writing a blob and committing it)."""
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if config.audit:
+        check_retention(config)
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
     meta, blobs = open_storage(config)
     try:
@@ -107,6 +111,7 @@ def _die_with_parent() -> None:
 def build(config: Config) -> Deployment:
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
     meta, blobs = open_storage(config)
+    trail = open_trail(config, meta)
     blocking = Blocking(config.workers_threads)
     services = Services(
         config=config,
@@ -127,7 +132,10 @@ def build(config: Config) -> Deployment:
 
     def shutdown() -> None:
         blocking.shutdown()
+        if trail is not None:
+            trail.close()  # flush buffered records and sign the final digest
         meta.close()
 
-    app = S3App(services, load_all(), ready=ready, on_shutdown=shutdown)
+    audit = RequestAudit(trail) if trail is not None else None
+    app = S3App(services, load_all(), ready=ready, on_shutdown=shutdown, audit=audit)
     return Deployment(app, services, root)

@@ -128,6 +128,32 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers_threads", "int", 8, "Threads per process for file and database work."),
     Setting("log_level", "str", "info", "Log level: debug, info, warning, error."),
     Setting("access_log", "bool", True, "Write one structured JSON log line per request."),
+    Setting("audit", "bool", True, "Record every request in the tamper-evident audit trail."),
+    Setting("audit_hash", "str", "sha256", "Hash of the audit chain: sha256 or sm3."),
+    Setting(
+        "audit_flush_interval",
+        "float",
+        1.0,
+        "Seconds audit records of reads may wait in memory before they are committed.",
+    ),
+    Setting(
+        "audit_digest_minutes",
+        "float",
+        60.0,
+        "Minutes between signed audit digests (one is also signed at shutdown).",
+    ),
+    Setting(
+        "audit_retention_days",
+        "int",
+        180,
+        "Days audit records are kept; less than 180 is refused without audit_retention_override.",
+    ),
+    Setting(
+        "audit_retention_override",
+        "bool",
+        False,
+        "Allow audit_retention_days below the 180-day regulatory minimum.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -155,6 +181,12 @@ class Config:
     workers_threads: int
     log_level: str
     access_log: bool
+    audit: bool = True
+    audit_hash: str = "sha256"
+    audit_flush_interval: float = 1.0
+    audit_digest_minutes: float = 60.0
+    audit_retention_days: int = 180
+    audit_retention_override: bool = False
 
     @property
     def host(self) -> str:

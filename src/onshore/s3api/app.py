@@ -33,6 +33,7 @@ from onshore.domain.errors import (
 )
 from onshore.domain.ids import host_id, new_request_id
 from onshore.domain.preconditions import NotModified
+from onshore.s3api.audit import RequestAudit
 from onshore.s3api.auth import AuthResult, PayloadMode, PayloadReader, authenticate
 from onshore.s3api.auth.sigv4 import EMPTY_SHA256
 from onshore.s3api.errors import error_response
@@ -61,7 +62,9 @@ class S3App:
         *,
         ready: Callable[[], bool] | None = None,
         on_shutdown: Callable[[], None] | None = None,
+        audit: RequestAudit | None = None,
     ) -> None:
+        self.audit = audit
         self.services = services
         self.config = services.config
         self.handlers = handlers
@@ -94,10 +97,13 @@ class S3App:
         request_id = new_request_id()
         req = Request(scope, receive, request_id)
         op_name = "-"
+        failure: S3Error | None = None
+        audit = self.audit
+        pending = audit.begin(req) if audit is not None and not _internal(req.raw_path) else None
         try:
             if req.header_bytes > self.config.max_header_bytes:
                 raise RequestHeaderSectionTooLarge(MaxSizeAllowed=str(self.config.max_header_bytes))
-            if req.raw_path.startswith("/onshore/") or req.raw_path == "/onshore":
+            if _internal(req.raw_path):
                 op_name = "Internal"
                 response = await self.internal(req)
             else:
@@ -121,13 +127,20 @@ class S3App:
                 },
             )
         except S3Error as error:
+            failure = error
             response = self.error(req, error)
         except Exception:
             log.exception("request %s failed (%s)", request_id, op_name)
-            response = self.error(req, InternalError())
-        if not req.body_done and req.has_body():
-            await self.drain(req, response)
-        bytes_out = await self.send(req, response, send)
+            failure = InternalError()
+            response = self.error(req, failure)
+        bytes_out = 0
+        try:
+            if not req.body_done and req.has_body():
+                await self.drain(req, response)
+            bytes_out = await self.send(req, response, send)
+        finally:
+            if pending is not None and audit is not None:
+                audit.finish(pending, req, op_name, started, response.status, failure, bytes_out)
         if self.log_requests:
             self.log_line(req, op_name, response.status, bytes_out, started)
 
@@ -283,6 +296,11 @@ class S3App:
             "access_key": req.auth.access_key if req.auth else None,
         }
         access_log.info(json.dumps(entry, separators=(",", ":")))
+
+
+def _internal(path: str) -> bool:
+    """The server's own endpoints (health), which are not S3 requests and are not audited."""
+    return path.startswith("/onshore/") or path == "/onshore"
 
 
 class EmptyBody:
