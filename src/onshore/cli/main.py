@@ -1,9 +1,10 @@
 """The ``onshore`` command.
 
 ``onshore server`` runs the S3 API; ``onshore fsck`` checks (and repairs) a stopped server's
-data directory; ``onshore bench`` runs the benchmark against any S3 endpoint. Options of
-``onshore server`` are generated from :data:`onshore.config.SETTINGS`, so the help text, the
-environment variables and ``docs/configuration.md`` never disagree.
+data directory; ``onshore audit`` exports and verifies the audit trail; ``onshore bench`` runs
+the benchmark against any S3 endpoint. Options of ``onshore server`` are generated from
+:data:`onshore.config.SETTINGS`, so the help text, the environment variables and
+``docs/configuration.md`` never disagree.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from onshore import __version__
-from onshore.cli import fsck
+from onshore.cli import audit, fsck
 from onshore.config import SETTINGS
 
 
@@ -47,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         server.add_argument(setting.flag, **kwargs)  # type: ignore[arg-type]
     server.set_defaults(func=_run_server)
     fsck.register(commands)
+    audit.register(commands)
     try:
         from onshore.bench.cli import register
     except ImportError:

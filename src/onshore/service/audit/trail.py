@@ -233,7 +233,9 @@ def load_key(writer: GroupCommitWriter, wrapper: KeyWrapper) -> AuditKey:
             return fingerprint, wrapped
         key = AuditKey.generate()
         wrapped = wrapper.wrap(key.raw_private(), context=_context(key.fingerprint))
-        sql.insert_key(conn, time.time_ns() // 1_000_000, key.fingerprint, key.public_pem(), wrapped)
+        sql.insert_key(
+            conn, time.time_ns() // 1_000_000, key.fingerprint, key.public_pem(), wrapped
+        )
         return key.fingerprint, wrapped
 
     fingerprint, wrapped = writer.submit(job)

@@ -116,7 +116,9 @@ def append(conn: sqlite3.Connection, rows: Iterable[AuditRow], alg: str, link: L
     return seq
 
 
-def events(conn: sqlite3.Connection, first: int, last: int, batch: int = 1000) -> Iterator[StoredEvent]:
+def events(
+    conn: sqlite3.Connection, first: int, last: int, batch: int = 1000
+) -> Iterator[StoredEvent]:
     """Records ``first..last`` (inclusive) in chain order, read in short queries."""
     after = first - 1
     while after < last:
