@@ -476,3 +476,15 @@ def test_export_copy_is_independent(exported: Path, tmp_path: Path, trail: Trail
     copy = tmp_path / "copy"
     shutil.copytree(exported, copy)
     assert check(copy, trail).ok
+
+
+def test_a_change_record_built_ahead_equals_the_record_built_at_once() -> None:
+    from onshore.service.audit.events import fill, row_of, template
+
+    one = facts(3)
+    ahead = fill(template(one, partition="p", region="r"), one, {"ETag": "abc"}, 2)
+    one.response, one.extra = {"ETag": "abc"}, {"changeIndex": 2}
+    direct = row_of(one, partition="p", region="r")
+    strip = lambda text: {k: v for k, v in json.loads(text).items() if k != "eventID"}  # noqa: E731
+    assert strip(ahead.event) == strip(direct.event)
+    assert ahead.event == canonical(json.loads(ahead.event))

@@ -20,14 +20,17 @@ JCS).
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import random
+import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from onshore.storage.sqlite.audit import AuditRow
 
-__all__ = ["EVENT_VERSION", "Facts", "canonical", "event_of", "row_of"]
+__all__ = ["EVENT_VERSION", "Facts", "canonical", "event_of", "fill", "row_of", "template"]
 
 EVENT_VERSION = "1.09"
 
@@ -136,7 +139,7 @@ def event_of(facts: Facts, *, partition: str, region: str) -> dict[str, object]:
         "requestParameters": params or None,
         "responseElements": facts.response,
         "requestID": facts.request_id,
-        "eventID": str(uuid.uuid4()),
+        "eventID": str(uuid.UUID(int=_random.getrandbits(128), version=4)),
         "readOnly": facts.read_only,
         "eventType": "AwsApiCall",
         "managementEvent": facts.key is None,
@@ -155,8 +158,44 @@ def event_of(facts: Facts, *, partition: str, region: str) -> dict[str, object]:
     return event
 
 
-def row_of(facts: Facts, *, partition: str, region: str) -> AuditRow:
-    """The row to append for ``facts``: its canonical record and the indexed columns."""
+# eventIDs need to be unique, not secret: a seeded PRNG avoids a syscall per record.
+_random = random.Random(secrets.randbits(128))
+
+# Placeholders for the parts of a change's record only known once the change is applied. They
+# are random per process, so no request content can collide with them.
+_TOKEN = secrets.token_hex(8)
+_RESPONSE = f"\x00response-{_TOKEN}\x00"
+_EXTRA = f"\x00extra-{_TOKEN}\x00"
+_RESPONSE_JSON = json.dumps(_RESPONSE)
+_EXTRA_JSON = json.dumps(_EXTRA)
+
+
+def template(facts: Facts, *, partition: str, region: str) -> AuditRow:
+    """The row of a change's record, built before the change runs (off the writer thread), with
+    placeholders for ``responseElements`` and ``additionalEventData``; see :func:`fill`."""
+    event = event_of(facts, partition=partition, region=region)
+    event["responseElements"] = _RESPONSE
+    event["additionalEventData"] = _EXTRA
+    return row_of_event(facts, canonical(event))
+
+
+def fill(row: AuditRow, facts: Facts, response: dict[str, str] | None, index: int) -> AuditRow:
+    """``row`` (from :func:`template`) with the change's response elements and its index among
+    the request's changes: the same bytes :func:`row_of` would have produced."""
+    extra: dict[str, object] = {
+        "bytesTransferredIn": facts.bytes_in,
+        "bytesTransferredOut": facts.bytes_out,
+        **(facts.extra or {}),
+    }
+    if index:
+        extra["changeIndex"] = index
+    text = row.event.replace(_RESPONSE_JSON, canonical(response), 1).replace(
+        _EXTRA_JSON, canonical(extra), 1
+    )
+    return dataclasses.replace(row, event=text)
+
+
+def row_of_event(facts: Facts, event: str) -> AuditRow:
     return AuditRow(
         time_ms=facts.time_ms,
         account=facts.account_id,
@@ -165,8 +204,13 @@ def row_of(facts: Facts, *, partition: str, region: str) -> AuditRow:
         bucket=facts.bucket,
         key=facts.key,
         error_code=facts.error_code,
-        event=canonical(event_of(facts, partition=partition, region=region)),
+        event=event,
     )
+
+
+def row_of(facts: Facts, *, partition: str, region: str) -> AuditRow:
+    """The row to append for ``facts``: its canonical record and the indexed columns."""
+    return row_of_event(facts, canonical(event_of(facts, partition=partition, region=region)))
 
 
 def _resources(facts: Facts, partition: str) -> list[dict[str, str]]:

@@ -33,7 +33,7 @@ from contextvars import Token
 from datetime import UTC, datetime
 from typing import Any
 
-from onshore.service.audit.events import Facts, canonical, row_of
+from onshore.service.audit.events import Facts, canonical, fill, row_of, template
 from onshore.service.audit.integrity import (
     KEY_CONTEXT,
     AuditKey,
@@ -63,15 +63,17 @@ class Pending:
         self.token: Token[JobWrapper | None] | None = None
 
     def wrap(self, work: Work) -> Work:
+        """``work`` followed by the append of its record, in the same savepoint. The record is
+        built here, on the caller's thread; the writer thread only fills in the outcome, hashes
+        and inserts."""
         trail = self._trail
+        facts = self._facts()
+        row = template(facts, partition=trail.partition, region=trail.region)
 
         def audited(conn: sqlite3.Connection) -> Any:
             result = work(conn)
-            facts = self._facts()
-            facts.response = _response_elements(result, facts.key)
-            if self.changes:
-                facts.extra = {"changeIndex": self.changes}
-            sql.append(conn, (trail.row(facts),), trail.alg, trail.link)
+            done = fill(row, facts, _response_elements(result, facts.key), self.changes)
+            sql.append(conn, (done,), trail.alg, trail.link)
             self.changes += 1
             return result
 
