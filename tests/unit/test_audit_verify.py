@@ -422,6 +422,10 @@ def test_a_change_job_commits_its_record_or_nothing(tmp_path: Path) -> None:
         with reading(made.data_dir) as conn:
             assert conn.execute("SELECT x FROM t").fetchall() == [(1,)]
             assert conn.execute("SELECT COUNT(*) FROM audit_events").fetchone() == (1,)
+            assert search(conn, Filters()) == []  # searchable once the flusher has run
+        made.trail.flush()
+        with reading(made.data_dir) as conn:
+            assert [e.seq for e in search(conn, Filters(bucket="bucket-a"))] == [1]
     finally:
         made.close()
 
@@ -488,3 +492,17 @@ def test_a_change_record_built_ahead_equals_the_record_built_at_once() -> None:
     strip = lambda text: {k: v for k, v in json.loads(text).items() if k != "eventID"}  # noqa: E731
     assert strip(ahead.event) == strip(direct.event)
     assert ahead.event == canonical(json.loads(ahead.event))
+
+
+def test_search_rows_lost_in_a_crash_are_rebuilt_at_start(tmp_path: Path) -> None:
+    made = Trail(tmp_path / "data")
+    made.add(5)
+    made.store.writer.submit(lambda c: c.execute("DELETE FROM audit_search WHERE seq > 2"))
+    made.close()
+    again = Trail(tmp_path / "data")
+    try:
+        with reading(again.data_dir) as conn:
+            assert [e.seq for e in search(conn, Filters())] == [1, 2, 3, 4, 5]
+            assert [e.seq for e in search(conn, Filters(key_prefix="dir/key-4"))] == [4]
+    finally:
+        again.close()

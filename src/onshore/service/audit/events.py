@@ -30,7 +30,17 @@ from datetime import UTC, datetime
 
 from onshore.storage.sqlite.audit import AuditRow
 
-__all__ = ["EVENT_VERSION", "Facts", "canonical", "event_of", "fill", "row_of", "template"]
+__all__ = [
+    "EVENT_VERSION",
+    "Facts",
+    "account_of",
+    "canonical",
+    "event_of",
+    "fill",
+    "row_from_event",
+    "row_of",
+    "template",
+]
 
 EVENT_VERSION = "1.09"
 
@@ -206,6 +216,29 @@ def row_of_event(facts: Facts, event: str) -> AuditRow:
         error_code=facts.error_code,
         event=event,
     )
+
+
+def row_from_event(time_ms: int, text: str) -> AuditRow:
+    """The row of a stored record, its searchable fields read back from its JSON."""
+    event = json.loads(text)
+    identity = event.get("userIdentity") or {}
+    params = event.get("requestParameters") or {}
+    return AuditRow(
+        time_ms=time_ms,
+        account=str(identity.get("accountId", "")),
+        user_name=str(identity.get("userName") or identity.get("arn") or ""),
+        event_name=str(event.get("eventName", "")),
+        bucket=params.get("bucketName"),
+        key=params.get("key"),
+        error_code=event.get("errorCode"),
+        event=text,
+    )
+
+
+def account_of(text: str) -> str:
+    """The account (tenant) id a stored record is about."""
+    identity = json.loads(text).get("userIdentity") or {}
+    return str(identity.get("accountId", ""))
 
 
 def row_of(facts: Facts, *, partition: str, region: str) -> AuditRow:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from onshore.service.audit.events import account_of
 from onshore.storage.sqlite import audit as sql
 
 __all__ = ["ExportSummary", "export"]
@@ -103,10 +104,9 @@ def _export(
         if digest.last_seq < digest.first_seq:
             continue
         path = segments / f"{digest.first_seq:012d}-{digest.last_seq:012d}.jsonl"
-        accounts = sql.accounts_of(conn, digest.first_seq, digest.last_seq) if tenant else {}
         with path.open("w", encoding="utf-8") as out:
             for event in sql.events(conn, digest.first_seq, digest.last_seq):
-                if tenant is not None and accounts.get(event.seq) != tenant:
+                if tenant is not None and account_of(event.event) != tenant:
                     out.write(_omitted_line(event) + "\n")
                     omitted += 1
                 else:

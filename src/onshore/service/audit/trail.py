@@ -33,7 +33,14 @@ from contextvars import Token
 from datetime import UTC, datetime
 from typing import Any
 
-from onshore.service.audit.events import Facts, canonical, fill, row_of, template
+from onshore.service.audit.events import (
+    Facts,
+    canonical,
+    fill,
+    row_from_event,
+    row_of,
+    template,
+)
 from onshore.service.audit.integrity import (
     KEY_CONTEXT,
     AuditKey,
@@ -73,7 +80,8 @@ class Pending:
         def audited(conn: sqlite3.Connection) -> Any:
             result = work(conn)
             done = fill(row, facts, _response_elements(result, facts.key), self.changes)
-            sql.append(conn, (done,), trail.alg, trail.link)
+            ((seq, digest),) = sql.append(conn, (done,), trail.alg, trail.link, search=False)
+            trail.backlog.append((seq, digest, done))  # its search row: by the flusher
             self.changes += 1
             return result
 
@@ -102,8 +110,10 @@ class AuditTrail:
         self._flush_interval = max(0.01, flush_interval)
         self._digest_ms = max(1, int(digest_minutes * 60_000))
         self._buffer: list[Facts] = []
+        self.backlog: list[tuple[int, bytes, sql.AuditRow]] = []
         self._swap = threading.Lock()
         self.key = load_key(writer, wrapper)
+        writer.submit(_reindex)
         self._stop = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="onshore-audit", daemon=True)
@@ -137,10 +147,16 @@ class AuditTrail:
         """Append every buffered record now (one write job); return how many."""
         with self._swap:
             taken, self._buffer = self._buffer, []
-        if not taken:
+            changed, self.backlog = self.backlog, []
+        if not taken and not changed:
             return 0
         rows = [self.row(facts) for facts in taken]
-        self._writer.submit(lambda conn: sql.append(conn, rows, self.alg, self.link))
+
+        def job(conn: sqlite3.Connection) -> None:
+            sql.index(conn, changed)
+            sql.append(conn, rows, self.alg, self.link)
+
+        self._writer.submit(job)
         return len(rows)
 
     def digest(self, *, final: bool = False) -> sql.DigestRow | None:
@@ -222,6 +238,19 @@ class AuditTrail:
             self.digest(final=True)
         except WriterClosed:
             log.error("audit trail closed after the metadata store: buffered records lost")
+
+
+_REINDEX_WINDOW = 100_000
+
+
+def _reindex(conn: sqlite3.Connection) -> None:
+    """Write the search rows a crash left out: those of changes committed in the last moments
+    before it (their rows wait in memory for the next flush)."""
+    missing = sql.unindexed(conn, _REINDEX_WINDOW)
+    if missing:
+        sql.index_rows(
+            conn, [(seq, row_from_event(time_ms, text)) for seq, time_ms, text in missing]
+        )
 
 
 def load_key(writer: GroupCommitWriter, wrapper: KeyWrapper) -> AuditKey:

@@ -20,17 +20,19 @@ __all__ = [
     "AuditRow",
     "DigestRow",
     "Filters",
-    "accounts_of",
     "StoredEvent",
     "append",
     "digests",
     "events",
     "head",
+    "index",
+    "index_rows",
     "insert_digest",
     "insert_key",
     "keys",
     "last_digest",
     "search",
+    "unindexed",
 ]
 
 GENESIS = bytes(32)
@@ -75,8 +77,18 @@ class DigestRow:
 
 
 _INSERT = (
-    "INSERT INTO audit_events (seq, time_ms, account, user_name, event_name, bucket, object_key,"
-    " error_code, alg, event, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO audit_events (seq, time_ms, alg, event, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INDEX = (
+    "INSERT OR IGNORE INTO audit_search (seq, time_ms, account, user_name, event_name, bucket,"
+    " object_key, error_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# A change's search row is written later, by another job: only if its record is still the one
+# that was appended (a rolled-back change's seq may since have gone to another record).
+_INDEX_IF_PRESENT = (
+    "INSERT OR IGNORE INTO audit_search (seq, time_ms, account, user_name, event_name, bucket,"
+    " object_key, error_code) SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM audit_events"
+    " WHERE seq = ? AND hash = ?"
 )
 _HEAD = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
 _EVENT_COLUMNS = "seq, time_ms, alg, event, prev_hash, hash"
@@ -88,32 +100,66 @@ def head(conn: sqlite3.Connection) -> tuple[int, bytes]:
     return (0, GENESIS) if row is None else (int(row[0]), bytes(row[1]))
 
 
-def append(conn: sqlite3.Connection, rows: Iterable[AuditRow], alg: str, link: Link) -> int:
-    """Append ``rows`` to the chain (inside the caller's write transaction); return the new
-    head's sequence number."""
+def _fields(seq: int, row: AuditRow) -> tuple[object, ...]:
+    return (
+        seq,
+        row.time_ms,
+        row.account,
+        row.user_name,
+        row.event_name,
+        row.bucket,
+        row.key,
+        row.error_code,
+    )
+
+
+def append(
+    conn: sqlite3.Connection,
+    rows: Sequence[AuditRow],
+    alg: str,
+    link: Link,
+    *,
+    search: bool = True,
+) -> list[tuple[int, bytes]]:
+    """Append ``rows`` to the chain (inside the caller's write transaction); return each one's
+    ``(seq, hash)``. With ``search``, also write their search rows (the bulk path); without,
+    the caller hands them to :func:`index` later (the per-write path, kept to one table)."""
     seq, prev = head(conn)
+    appended: list[tuple[int, bytes]] = []
     for row in rows:
         seq += 1
         digest = link(prev, row.event.encode("utf-8"))
-        conn.execute(
-            _INSERT,
-            (
-                seq,
-                row.time_ms,
-                row.account,
-                row.user_name,
-                row.event_name,
-                row.bucket,
-                row.key,
-                row.error_code,
-                alg,
-                row.event,
-                prev,
-                digest,
-            ),
-        )
+        conn.execute(_INSERT, (seq, row.time_ms, alg, row.event, prev, digest))
+        if search:
+            conn.execute(_INDEX, _fields(seq, row))
+        appended.append((seq, digest))
         prev = digest
-    return seq
+    return appended
+
+
+def index(conn: sqlite3.Connection, entries: Iterable[tuple[int, bytes, AuditRow]]) -> None:
+    """Write the search rows of records appended earlier without them."""
+    conn.executemany(
+        _INDEX_IF_PRESENT, [(*_fields(seq, row), seq, digest) for seq, digest, row in entries]
+    )
+
+
+def index_rows(conn: sqlite3.Connection, entries: Iterable[tuple[int, AuditRow]]) -> None:
+    """Write search rows for records read in this same transaction."""
+    conn.executemany(_INDEX, [_fields(seq, row) for seq, row in entries])
+
+
+def unindexed(conn: sqlite3.Connection, window: int) -> list[tuple[int, int, str]]:
+    """``(seq, time_ms, event)`` of the records among the last ``window`` with no search row
+    (their change committed, then the process died before the flusher indexed them)."""
+    top, _ = head(conn)
+    rows = conn.execute(
+        "SELECT e.seq, e.time_ms, e.event FROM audit_events e"
+        " LEFT JOIN audit_search s ON s.seq = e.seq"
+        " WHERE e.seq > ? AND s.seq IS NULL ORDER BY e.seq",
+        (top - window,),
+    ).fetchall()
+    return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
 
 
 def events(
@@ -132,14 +178,6 @@ def events(
         for r in rows:
             yield StoredEvent(int(r[0]), int(r[1]), str(r[2]), str(r[3]), bytes(r[4]), bytes(r[5]))
         after = int(rows[-1][0])
-
-
-def accounts_of(conn: sqlite3.Connection, first: int, last: int) -> dict[int, str]:
-    """The indexed account id of each record ``first..last`` (for tenant exports)."""
-    rows = conn.execute(
-        "SELECT seq, account FROM audit_events WHERE seq >= ? AND seq <= ?", (first, last)
-    ).fetchall()
-    return {int(r[0]): str(r[1]) for r in rows}
 
 
 _DIGEST_COLUMNS = "seq, time_ms, first_seq, last_seq, payload, signature, hash"
@@ -240,12 +278,13 @@ def search(conn: sqlite3.Connection, f: Filters) -> list[StoredEvent]:
             where.append(f"{column} = ?")
             params.append(value)
     if f.key_prefix:
-        where.append("object_key >= ? AND object_key < ? AND substr(object_key, 1, ?) = ?")
+        where.append("object_key >= ? AND s.object_key < ? AND substr(s.object_key, 1, ?) = ?")
         params += [f.key_prefix, f.key_prefix + "\U0010ffff", len(f.key_prefix), f.key_prefix]
-    sql = f"SELECT {_EVENT_COLUMNS} FROM audit_events"
+    columns = ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
+    sql = f"SELECT {columns} FROM audit_search s JOIN audit_events e ON e.seq = s.seq"
     if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY time_ms, seq LIMIT ?"
+        sql += " WHERE " + " AND ".join(f"s.{w}" for w in where)
+    sql += " ORDER BY s.time_ms, s.seq LIMIT ?"
     params.append(max(0, f.limit))
     return [
         StoredEvent(int(r[0]), int(r[1]), str(r[2]), str(r[3]), bytes(r[4]), bytes(r[5]))

@@ -3,9 +3,22 @@
 -- audit_events is append-only: one row per recorded request, in chain order. ``seq`` is the
 -- position in the deployment's hash chain (1, 2, 3, ... with no gaps); ``event`` is the record's
 -- canonical JSON exactly as it was hashed; ``hash`` = H(prev_hash || event) with H named by
--- ``alg`` (sha256 or sm3). The other columns copy fields of the event for indexed search.
--- No code path updates or deletes a row inside the retention period.
+-- ``alg`` (sha256 or sm3). No code path updates or deletes a row inside the retention period.
+-- It has no secondary index on purpose: a write's record is inserted in the write's own
+-- transaction, and each index would add a page to every commit's fsync.
 CREATE TABLE audit_events (
+    seq INTEGER PRIMARY KEY,
+    time_ms BIGINT NOT NULL,
+    alg TEXT NOT NULL,
+    event TEXT NOT NULL,
+    prev_hash BLOB NOT NULL,
+    hash BLOB NOT NULL
+);
+
+-- The searchable fields of each record, written in bulk by the audit flusher (at most about
+-- audit_flush_interval after the record; rebuilt from audit_events after a crash). Not part of
+-- the chain: search only, never verification.
+CREATE TABLE audit_search (
     seq INTEGER PRIMARY KEY,
     time_ms BIGINT NOT NULL,
     account TEXT NOT NULL,
@@ -13,18 +26,14 @@ CREATE TABLE audit_events (
     event_name TEXT NOT NULL,
     bucket TEXT,
     object_key TEXT,
-    error_code TEXT,
-    alg TEXT NOT NULL,
-    event TEXT NOT NULL,
-    prev_hash BLOB NOT NULL,
-    hash BLOB NOT NULL
+    error_code TEXT
 );
-CREATE INDEX audit_events_time ON audit_events (time_ms);
-CREATE INDEX audit_events_account ON audit_events (account, time_ms);
-CREATE INDEX audit_events_user ON audit_events (user_name, time_ms);
-CREATE INDEX audit_events_name ON audit_events (event_name, time_ms);
-CREATE INDEX audit_events_object ON audit_events (bucket, object_key);
-CREATE INDEX audit_events_error ON audit_events (error_code, time_ms) WHERE error_code IS NOT NULL;
+CREATE INDEX audit_search_time ON audit_search (time_ms);
+CREATE INDEX audit_search_account ON audit_search (account, time_ms);
+CREATE INDEX audit_search_user ON audit_search (user_name, time_ms);
+CREATE INDEX audit_search_name ON audit_search (event_name, time_ms);
+CREATE INDEX audit_search_object ON audit_search (bucket, object_key);
+CREATE INDEX audit_search_error ON audit_search (error_code, time_ms) WHERE error_code IS NOT NULL;
 
 -- Signed digests, chained to each other: each covers the events first_seq..last_seq (possibly
 -- none: last_seq = first_seq - 1). ``payload`` is the canonical JSON that was signed.
