@@ -44,6 +44,9 @@ class RequestAudit:
         failure: S3Error | None,
         bytes_out: int,
     ) -> None:
+        if pending.changes and failure is None:  # its changes carry its records
+            self.trail.finish(pending, None)
+            return
         facts = facts_of(req, _started_ms(started), started, op_name)
         facts.bytes_out = bytes_out
         if failure is not None:

@@ -20,11 +20,9 @@ JCS).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 import secrets
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -149,7 +147,7 @@ def event_of(facts: Facts, *, partition: str, region: str) -> dict[str, object]:
         "requestParameters": params or None,
         "responseElements": facts.response,
         "requestID": facts.request_id,
-        "eventID": str(uuid.UUID(int=_random.getrandbits(128), version=4)),
+        "eventID": _event_id(),
         "readOnly": facts.read_only,
         "eventType": "AwsApiCall",
         "managementEvent": facts.key is None,
@@ -175,34 +173,41 @@ _random = random.Random(secrets.randbits(128))
 # are random per process, so no request content can collide with them.
 _TOKEN = secrets.token_hex(8)
 _RESPONSE = f"\x00response-{_TOKEN}\x00"
-_EXTRA = f"\x00extra-{_TOKEN}\x00"
 _RESPONSE_JSON = json.dumps(_RESPONSE)
-_EXTRA_JSON = json.dumps(_EXTRA)
 
 
 def template(facts: Facts, *, partition: str, region: str) -> AuditRow:
     """The row of a change's record, built before the change runs (off the writer thread), with
-    placeholders for ``responseElements`` and ``additionalEventData``; see :func:`fill`."""
+    a placeholder for ``responseElements``; see :func:`fill`."""
     event = event_of(facts, partition=partition, region=region)
     event["responseElements"] = _RESPONSE
-    event["additionalEventData"] = _EXTRA
     return row_of_event(facts, canonical(event))
 
 
 def fill(row: AuditRow, facts: Facts, response: dict[str, str] | None, index: int) -> AuditRow:
     """``row`` (from :func:`template`) with the change's response elements and its index among
-    the request's changes: the same bytes :func:`row_of` would have produced."""
-    extra: dict[str, object] = {
-        "bytesTransferredIn": facts.bytes_in,
-        "bytesTransferredOut": facts.bytes_out,
-        **(facts.extra or {}),
-    }
+    the request's changes (a request's second and later changes are rare: their record is
+    rebuilt whole): the same bytes :func:`row_of` would have produced."""
     if index:
-        extra["changeIndex"] = index
-    text = row.event.replace(_RESPONSE_JSON, canonical(response), 1).replace(
-        _EXTRA_JSON, canonical(extra), 1
+        facts.response = response
+        facts.extra = {**(facts.extra or {}), "changeIndex": index}
+        event = json.loads(row.event)
+        event["responseElements"] = response
+        event["additionalEventData"] = {**event["additionalEventData"], "changeIndex": index}
+        text = canonical(event)
+    else:
+        filled = "null" if response is None else canonical(response)
+        text = row.event.replace(_RESPONSE_JSON, filled, 1)
+    return AuditRow(
+        row.time_ms,
+        row.account,
+        row.user_name,
+        row.event_name,
+        row.bucket,
+        row.key,
+        row.error_code,
+        text,
     )
-    return dataclasses.replace(row, event=text)
 
 
 def row_of_event(facts: Facts, event: str) -> AuditRow:
@@ -260,6 +265,24 @@ def _resources(facts: Facts, partition: str) -> list[dict[str, str]]:
     return found
 
 
+_second: list[object] = [None, ""]  # the last second formatted, and its text (a tiny cache)
+
+
 def _iso_ms(time_ms: int) -> str:
-    moment = datetime.fromtimestamp(time_ms / 1000, tz=UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{time_ms % 1000:03d}Z"
+    """``2026-11-29T20:58:48.113Z``; ``strftime`` runs once per second, not once per record."""
+    second = time_ms // 1000
+    cached = _second
+    if cached[0] != second:
+        text = datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        cached[:] = [second, text]
+    return f"{cached[1]}{time_ms % 1000:03d}Z"
+
+
+def _event_id() -> str:
+    """A random (version 4) UUID: unique, not secret, so a seeded PRNG serves (no syscall)."""
+    h = f"{_random.getrandbits(128) & _UUID_MASK | _UUID_BITS:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_UUID_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID_BITS = (0x4000 << 64) | (0x8000 << 48)

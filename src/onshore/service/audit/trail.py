@@ -126,13 +126,14 @@ class AuditTrail:
         pending.token = JOB_WRAPPER.set(pending.wrap)
         return pending
 
-    def finish(self, pending: Pending, facts: Facts) -> None:
+    def finish(self, pending: Pending, facts: Facts | None) -> None:
         """The request is answered: unless its change already carries its record (and it
-        succeeded), buffer a record of the outcome."""
+        succeeded), buffer a record of the outcome (``facts``; None when there is none to
+        add)."""
         if pending.token is not None:
             JOB_WRAPPER.reset(pending.token)
             pending.token = None
-        if pending.changes == 0 or facts.error_code is not None:
+        if facts is not None and (pending.changes == 0 or facts.error_code is not None):
             self.later(facts)
 
     def later(self, facts: Facts) -> None:
