@@ -179,9 +179,10 @@ _RESPONSE_JSON = json.dumps(_RESPONSE)
 def template(facts: Facts, *, partition: str, region: str) -> AuditRow:
     """The row of a change's record, built before the change runs (off the writer thread), with
     a placeholder for ``responseElements``; see :func:`fill`."""
-    event = event_of(facts, partition=partition, region=region)
-    event["responseElements"] = _RESPONSE
-    return row_of_event(facts, canonical(event))
+    from onshore.service.audit.render import render
+
+    text = render(facts, partition=partition, region=region, response_json=_RESPONSE_JSON)
+    return row_of_event(facts, text)
 
 
 def fill(row: AuditRow, facts: Facts, response: dict[str, str] | None, index: int) -> AuditRow:
@@ -248,7 +249,9 @@ def account_of(text: str) -> str:
 
 def row_of(facts: Facts, *, partition: str, region: str) -> AuditRow:
     """The row to append for ``facts``: its canonical record and the indexed columns."""
-    return row_of_event(facts, canonical(event_of(facts, partition=partition, region=region)))
+    from onshore.service.audit.render import render
+
+    return row_of_event(facts, render(facts, partition=partition, region=region))
 
 
 def _resources(facts: Facts, partition: str) -> list[dict[str, str]]:
