@@ -81,7 +81,10 @@ class Pending:
             result = work(conn)
             done = fill(row, facts, _response_elements(result, facts.key), self.changes)
             ((seq, digest),) = sql.append(conn, (done,), trail.alg, trail.link, search=False)
-            trail.backlog.append((seq, digest, done))  # its search row: by the flusher
+            # Its search row is written by the flusher's next job. No lock: that job runs on
+            # this same writer thread, so it sees this append even if the flusher swapped the
+            # list in between.
+            trail.backlog.append((seq, digest, done))
             self.changes += 1
             return result
 
@@ -138,7 +141,8 @@ class AuditTrail:
 
     def later(self, facts: Facts) -> None:
         """Buffer a record; the flusher appends it within ``audit_flush_interval``."""
-        self._buffer.append(facts)  # list.append is atomic under the GIL
+        with self._swap:  # not lost to a flush that swaps the list between lookup and append
+            self._buffer.append(facts)
 
     def row(self, facts: Facts) -> sql.AuditRow:
         return row_of(facts, partition=self.partition, region=self.region)
