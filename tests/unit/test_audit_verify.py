@@ -506,3 +506,41 @@ def test_search_rows_lost_in_a_crash_are_rebuilt_at_start(tmp_path: Path) -> Non
             assert [e.seq for e in search(conn, Filters(key_prefix="dir/key-4"))] == [4]
     finally:
         again.close()
+
+
+# --- the command line -----------------------------------------------------------------------------
+def test_cli_verify_exit_codes_and_findings(
+    exported: Path, trail: Trail, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from onshore.cli.main import main
+
+    key = str(trail.public)
+    assert main(["audit", "verify", str(exported), "--public-key", key]) == 0
+    assert "OK: the export is intact" in capsys.readouterr().out
+    path, number, _ = segment_lines(exported)[6]
+    rewrite(path, {number: None})
+    assert main(["audit", "verify", str(exported), "--public-key", key, "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] is False and report["findings"][0]["kind"] == "removed"
+    bad_key = tmp_path / "bad.pem"
+    bad_key.write_text("not a key")
+    assert main(["audit", "verify", str(exported), "--public-key", str(bad_key)]) == 2
+    assert main(["audit", "verify", str(tmp_path / "nowhere"), "--public-key", key]) == 2
+
+
+def test_cli_public_key_export_and_search(
+    trail: Trail, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from onshore.cli.main import main
+
+    data = str(trail.data_dir)
+    assert main(["audit", "public-key", "--data-dir", data]) == 0
+    assert capsys.readouterr().out == trail.trail.key.public_pem()
+    target = tmp_path / "cli-export"
+    assert main(["audit", "export", "--data-dir", data, str(target)]) == 0
+    assert "exported 25 records" in capsys.readouterr().out
+    assert main(["audit", "export", "--data-dir", data, str(target)]) == 2  # not empty
+    assert main(["audit", "search", "--data-dir", data, "--error-code", "AccessDenied"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert len(table) == 4 and "AccessDenied" in table[1]
+    assert main(["audit", "public-key", "--data-dir", str(tmp_path / "none")]) == 2
