@@ -14,8 +14,10 @@ from onshore.config import Config
 from onshore.iamapi.app import IamApi
 from onshore.listeners import PortRouter
 from onshore.s3api.app import S3App
+from onshore.s3api.audit import RequestAudit
 from onshore.s3api.operations import Services, load_all
 from onshore.service.access import AccessControl
+from onshore.service.audit import check_retention, open_trail
 from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
 from onshore.service.credentials import RootCredentials, load_root_credentials
@@ -84,6 +86,8 @@ def prepare(config: Config) -> RootCredentials:
     not run while another process may be between writing a blob and committing it)."""
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     settings_for(config)  # a malformed licensor key is a clear error before any worker starts
+    if config.audit:
+        check_retention(config)
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
     load_root_key(config.data_dir)  # generated here on first start, before any worker reads it
     meta, blobs = open_storage(config)
@@ -126,6 +130,7 @@ def _die_with_parent() -> None:
 def build(config: Config) -> Deployment:
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
     meta, blobs = open_storage(config)
+    trail = open_trail(config, meta)
     blocking = Blocking(config.workers_threads)
     root_key = load_root_key(config.data_dir)
     iam_store = SqliteIamStore(meta)
@@ -189,9 +194,12 @@ def build(config: Config) -> Deployment:
         if licensing is not None:
             licensing.stop()
         blocking.shutdown()
+        if trail is not None:
+            trail.close()  # flush buffered records and sign the final digest
         meta.close()
 
     iam_api = IamApi(iam, identities, region=config.region)
+    audit = RequestAudit(trail) if trail is not None else None
     app = S3App(
         services,
         load_all(),
@@ -199,6 +207,7 @@ def build(config: Config) -> Deployment:
         on_shutdown=shutdown,
         licensing=licensing,
         iam_api=iam_api,
+        audit=audit,
     )
     admin = None
     if config.admin_address:

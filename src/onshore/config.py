@@ -240,6 +240,32 @@ SETTINGS: tuple[Setting, ...] = (
         "Seconds a server process caches access keys, identity policies and quotas; changes "
         "made through another process take effect within this delay.",
     ),
+    Setting("audit", "bool", True, "Record every request in the tamper-evident audit trail."),
+    Setting("audit_hash", "str", "sha256", "Hash of the audit chain: sha256 or sm3."),
+    Setting(
+        "audit_flush_interval",
+        "float",
+        1.0,
+        "Seconds audit records of reads may wait in memory before they are committed.",
+    ),
+    Setting(
+        "audit_digest_minutes",
+        "float",
+        60.0,
+        "Minutes between signed audit digests (one is also signed at shutdown).",
+    ),
+    Setting(
+        "audit_retention_days",
+        "int",
+        180,
+        "Days audit records are kept; less than 180 is refused without audit_retention_override.",
+    ),
+    Setting(
+        "audit_retention_override",
+        "bool",
+        False,
+        "Allow audit_retention_days below the 180-day regulatory minimum.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -299,6 +325,12 @@ class Config:
     admin_address: str
     separate_operator_roles: bool
     iam_cache_seconds: float
+    audit: bool
+    audit_hash: str
+    audit_flush_interval: float
+    audit_digest_minutes: float
+    audit_retention_days: int
+    audit_retention_override: bool
 
     @property
     def host(self) -> str:

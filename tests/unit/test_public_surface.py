@@ -42,6 +42,7 @@ def test_subcommands() -> None:
     commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert sorted(commands.choices) == [
         "admin",
+        "audit",
         "bench",
         "config",
         "fsck",

@@ -1,10 +1,11 @@
 """The ``onshore`` command.
 
 ``onshore server`` runs the S3 API; ``onshore fsck`` checks (and repairs) a stopped server's
-data directory; ``onshore bench`` runs the benchmark against any S3 endpoint; ``onshore admin``
-administers tenants, users, keys, policies and quotas over the admin API. Options of
-``onshore server`` are generated from :data:`onshore.config.SETTINGS`, so the help text, the
-environment variables and ``docs/configuration.md`` never disagree.
+data directory; ``onshore audit`` exports and verifies the audit trail; ``onshore bench`` runs
+the benchmark against any S3 endpoint; ``onshore admin`` administers tenants, users, keys,
+policies and quotas over the admin API. Options of ``onshore server`` are generated from
+:data:`onshore.config.SETTINGS`, so the help text, the environment variables and
+``docs/configuration.md`` never disagree.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from onshore import __version__
-from onshore.cli import admin, admin_release, config, fsck, license, licensor, operator
+from onshore.cli import admin, admin_release, audit, config, fsck, license, licensor, operator
 from onshore.config import SETTINGS
 
 
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin.register(commands)  # before admin_release: it creates the admin group
     admin_release.register(commands)
     operator.register(commands)
+    audit.register(commands)
     try:
         from onshore.bench.cli import register
     except ImportError:

@@ -40,6 +40,7 @@ from onshore.domain.errors import (
 from onshore.domain.ids import host_id, new_request_id
 from onshore.domain.preconditions import NotModified
 from onshore.iamapi.app import IamApi, is_iam_request
+from onshore.s3api.audit import RequestAudit
 from onshore.s3api.auth import AuthResult, PayloadMode, PayloadReader, authenticate
 from onshore.s3api.auth.keyhint import claimed_access_key
 from onshore.s3api.auth.sigv4 import EMPTY_SHA256
@@ -75,7 +76,9 @@ class S3App:
         on_shutdown: Callable[[], None] | None = None,
         licensing: Licensing | None = None,
         iam_api: IamApi | None = None,
+        audit: RequestAudit | None = None,
     ) -> None:
+        self.audit = audit
         self.services = services
         self.config = services.config
         self.handlers = handlers
@@ -110,10 +113,13 @@ class S3App:
         request_id = new_request_id()
         req = Request(scope, receive, request_id)
         op_name = "-"
+        failure: S3Error | None = None
+        audit = self.audit
+        pending = audit.begin(req) if audit is not None and not _internal(req.raw_path) else None
         try:
             if req.header_bytes > self.config.max_header_bytes:
                 raise RequestHeaderSectionTooLarge(MaxSizeAllowed=str(self.config.max_header_bytes))
-            if req.raw_path.startswith("/onshore/") or req.raw_path == "/onshore":
+            if _internal(req.raw_path):
                 op_name = "Internal"
                 response = await self.internal(req)
             elif self.iam_api is not None and is_iam_request(req.method, req.raw_path, req.headers):
@@ -140,19 +146,26 @@ class S3App:
                 },
             )
         except S3Error as error:
+            failure = error
             response = self.error(req, error)
-        except Exception as failure:
-            if is_out_of_space(failure):
+        except Exception as error:
+            if is_out_of_space(error):
                 log.error(
                     "request %s failed (%s): no space left on the data disk", request_id, op_name
                 )
-                response = self.error(req, InsufficientStorage())
+                failure = InsufficientStorage()
             else:
                 log.exception("request %s failed (%s)", request_id, op_name)
-                response = self.error(req, InternalError())
-        if not req.body_done and req.has_body():
-            await self.drain(req, response)
-        bytes_out = await self.send(req, response, send)
+                failure = InternalError()
+            response = self.error(req, failure)
+        bytes_out = 0
+        try:
+            if not req.body_done and req.has_body():
+                await self.drain(req, response)
+            bytes_out = await self.send(req, response, send)
+        finally:
+            if pending is not None and audit is not None:
+                audit.finish(pending, req, op_name, started, response.status, failure, bytes_out)
         if self.licensing is not None:
             bytes_in = req.body.bytes_received if req.body is not None else 0
             self.licensing.meter.record(op_name, bytes_in, bytes_out)
@@ -325,6 +338,11 @@ class S3App:
             "access_key": req.auth.access_key if req.auth else None,
         }
         access_log.info(json.dumps(entry, separators=(",", ":")))
+
+
+def _internal(path: str) -> bool:
+    """The server's own endpoints (health), which are not S3 requests and are not audited."""
+    return path.startswith("/onshore/") or path == "/onshore"
 
 
 class EmptyBody:

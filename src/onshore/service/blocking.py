@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import queue
 import threading
@@ -85,7 +86,9 @@ class Blocking:
     async def __call__(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((fn, args, kwargs, future, loop))
+        # The caller's context variables (the audit trail's per-request hook) go with the job.
+        context = contextvars.copy_context()
+        self._jobs.put((context.run, (fn, *args), kwargs, future, loop))
         return await future
 
     async def batched(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

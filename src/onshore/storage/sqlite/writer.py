@@ -54,7 +54,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["GroupCommitWriter", "WriterClosed"]
+__all__ = ["JOB_WRAPPER", "GroupCommitWriter", "WriterClosed"]
 
 T = TypeVar("T")
 
@@ -126,6 +126,12 @@ def delivering_to(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) 
         _DELIVERY.reset(token)
 
 
+JobWrapper = Callable[[Callable[[sqlite3.Connection], Any]], Callable[[sqlite3.Connection], Any]]
+JOB_WRAPPER: ContextVar[JobWrapper | None] = ContextVar("onshore_writer_job_wrapper", default=None)
+"""When set (per request, by the audit trail), :meth:`GroupCommitWriter.submit` passes each job
+through it, so the wrapped job can write its audit record in the same savepoint as the change."""
+
+
 def _settle_future(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.cancelled():
         return
@@ -184,6 +190,9 @@ class GroupCommitWriter:
         Inside :func:`delivering_to`, return at once instead (the value returned is not the
         result: the result goes to the future)."""
         delivery = _DELIVERY.get()
+        wrapper = JOB_WRAPPER.get()
+        if wrapper is not None:
+            work = wrapper(work)
         job = _Job(work) if delivery is None else _LoopJob(work, *delivery)
         with self._lock:
             if self._closed:

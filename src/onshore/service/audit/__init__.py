@@ -1,0 +1,36 @@
+"""The tamper-evident audit trail (issue 6; ``docs/audit.md``).
+
+* :mod:`.events` — what a record says (CloudTrail's shape) and its canonical JSON;
+* :mod:`.integrity` — the hash chain, the Ed25519 audit key and signed digests;
+* :mod:`.trail` — how records reach the chain in a running server (atomically with the change
+  they describe, or buffered and group-committed for reads);
+* :mod:`.export` and :mod:`.verify` — the offline side: export segments and digests, and check
+  them with only the public key;
+* :mod:`.retention` — the retention rule.
+"""
+
+from __future__ import annotations
+
+from onshore.config import Config
+from onshore.service.audit.retention import check_retention
+from onshore.service.audit.trail import AuditTrail
+from onshore.service.rootkey import load_root_key
+from onshore.storage.sqlite import SqliteMetadataStore
+
+__all__ = ["AuditTrail", "check_retention", "open_trail"]
+
+
+def open_trail(config: Config, meta: SqliteMetadataStore) -> AuditTrail | None:
+    """The audit trail of a server process, or None when ``audit`` is off."""
+    if not config.audit:
+        return None
+    check_retention(config)
+    return AuditTrail(
+        meta.writer,
+        load_root_key(config.data_dir),
+        partition=config.partition,
+        region=config.region,
+        alg=config.audit_hash,
+        flush_interval=config.audit_flush_interval,
+        digest_minutes=config.audit_digest_minutes,
+    )

@@ -1,0 +1,291 @@
+"""What one audit record says, in the shape of an AWS CloudTrail event.
+
+A record is a JSON object with CloudTrail's field names (``eventVersion``, ``eventTime``,
+``eventSource``, ``eventName``, ``awsRegion``, ``sourceIPAddress``, ``userAgent``,
+``userIdentity``, ``requestParameters``, ``responseElements``, ``errorCode``, ``errorMessage``,
+``requestID``, ``eventID``, ``readOnly``, ``resources``, ``eventType``, ``recipientAccountId``)
+plus CloudTrail's data-event extras ``additionalEventData.bytesTransferredIn/Out`` and our own
+``durationMs``. Tools that read CloudTrail read these.
+
+What is never in a record: secrets (the ``Authorization`` header, signatures, the credential
+part of presigned URLs, security tokens: request parameters are taken from an allow-list, not
+copied wholesale) and object bodies.
+
+**Canonical form.** A record is hashed as its canonical JSON: UTF-8, keys sorted, no
+whitespace (``separators=(",", ":")``), non-ASCII characters as themselves. Records hold only
+strings, integers, booleans, null, objects and arrays — no floats — so any JSON library that
+sorts keys reproduces the same bytes (for ASCII keys, as all of ours are, this is also RFC 8785
+JCS).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from onshore.storage.sqlite.audit import AuditRow
+
+__all__ = [
+    "EVENT_VERSION",
+    "Facts",
+    "account_of",
+    "canonical",
+    "event_of",
+    "fill",
+    "row_from_event",
+    "row_of",
+    "template",
+]
+
+EVENT_VERSION = "1.09"
+
+# Query parameters worth keeping (none of them is a credential). Everything else of the query
+# string — X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token, ... — is dropped.
+QUERY_ALLOWED = frozenset(
+    {
+        "versionId",
+        "uploadId",
+        "partNumber",
+        "prefix",
+        "delimiter",
+        "marker",
+        "max-keys",
+        "list-type",
+        "start-after",
+        "continuation-token",
+        "key-marker",
+        "version-id-marker",
+        "upload-id-marker",
+        "part-number-marker",
+        "max-uploads",
+        "max-parts",
+        "encoding-type",
+        "fetch-owner",
+    }
+)
+HEADERS_ALLOWED = {
+    "range": "range",
+    "x-amz-copy-source": "x-amz-copy-source",
+    "x-amz-copy-source-range": "x-amz-copy-source-range",
+    "x-amz-storage-class": "x-amz-storage-class",
+    "x-amz-server-side-encryption": "x-amz-server-side-encryption",
+    "x-amz-bypass-governance-retention": "x-amz-bypass-governance-retention",
+}
+
+# CloudTrail's userIdentity.type for each principal kind.
+IDENTITY_TYPES = {
+    "root": "Root",
+    "tenant-admin": "Root",
+    "user": "IAMUser",
+    "anonymous": "AnonymousPrincipal",
+}
+
+
+def canonical(value: object) -> str:
+    """The canonical JSON text of a record (see the module docstring)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(slots=True)
+class Facts:
+    """Everything known about one request when its record is written (gathered by the API
+    layer, turned into the CloudTrail shape by :func:`event_of`, off the hot path)."""
+
+    time_ms: int
+    event_name: str
+    request_id: str
+    source_ip: str
+    user_agent: str
+    read_only: bool
+    bucket: str | None = None
+    key: str | None = None
+    parameters: dict[str, str] = field(default_factory=dict)
+    identity_type: str = "Unknown"
+    account_id: str = ""
+    arn: str = ""
+    access_key: str = ""
+    user_name: str = ""
+    error_code: str | None = None
+    error_message: str | None = None
+    response: dict[str, str] | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    duration_ms: int = 0
+    event_source: str = "s3"
+    extra: dict[str, object] | None = None
+
+
+def event_of(facts: Facts, *, partition: str, region: str) -> dict[str, object]:
+    """The CloudTrail-shaped record of ``facts``."""
+    params: dict[str, object] = dict(facts.parameters)
+    if facts.bucket is not None:
+        params["bucketName"] = facts.bucket
+    if facts.key is not None:
+        params["key"] = facts.key
+    identity: dict[str, object] = {"type": facts.identity_type}
+    if facts.account_id:
+        identity["accountId"] = facts.account_id
+        identity["principalId"] = facts.account_id
+    if facts.arn:
+        identity["arn"] = facts.arn
+    if facts.access_key:
+        identity["accessKeyId"] = facts.access_key
+    if facts.user_name:
+        identity["userName"] = facts.user_name
+    event: dict[str, object] = {
+        "eventVersion": EVENT_VERSION,
+        "eventTime": _iso_ms(facts.time_ms),
+        "eventSource": f"{facts.event_source}.{partition}",
+        "eventName": facts.event_name,
+        "awsRegion": region,
+        "sourceIPAddress": facts.source_ip,
+        "userAgent": facts.user_agent,
+        "userIdentity": identity,
+        "requestParameters": params or None,
+        "responseElements": facts.response,
+        "requestID": facts.request_id,
+        "eventID": _event_id(),
+        "readOnly": facts.read_only,
+        "eventType": "AwsApiCall",
+        "managementEvent": facts.key is None,
+        "recipientAccountId": facts.account_id or None,
+        "resources": _resources(facts, partition),
+        "additionalEventData": {
+            "bytesTransferredIn": facts.bytes_in,
+            "bytesTransferredOut": facts.bytes_out,
+            **(facts.extra or {}),
+        },
+        "durationMs": facts.duration_ms,
+    }
+    if facts.error_code is not None:
+        event["errorCode"] = facts.error_code
+        event["errorMessage"] = facts.error_message or ""
+    return event
+
+
+# eventIDs need to be unique, not secret: a seeded PRNG avoids a syscall per record.
+_random = random.Random(secrets.randbits(128))
+
+# Placeholders for the parts of a change's record only known once the change is applied. They
+# are random per process, so no request content can collide with them.
+_TOKEN = secrets.token_hex(8)
+_RESPONSE = f"\x00response-{_TOKEN}\x00"
+_RESPONSE_JSON = json.dumps(_RESPONSE)
+
+
+def template(facts: Facts, *, partition: str, region: str) -> AuditRow:
+    """The row of a change's record, built before the change runs (off the writer thread), with
+    a placeholder for ``responseElements``; see :func:`fill`."""
+    from onshore.service.audit.render import render
+
+    text = render(facts, partition=partition, region=region, response_json=_RESPONSE_JSON)
+    return row_of_event(facts, text)
+
+
+def fill(row: AuditRow, facts: Facts, response: dict[str, str] | None, index: int) -> AuditRow:
+    """``row`` (from :func:`template`) with the change's response elements and its index among
+    the request's changes (a request's second and later changes are rare: their record is
+    rebuilt whole): the same bytes :func:`row_of` would have produced."""
+    if index:
+        facts.response = response
+        facts.extra = {**(facts.extra or {}), "changeIndex": index}
+        event = json.loads(row.event)
+        event["responseElements"] = response
+        event["additionalEventData"] = {**event["additionalEventData"], "changeIndex": index}
+        text = canonical(event)
+    else:
+        filled = "null" if response is None else canonical(response)
+        text = row.event.replace(_RESPONSE_JSON, filled, 1)
+    return AuditRow(
+        row.time_ms,
+        row.account,
+        row.user_name,
+        row.event_name,
+        row.bucket,
+        row.key,
+        row.error_code,
+        text,
+    )
+
+
+def row_of_event(facts: Facts, event: str) -> AuditRow:
+    return AuditRow(
+        time_ms=facts.time_ms,
+        account=facts.account_id,
+        user_name=facts.user_name or facts.arn,
+        event_name=facts.event_name,
+        bucket=facts.bucket,
+        key=facts.key,
+        error_code=facts.error_code,
+        event=event,
+    )
+
+
+def row_from_event(time_ms: int, text: str) -> AuditRow:
+    """The row of a stored record, its searchable fields read back from its JSON."""
+    event = json.loads(text)
+    identity = event.get("userIdentity") or {}
+    params = event.get("requestParameters") or {}
+    return AuditRow(
+        time_ms=time_ms,
+        account=str(identity.get("accountId", "")),
+        user_name=str(identity.get("userName") or identity.get("arn") or ""),
+        event_name=str(event.get("eventName", "")),
+        bucket=params.get("bucketName"),
+        key=params.get("key"),
+        error_code=event.get("errorCode"),
+        event=text,
+    )
+
+
+def account_of(text: str) -> str:
+    """The account (tenant) id a stored record is about."""
+    identity = json.loads(text).get("userIdentity") or {}
+    return str(identity.get("accountId", ""))
+
+
+def row_of(facts: Facts, *, partition: str, region: str) -> AuditRow:
+    """The row to append for ``facts``: its canonical record and the indexed columns."""
+    from onshore.service.audit.render import render
+
+    return row_of_event(facts, render(facts, partition=partition, region=region))
+
+
+def _resources(facts: Facts, partition: str) -> list[dict[str, str]]:
+    if facts.bucket is None:
+        return []
+    found = [{"type": "AWS::S3::Bucket", "ARN": f"arn:{partition}:s3:::{facts.bucket}"}]
+    if facts.key is not None:
+        found.append(
+            {"type": "AWS::S3::Object", "ARN": f"arn:{partition}:s3:::{facts.bucket}/{facts.key}"}
+        )
+    if facts.account_id:
+        for resource in found:
+            resource["accountId"] = facts.account_id
+    return found
+
+
+_second: list[object] = [None, ""]  # the last second formatted, and its text (a tiny cache)
+
+
+def _iso_ms(time_ms: int) -> str:
+    """``2026-11-29T20:58:48.113Z``; ``strftime`` runs once per second, not once per record."""
+    second = time_ms // 1000
+    cached = _second
+    if cached[0] != second:
+        text = datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        cached[:] = [second, text]
+    return f"{cached[1]}{time_ms % 1000:03d}Z"
+
+
+def _event_id() -> str:
+    """A random (version 4) UUID: unique, not secret, so a seeded PRNG serves (no syscall)."""
+    h = f"{_random.getrandbits(128) & _UUID_MASK | _UUID_BITS:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_UUID_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID_BITS = (0x4000 << 64) | (0x8000 << 48)
