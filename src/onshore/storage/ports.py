@@ -37,6 +37,7 @@ from onshore.domain.models import (
     ObjectVersion,
     Part,
     PartPage,
+    TenantKey,
     UploadPage,
     Versioning,
     VersionPage,
@@ -206,6 +207,31 @@ class MetadataStore(Protocol):
     def check_integrity(self) -> list[str]:
         """The store's own consistency check (SQLite: ``PRAGMA integrity_check`` and
         ``PRAGMA foreign_key_check``): one line per problem, empty when the store is sound."""
+
+
+class KeyStore(Protocol):
+    """Tenant keys (wrapped by the root key), kept beside the metadata they protect.
+
+    Same contracts as :class:`MetadataStore`: each write is one durable transaction.
+    """
+
+    def get_tenant_key(self, account_id: str) -> TenantKey | None: ...
+
+    def add_tenant_key(self, key: TenantKey) -> TenantKey:
+        """Store ``key`` unless the account already has one; return the one stored (so
+        concurrent first uses in several processes agree on one key)."""
+        ...
+
+    def list_tenant_keys(self) -> list[TenantKey]: ...
+
+    def replace_tenant_key(self, key: TenantKey, *, expected_fingerprint: str) -> bool:
+        """Re-wrapped ``key`` replaces the stored one only if that one is still wrapped by
+        ``expected_fingerprint``; return whether it did."""
+        ...
+
+    def delete_tenant_key(self, account_id: str) -> bool:
+        """Destroy the account's key (crypto-shredding); return whether there was one."""
+        ...
 
 
 class BlobWriter(Protocol):

@@ -38,13 +38,14 @@ from onshore.domain.models import (
     ObjectVersion,
     Part,
     PartPage,
+    TenantKey,
     UploadPage,
     Versioning,
     VersionPage,
     WriteCondition,
     WriteResult,
 )
-from onshore.storage.sqlite import codec, listing, mutations, schema
+from onshore.storage.sqlite import codec, keys, listing, mutations, schema
 from onshore.storage.sqlite.writer import GroupCommitWriter, delivering_to
 
 P = ParamSpec("P")
@@ -376,6 +377,22 @@ class SqliteMetadataStore:
                 upload_id_marker=upload_id_marker,
                 limit=limit,
             )
+
+    # --- tenant keys (encryption at rest) -------------------------------------------------------
+    def get_tenant_key(self, account_id: str) -> TenantKey | None:
+        return keys.get(self._conn(), account_id)
+
+    def add_tenant_key(self, key: TenantKey) -> TenantKey:
+        return self._writer.submit(lambda c: keys.add(c, key))
+
+    def list_tenant_keys(self) -> list[TenantKey]:
+        return keys.list_all(self._conn())
+
+    def replace_tenant_key(self, key: TenantKey, *, expected_fingerprint: str) -> bool:
+        return self._writer.submit(lambda c: keys.replace(c, key, expected_fingerprint))
+
+    def delete_tenant_key(self, account_id: str) -> bool:
+        return self._writer.submit(lambda c: keys.delete(c, account_id))
 
     # --- maintenance ----------------------------------------------------------------------------
     def referenced_blobs(self, blob_ids: Iterable[str]) -> set[str]:
