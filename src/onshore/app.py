@@ -15,11 +15,15 @@ from onshore.s3api.operations import Services, load_all
 from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
 from onshore.service.credentials import RootCredentials, load_root_credentials
+from onshore.service.encryption.keys import ObjectKeys
+from onshore.service.encryption.segments import CipherName
 from onshore.service.identity import Identities
+from onshore.service.kms.tenant_keys import TenantKeys
 from onshore.service.listing import ListingService
 from onshore.service.maintenance import sweep_orphans
 from onshore.service.multipart import MultipartService
 from onshore.service.objects import ObjectService
+from onshore.service.rootkey import load_root_key
 from onshore.storage.filesystem import FilesystemBlobStore
 from onshore.storage.sqlite import SqliteMetadataStore
 from onshore.storage.sqlite.schema import in_use as sqlite_in_use
@@ -39,6 +43,12 @@ def open_storage(config: Config) -> tuple[SqliteMetadataStore, FilesystemBlobSto
     return SqliteMetadataStore(config.data_dir / METADATA_FILE), FilesystemBlobStore(
         config.data_dir
     )
+
+
+def object_keys(config: Config, meta: SqliteMetadataStore, blocking: Blocking) -> ObjectKeys:
+    """Encryption at rest: root key → tenant keys (in the metadata DB) → data keys."""
+    tenant_keys = TenantKeys(meta, load_root_key(config.data_dir), CipherName(config.cipher))
+    return ObjectKeys(tenant_keys, blocking, enabled=config.encryption)
 
 
 class StorageUnavailable(Exception):
@@ -108,12 +118,15 @@ def build(config: Config) -> Deployment:
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
     meta, blobs = open_storage(config)
     blocking = Blocking(config.workers_threads)
+    keys = object_keys(config, meta, blocking)
     services = Services(
         config=config,
         identities=Identities(root, partition=config.partition),
         buckets=BucketService(meta, blobs, blocking, region=config.region),
-        objects=ObjectService(meta, blobs, blocking, inline_threshold=config.inline_threshold),
-        multipart=MultipartService(meta, blobs, blocking),
+        objects=ObjectService(
+            meta, blobs, blocking, inline_threshold=config.inline_threshold, keys=keys
+        ),
+        multipart=MultipartService(meta, blobs, blocking, keys),
         listing=ListingService(meta, blocking),
         blocking=blocking,
     )

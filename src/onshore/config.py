@@ -128,9 +128,23 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("workers_threads", "int", 8, "Threads per process for file and database work."),
     Setting("log_level", "str", "info", "Log level: debug, info, warning, error."),
     Setting("access_log", "bool", True, "Write one structured JSON log line per request."),
+    Setting(
+        "encryption",
+        "bool",
+        True,
+        "Encrypt new objects at rest (SSE-S3) unless the request asks otherwise; "
+        "see docs/encryption.md.",
+    ),
+    Setting(
+        "cipher",
+        "str",
+        "aes-256-gcm",
+        "Cipher for data at rest and key wrapping: aes-256-gcm or sm4-gcm.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+CIPHERS = ("aes-256-gcm", "sm4-gcm")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +169,8 @@ class Config:
     workers_threads: int
     log_level: str
     access_log: bool
+    encryption: bool = True
+    cipher: str = "aes-256-gcm"
 
     @property
     def host(self) -> str:
@@ -215,6 +231,8 @@ def load(
     address = str(values["address"])
     if ":" not in address or not address.rpartition(":")[2].isdigit():
         raise ValueError(f"address must be HOST:PORT, got {address!r}")
+    if values["cipher"] not in CIPHERS:
+        raise ValueError(f"cipher must be one of {', '.join(CIPHERS)}, got {values['cipher']!r}")
     return Config(**values)  # type: ignore[arg-type]
 
 

@@ -48,6 +48,7 @@ from onshore.domain.ranges import ByteRange
 from onshore.service import faults
 from onshore.service.blocking import Blocking
 from onshore.service.data import ByteSource, StoredData, copy_stream, store_stream
+from onshore.service.encryption.keys import CustomerKey, DataKey, ObjectKeys
 from onshore.service.objects import NewObject, now
 from onshore.storage.ports import BlobStore, MetadataStore
 
@@ -77,10 +78,26 @@ def check_part_number(value: str | None) -> int:
 
 
 class MultipartService:
-    def __init__(self, meta: MetadataStore, blobs: BlobStore, blocking: Blocking) -> None:
+    def __init__(
+        self,
+        meta: MetadataStore,
+        blobs: BlobStore,
+        blocking: Blocking,
+        keys: ObjectKeys | None = None,
+    ) -> None:
         self.meta = meta
         self.blobs = blobs
         self.blocking = blocking
+        self.keys = keys
+
+    async def _upload_key(
+        self, upload: MultipartUpload, customer: CustomerKey | None
+    ) -> DataKey | None:
+        """The upload's data key: every part is sealed with it (SSE-C: the request must give
+        the same customer key as CreateMultipartUpload did)."""
+        if self.keys is None:
+            return None
+        return await self.keys.open(upload.encryption, customer)
 
     async def create(
         self,
@@ -93,6 +110,14 @@ class MultipartService:
         checksum_type: ChecksumType | None = None,
     ) -> MultipartUpload:
         check_key(key)
+        data_key = None
+        if self.keys is not None:
+            data_key = await self.keys.new(owner_id, mode=new.sse, customer=new.customer_key)
+        metadata = dict(new.user_metadata)
+        encryption = None
+        if data_key is not None:
+            encryption = data_key.seal_metadata(metadata) if metadata else data_key.encryption
+            metadata = {}
         upload = MultipartUpload(
             upload_id=new_upload_id(),
             bucket=bucket,
@@ -101,9 +126,10 @@ class MultipartService:
             owner_id=owner_id,
             storage_class=new.storage_class,
             headers=dict(new.headers),
-            user_metadata=dict(new.user_metadata),
+            user_metadata=metadata,
             checksum_algorithm=checksum_algorithm,
             checksum_type=checksum_type,
+            encryption=encryption,
         )
         await self.blocking.write(self.meta, self.meta.create_upload, upload)
         return upload
@@ -123,10 +149,18 @@ class MultipartService:
         source: ByteSource,
         *,
         content_md5: bytes | None = None,
+        customer: CustomerKey | None = None,
     ) -> Part:
-        await self.get_upload(bucket, key, upload_id)
+        upload = await self.get_upload(bucket, key, upload_id)
+        data_key = await self._upload_key(upload, customer)
         data = await store_stream(
-            source, self.blobs, self.blocking, inline_threshold=-1, max_size=MAX_PART_SIZE
+            source,
+            self.blobs,
+            self.blocking,
+            inline_threshold=-1,
+            max_size=MAX_PART_SIZE,
+            aead=None if data_key is None else data_key.aead,
+            part_number=part_number,
         )
         faults.point("upload_part.blob_written")
         if content_md5 is not None and content_md5 != data.md5:
@@ -142,10 +176,24 @@ class MultipartService:
         part_number: int,
         source: ObjectVersion,
         byte_range: ByteRange | None,
+        *,
+        customer: CustomerKey | None = None,
+        source_customer: CustomerKey | None = None,
     ) -> Part:
-        await self.get_upload(bucket, key, upload_id)
+        upload = await self.get_upload(bucket, key, upload_id)
+        data_key = await self._upload_key(upload, customer)
+        source_key = None
+        if self.keys is not None:
+            source_key = await self.keys.open(source.encryption, source_customer)
         data = await copy_stream(
-            source, self.blobs, self.blocking, inline_threshold=-1, byte_range=byte_range
+            source,
+            self.blobs,
+            self.blocking,
+            inline_threshold=-1,
+            byte_range=byte_range,
+            source_aead=None if source_key is None else source_key.aead,
+            aead=None if data_key is None else data_key.aead,
+            part_number=part_number,
         )
         return await self._add_part(bucket, upload_id, part_number, data)
 
@@ -221,6 +269,7 @@ class MultipartService:
             segments=tuple(
                 Segment(p.blob_id, p.size, p.part_number, p.etag, p.checksum) for p in chosen
             ),
+            encryption=upload.encryption,
         )
         faults.point("complete_upload.before_commit")
         result = await self.blocking.write(
