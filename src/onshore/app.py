@@ -15,8 +15,9 @@ from onshore.s3api.operations import Services, load_all
 from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
 from onshore.service.credentials import RootCredentials, load_root_credentials
-from onshore.service.encryption.keys import ObjectKeys
+from onshore.service.encryption.keys import ObjectKeys, unsealer
 from onshore.service.encryption.segments import CipherName
+from onshore.service.fsck import Unsealer
 from onshore.service.identity import Identities
 from onshore.service.kms.tenant_keys import TenantKeys
 from onshore.service.listing import ListingService
@@ -49,6 +50,11 @@ def object_keys(config: Config, meta: SqliteMetadataStore, blocking: Blocking) -
     """Encryption at rest: root key → tenant keys (in the metadata DB) → data keys."""
     tenant_keys = TenantKeys(meta, load_root_key(config.data_dir), CipherName(config.cipher))
     return ObjectKeys(tenant_keys, blocking, enabled=config.encryption)
+
+
+def offline_unsealer(data_dir: Path, meta: SqliteMetadataStore) -> Unsealer:
+    """Opens sealed data for offline tools (``onshore fsck``) with the deployment's root key."""
+    return unsealer(TenantKeys(meta, load_root_key(data_dir), CipherName.AES_256_GCM))
 
 
 class StorageUnavailable(Exception):

@@ -22,7 +22,7 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from onshore.domain.errors import AccessDenied, InternalError, InvalidRequest
@@ -88,6 +88,21 @@ def _customer_matches(key: bytes, stored: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(_customer_hmac(key, salt), stored)
+
+
+def unsealer(tenant_keys: TenantKeys) -> Callable[[Encryption], Aead | None]:
+    """A blocking opener of SSE-S3 data keys for offline tools (``onshore fsck``); None for
+    SSE-C, whose key only the customer has. Raises KeyUnavailable."""
+
+    def unseal(encryption: Encryption) -> Aead | None:
+        if encryption.mode is SseMode.CUSTOMER:
+            return None
+        tenant = tenant_keys.existing(encryption.key_id)
+        context = data_key_context(encryption.key_id, encryption.cipher)
+        secret = unwrap_with(tenant, encryption.wrapped_key, context)
+        return Aead(CipherName(encryption.cipher), secret)
+
+    return unseal
 
 
 class ObjectKeys:
