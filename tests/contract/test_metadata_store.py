@@ -953,7 +953,7 @@ def test_sqlite_survives_reopen_and_records_schema(sqlite_path: Path) -> None:
     first.close()  # idempotent
     second = SqliteMetadataStore(sqlite_path)
     try:
-        assert second.schema_version == len(sqlite_schema.migrations()) >= 1
+        assert second.schema_version == sqlite_schema.migrations()[-1].version >= 1
         got = second.get_object(name, "k")
         assert got is not None and got.version_id == "v1"
         assert second.get_bucket_config(name, "policy") == "{}"
@@ -1022,7 +1022,9 @@ def test_sqlite_concurrent_first_opens_migrate_once(sqlite_path: Path) -> None:
     try:
         assert all(isinstance(s, SqliteMetadataStore) for s in stores)
         conn = sqlite_schema.connect(str(sqlite_path), writer=False)
-        assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == 1
+        assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == len(
+            sqlite_schema.migrations()
+        )
         conn.close()
     finally:
         for opened in stores:
