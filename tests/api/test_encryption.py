@@ -154,7 +154,7 @@ def test_sse_s3_headers_everywhere(s3: Any, bucket: str) -> None:
         MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
     )
     assert done["ServerSideEncryption"] == "AES256"
-    assert done["ETag"] == '"%s-1"' % hashlib.md5(hashlib.md5(b"p").digest()).hexdigest()
+    assert done["ETag"] == f'"{hashlib.md5(hashlib.md5(b"p").digest()).hexdigest()}-1"'
     # The ETag stays the MD5 of the plaintext, as on AWS.
     assert put["ETag"] == f'"{hashlib.md5(b"data").hexdigest()}"'
 
