@@ -15,6 +15,7 @@ from onshore.s3api.operations import Services, load_all
 from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
 from onshore.service.credentials import RootCredentials, load_root_credentials
+from onshore.service.encryption.defaults import BucketDefaults
 from onshore.service.encryption.keys import ObjectKeys, unsealer
 from onshore.service.encryption.segments import CipherName
 from onshore.service.fsck import Unsealer
@@ -49,7 +50,8 @@ def open_storage(config: Config) -> tuple[SqliteMetadataStore, FilesystemBlobSto
 def object_keys(config: Config, meta: SqliteMetadataStore, blocking: Blocking) -> ObjectKeys:
     """Encryption at rest: root key → tenant keys (in the metadata DB) → data keys."""
     tenant_keys = TenantKeys(meta, load_root_key(config.data_dir), CipherName(config.cipher))
-    return ObjectKeys(tenant_keys, blocking, enabled=config.encryption)
+    defaults = BucketDefaults(meta, blocking, enabled=config.encryption)
+    return ObjectKeys(tenant_keys, blocking, enabled=config.encryption, defaults=defaults)
 
 
 def offline_unsealer(data_dir: Path, meta: SqliteMetadataStore) -> Unsealer:

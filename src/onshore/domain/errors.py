@@ -235,6 +235,10 @@ class NoSuchBucketPolicy(S3Error):
     status, message = 404, "The bucket policy does not exist"
 
 
+class ServerSideEncryptionConfigurationNotFoundError(S3Error):
+    status, message = 404, "The server side encryption configuration was not found"
+
+
 class NoSuchTagSet(S3Error):
     status, message = 404, "The TagSet does not exist"
 

@@ -112,7 +112,10 @@ class MultipartService:
         check_key(key)
         data_key = None
         if self.keys is not None:
-            data_key = await self.keys.new(owner_id, mode=new.sse, customer=new.customer_key)
+            mode = new.sse
+            if mode is None and new.customer_key is None:
+                mode = await self.keys.bucket_default(bucket)
+            data_key = await self.keys.new(owner_id, mode=mode, customer=new.customer_key)
         metadata = dict(new.user_metadata)
         encryption = None
         if data_key is not None:

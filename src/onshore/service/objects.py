@@ -156,11 +156,14 @@ class ObjectService:
             return None
         return await self.keys.open(encryption, customer)
 
-    async def new_key(self, owner_id: str, new: NewObject) -> DataKey | None:
+    async def new_key(self, bucket: str, owner_id: str, new: NewObject) -> DataKey | None:
         """The data key a new object (or upload) is sealed with, if any."""
         if self.keys is None:
             return None
-        return await self.keys.new(owner_id, mode=new.sse, customer=new.customer_key)
+        mode = new.sse
+        if mode is None and new.customer_key is None:
+            mode = await self.keys.bucket_default(bucket)
+        return await self.keys.new(owner_id, mode=mode, customer=new.customer_key)
 
     # --- writes ---------------------------------------------------------------------------------
     async def put_object(
@@ -176,7 +179,7 @@ class ObjectService:
         check_key(key)
         if expected_size is None or expected_size > self.inline_threshold:
             await self._require_bucket(bucket)
-        data_key = await self.new_key(owner_id, new)
+        data_key = await self.new_key(bucket, owner_id, new)
         data = await store_stream(
             source,
             self.blobs,
@@ -298,7 +301,7 @@ class ObjectService:
             )
         await self._require_bucket(bucket)
         source_key = await self._open_key(source.encryption, source_customer)
-        data_key = await self.new_key(owner_id, target_sse or new or NewObject())
+        data_key = await self.new_key(bucket, owner_id, target_sse or new or NewObject())
         data = await copy_stream(
             source,
             self.blobs,

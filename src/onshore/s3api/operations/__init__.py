@@ -46,6 +46,12 @@ def operation(op: Op) -> Callable[[Handler], Handler]:
 
 def load_all() -> dict[Op, Handler]:
     """Import every operations module so that all handlers are registered."""
-    from onshore.s3api.operations import buckets, listing, multipart, objects  # noqa: F401
+    from onshore.s3api.operations import (  # noqa: F401
+        buckets,
+        encryption,  # noqa: F401
+        listing,
+        multipart,
+        objects,
+    )
 
     return REGISTRY

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from onshore.domain.errors import AccessDenied, InternalError, InvalidRequest
 from onshore.domain.models import Encryption, SseMode
 from onshore.service.blocking import Blocking
+from onshore.service.encryption.defaults import BucketDefaults
 from onshore.service.encryption.segments import Aead, CipherName, IntegrityError
 from onshore.service.kms.tenant_keys import (
     KeyUnavailable,
@@ -109,11 +110,25 @@ class ObjectKeys:
     """Data keys for new objects and for reading stored ones (see the module docstring)."""
 
     def __init__(
-        self, tenant_keys: TenantKeys, blocking: Blocking, *, enabled: bool = True
+        self,
+        tenant_keys: TenantKeys,
+        blocking: Blocking,
+        *,
+        enabled: bool = True,
+        defaults: BucketDefaults | None = None,
     ) -> None:
         self.tenant_keys = tenant_keys
         self.blocking = blocking
         self.enabled = enabled
+        self.defaults = defaults
+
+    async def bucket_default(self, bucket: str) -> SseMode | None:
+        """The mode a write that asks for none gets in ``bucket``. With the ``encryption``
+        setting on that is always SSE-S3 (no lookup); with it off, the bucket's default."""
+        if self.enabled or self.defaults is None:
+            return SseMode.S3 if self.enabled else None
+        config = await self.defaults.get(bucket)
+        return None if config is None else config.mode
 
     @property
     def cipher(self) -> CipherName:
