@@ -20,6 +20,7 @@ from onshore.service.encryption.keys import ObjectKeys, unsealer
 from onshore.service.encryption.segments import CipherName
 from onshore.service.fsck import Unsealer
 from onshore.service.identity import Identities
+from onshore.service.kms.rotation import check_no_pending_rotation
 from onshore.service.kms.tenant_keys import TenantKeys
 from onshore.service.listing import ListingService
 from onshore.service.maintenance import sweep_orphans
@@ -49,6 +50,7 @@ def open_storage(config: Config) -> tuple[SqliteMetadataStore, FilesystemBlobSto
 
 def object_keys(config: Config, meta: SqliteMetadataStore, blocking: Blocking) -> ObjectKeys:
     """Encryption at rest: root key → tenant keys (in the metadata DB) → data keys."""
+    check_no_pending_rotation(config.data_dir)
     tenant_keys = TenantKeys(meta, load_root_key(config.data_dir), CipherName(config.cipher))
     defaults = BucketDefaults(meta, blocking, enabled=config.encryption)
     return ObjectKeys(tenant_keys, blocking, enabled=config.encryption, defaults=defaults)
@@ -85,6 +87,8 @@ def prepare(config: Config) -> RootCredentials:
     another process may be between writing a blob and committing it)."""
     config.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
+    check_no_pending_rotation(config.data_dir)
+    load_root_key(config.data_dir)  # created once here, not raced for by the workers
     meta, blobs = open_storage(config)
     try:
         sweep_orphans(meta, blobs)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from onshore import __version__
-from onshore.cli import fsck
+from onshore.cli import fsck, kms
 from onshore.config import SETTINGS
 
 
@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         server.add_argument(setting.flag, **kwargs)  # type: ignore[arg-type]
     server.set_defaults(func=_run_server)
     fsck.register(commands)
+    kms.register(commands)
     try:
         from onshore.bench.cli import register
     except ImportError:

@@ -90,9 +90,11 @@ def run(overrides: Mapping[str, object]) -> int:
         print(f"onshore: {exc}", file=sys.stderr)
         return 2
     configure_logging(config.log_level)
+    from onshore.service.rootkey import RootKeyError
+
     try:
         root = prepare(config)
-    except ValueError as exc:
+    except (ValueError, RootKeyError) as exc:
         print(f"onshore: {exc}", file=sys.stderr)
         return 2
     print(banner(config, root.access_key, root.secret_key if root.created else None), flush=True)

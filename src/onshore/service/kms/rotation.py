@@ -1,0 +1,114 @@
+"""Root key rotation (``onshore kms rotate-root``): re-wrap tenant keys, never object data.
+
+Only tenant keys are sealed directly by the root key; data keys are sealed by tenant keys, so a
+new root key costs one re-wrap per tenant, whatever the amount of data. The steps, each durable
+before the next, make an interrupted rotation resumable (run the command again):
+
+1. ``<data-dir>/root.key.next`` is created (mode 0600, fsynced) with a new random key, unless
+   an interrupted rotation left one: then that one is reused.
+2. Every tenant key still sealed by the current root key is unsealed and sealed again by the
+   next one, one row at a time with a compare-and-set on the root fingerprint, so a row is never
+   half-done and a rerun skips rows already done.
+3. ``root.key.next`` is renamed over ``root.key`` (atomic), and the directory fsynced.
+
+While ``root.key.next`` exists the server refuses to start (some tenant keys are sealed by each
+root key), with a message saying to run the rotation again. Only the embedded default (a root
+key file in the data directory) can be rotated this way; a key injected through
+``ONSHORE_ROOT_KEY``/``ONSHORE_ROOT_KEY_FILE`` is rotated by the operator's secret manager.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from onshore.service import faults
+from onshore.service.kms.tenant_keys import root_context
+from onshore.service.rootkey import (
+    FILENAME,
+    LocalRootKey,
+    RootKeyError,
+    _create_key_file,
+    _read_key_file,
+    load_root_key,
+)
+from onshore.storage.ports import KeyStore
+
+NEXT_FILENAME = FILENAME + ".next"
+
+
+class RotationPending(ValueError):
+    """A root key rotation was interrupted; the message says how to finish it."""
+
+
+def check_no_pending_rotation(data_dir: Path) -> None:
+    if (data_dir / NEXT_FILENAME).exists():
+        raise RotationPending(
+            f"a root key rotation was interrupted ({data_dir / NEXT_FILENAME} exists): run "
+            "`onshore kms rotate-root` again to finish it before starting the server"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RotationResult:
+    old_fingerprint: str
+    new_fingerprint: str
+    rewrapped: int
+    already_done: int
+
+
+def rotate_root(
+    data_dir: Path,
+    store: KeyStore,
+    *,
+    environ: dict[str, str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RotationResult:
+    """Rotate the data directory's root key (see the module docstring). Blocking."""
+    env = dict(os.environ if environ is None else environ)
+    if env.get("ONSHORE_ROOT_KEY") or env.get("ONSHORE_ROOT_KEY_FILE"):
+        raise RootKeyError(
+            "the root key comes from ONSHORE_ROOT_KEY/ONSHORE_ROOT_KEY_FILE: rotate it in your "
+            "secret manager; `onshore kms rotate-root` rotates the data directory's key file"
+        )
+    if not (data_dir / FILENAME).exists():
+        raise RootKeyError(f"no root key file in {data_dir}")
+    old = load_root_key(data_dir, env)
+    new = _next_key(data_dir)
+    rewrapped = done = 0
+    for key in store.list_tenant_keys():
+        if key.root_fingerprint == new.fingerprint:
+            done += 1
+            continue
+        context = root_context(key.account_id, key.cipher)
+        secret = old.unwrap(key.wrapped, context=context)
+        sealed = replace(
+            key, wrapped=new.wrap(secret, context=context), root_fingerprint=new.fingerprint
+        )
+        if store.replace_tenant_key(sealed, expected_fingerprint=old.fingerprint):
+            rewrapped += 1
+            faults.point("rotate_root.rewrapped_one")
+        if progress is not None:
+            progress(f"{rewrapped + done} tenant keys sealed by the new root key")
+    faults.point("rotate_root.before_switch")
+    os.replace(data_dir / NEXT_FILENAME, data_dir / FILENAME)
+    _fsync_dir(data_dir)
+    return RotationResult(old.fingerprint, new.fingerprint, rewrapped, done)
+
+
+def _next_key(data_dir: Path) -> LocalRootKey:
+    """The next root key: the one an interrupted rotation created, or a new one."""
+    path = data_dir / NEXT_FILENAME
+    if path.exists():
+        return LocalRootKey(_read_key_file(path))
+    return LocalRootKey(_create_key_file(path))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
