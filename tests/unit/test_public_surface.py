@@ -42,7 +42,7 @@ def test_subcommands() -> None:
     commands = next(
         a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
     )
-    assert sorted(commands.choices) == ["bench", "fsck", "server"]
+    assert sorted(commands.choices) == ["bench", "fsck", "kms", "server"]
 
 
 def test_version_output() -> None:
