@@ -20,6 +20,7 @@ from onshore.service.encryption.keys import ObjectKeys, unsealer
 from onshore.service.encryption.segments import CipherName
 from onshore.service.fsck import Unsealer
 from onshore.service.identity import Identities
+from onshore.service.kms.keys import KmsService
 from onshore.service.kms.rotation import check_no_pending_rotation
 from onshore.service.kms.tenant_keys import TenantKeys
 from onshore.service.listing import ListingService
@@ -48,12 +49,14 @@ def open_storage(config: Config) -> tuple[SqliteMetadataStore, FilesystemBlobSto
     )
 
 
-def object_keys(config: Config, meta: SqliteMetadataStore, blocking: Blocking) -> ObjectKeys:
+def object_keys(
+    config: Config, meta: SqliteMetadataStore, blocking: Blocking, kms: KmsService | None = None
+) -> ObjectKeys:
     """Encryption at rest: root key → tenant keys (in the metadata DB) → data keys."""
     check_no_pending_rotation(config.data_dir)
     tenant_keys = TenantKeys(meta, load_root_key(config.data_dir), CipherName(config.cipher))
     defaults = BucketDefaults(meta, blocking, enabled=config.encryption)
-    return ObjectKeys(tenant_keys, blocking, enabled=config.encryption, defaults=defaults)
+    return ObjectKeys(tenant_keys, blocking, enabled=config.encryption, defaults=defaults, kms=kms)
 
 
 def offline_unsealer(data_dir: Path, meta: SqliteMetadataStore) -> Unsealer:
@@ -130,7 +133,10 @@ def build(config: Config) -> Deployment:
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
     meta, blobs = open_storage(config)
     blocking = Blocking(config.workers_threads)
-    keys = object_keys(config, meta, blocking)
+    kms = KmsService(
+        meta, load_root_key(config.data_dir), partition=config.partition, region=config.region
+    )
+    keys = object_keys(config, meta, blocking, kms)
     services = Services(
         config=config,
         identities=Identities(root, partition=config.partition),
@@ -141,6 +147,7 @@ def build(config: Config) -> Deployment:
         multipart=MultipartService(meta, blobs, blocking, keys),
         listing=ListingService(meta, blocking),
         blocking=blocking,
+        kms=kms,
     )
 
     def ready() -> bool:

@@ -107,6 +107,22 @@ class TenantKey:
 
 
 @dataclass(frozen=True, slots=True)
+class KmsKey:
+    """A KMS key (AWS KMS semantics): ``state`` is Enabled, Disabled or PendingDeletion;
+    ``wrapped`` is its key material sealed by the root key (``root_fingerprint``)."""
+
+    key_id: str
+    account_id: str
+    description: str
+    state: str
+    created: datetime
+    wrapped: bytes
+    root_fingerprint: str
+    deletion: datetime | None = None
+    rotation_enabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Bucket:
     name: str
     owner_id: str

@@ -33,6 +33,7 @@ from onshore.domain.errors import (
 )
 from onshore.domain.ids import host_id, new_request_id
 from onshore.domain.preconditions import NotModified
+from onshore.s3api import kms_api
 from onshore.s3api.auth import AuthResult, PayloadMode, PayloadReader, authenticate
 from onshore.s3api.auth.sigv4 import EMPTY_SHA256
 from onshore.s3api.errors import error_response
@@ -100,6 +101,15 @@ class S3App:
             if req.raw_path.startswith("/onshore/") or req.raw_path == "/onshore":
                 op_name = "Internal"
                 response = await self.internal(req)
+            elif req.headers.get("x-amz-target", "").startswith(kms_api.TARGET_PREFIX):
+                op_name = req.headers["x-amz-target"][:64]  # the AWS KMS API (TrentService)
+                response = await kms_api.handle(
+                    req,
+                    self.services.kms,
+                    self.services.identities,
+                    self.services.blocking,
+                    self.config.region,
+                )
             else:
                 route = resolve(
                     req.method, req.raw_path, req.query, req.headers, domain=self.config.domain

@@ -3,13 +3,15 @@
 Request headers (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ServerSideEncryptionCustomerKeys.html):
 
 * ``x-amz-server-side-encryption: AES256`` asks for SSE-S3 (what onshore does anyway when the
-  ``encryption`` setting is on); ``aws:kms`` is not implemented yet (501);
+  ``encryption`` setting is on); ``aws:kms`` with ``x-amz-server-side-encryption-aws-kms-key-id``
+  (id, ARN or alias; none: the account's ``alias/aws/s3`` key) for SSE-KMS;
 * ``x-amz-server-side-encryption-customer-algorithm`` (``AES256``), ``-customer-key`` (base64 of
   32 bytes) and ``-customer-key-MD5`` (base64 MD5 of the key, verified) give an SSE-C key; the
   ``x-amz-copy-source-server-side-encryption-customer-*`` triple gives the key of a copy source.
 
 Responses carry ``x-amz-server-side-encryption: AES256`` for SSE-S3 objects, and the algorithm
-and key MD5 (never the key) for SSE-C objects, as AWS does.
+and key MD5 (never the key) for SSE-C objects, ``aws:kms`` and the key ARN for SSE-KMS, as AWS
+does.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from onshore.service.encryption.keys import CustomerKey
 SSE = "x-amz-server-side-encryption"
 CUSTOMER = "x-amz-server-side-encryption-customer-"
 COPY_SOURCE_CUSTOMER = "x-amz-copy-source-server-side-encryption-customer-"
+KMS_KEY_ID = "x-amz-server-side-encryption-aws-kms-key-id"
 
 
 def requested_mode(headers: Mapping[str, str]) -> SseMode | None:
@@ -40,9 +43,11 @@ def requested_mode(headers: Mapping[str, str]) -> SseMode | None:
     value = value.strip()
     if value == SseMode.S3.value:
         return SseMode.S3
-    if value.startswith("aws:kms"):
+    if value == SseMode.KMS.value:
+        return SseMode.KMS
+    if value == "aws:kms:dsse":
         raise S3NotImplemented(
-            "SSE-KMS (x-amz-server-side-encryption: aws:kms) is not implemented by onshore yet.",
+            "DSSE-KMS (x-amz-server-side-encryption: aws:kms:dsse) is not implemented by onshore.",
             Header=SSE,
         )
     raise InvalidArgument(
@@ -95,10 +100,20 @@ def customer_key(headers: Mapping[str, str], prefix: str = CUSTOMER) -> Customer
     return CustomerKey(key, md5_text.strip())
 
 
-def check_write(headers: Mapping[str, str]) -> tuple[SseMode | None, CustomerKey | None]:
-    """What a write asks for; SSE-S3 and SSE-C at once is refused, as AWS does."""
+def check_write(
+    headers: Mapping[str, str],
+) -> tuple[SseMode | None, CustomerKey | None, str | None]:
+    """What a write asks for (mode, SSE-C key, KMS key id); SSE-S3/SSE-KMS and SSE-C at once
+    is refused, and so is a KMS key id without ``aws:kms``, as AWS does."""
     mode = requested_mode(headers)
     customer = customer_key(headers)
+    kms_key_id = headers.get(KMS_KEY_ID)
+    if kms_key_id is not None and mode is not SseMode.KMS:
+        raise InvalidArgument(
+            "Server Side Encryption with AWS KMS managed key requires HTTP header "
+            "x-amz-server-side-encryption : aws:kms",
+            ArgumentName=SSE,
+        )
     if mode is not None and customer is not None:
         raise InvalidArgument(
             "Server Side Encryption with Customer provided key is incompatible with the "
@@ -106,7 +121,7 @@ def check_write(headers: Mapping[str, str]) -> tuple[SseMode | None, CustomerKey
             ArgumentName=SSE,
             ArgumentValue=headers.get(SSE, ""),
         )
-    return mode, customer
+    return mode, customer, kms_key_id
 
 
 def response_headers(encryption: Encryption | None) -> dict[str, str]:
@@ -117,6 +132,8 @@ def response_headers(encryption: Encryption | None) -> dict[str, str]:
             CUSTOMER + "algorithm": "AES256",
             CUSTOMER + "key-MD5": encryption.customer_key_md5,
         }
+    if encryption.mode is SseMode.KMS:
+        return {SSE: encryption.mode.value, KMS_KEY_ID: encryption.key_id}
     return {SSE: encryption.mode.value}
 
 

@@ -115,7 +115,9 @@ class MultipartService:
             mode = new.sse
             if mode is None and new.customer_key is None:
                 mode = await self.keys.bucket_default(bucket)
-            data_key = await self.keys.new(owner_id, mode=mode, customer=new.customer_key)
+            data_key = await self.keys.new(
+                owner_id, mode=mode, customer=new.customer_key, kms_key_id=new.kms_key_id
+            )
         metadata = dict(new.user_metadata)
         encryption = None
         if data_key is not None:

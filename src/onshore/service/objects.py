@@ -66,6 +66,7 @@ class NewObject:
     condition: WriteCondition | None = None
     sse: SseMode | None = None
     customer_key: CustomerKey | None = None
+    kms_key_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +164,9 @@ class ObjectService:
         mode = new.sse
         if mode is None and new.customer_key is None:
             mode = await self.keys.bucket_default(bucket)
-        return await self.keys.new(owner_id, mode=mode, customer=new.customer_key)
+        return await self.keys.new(
+            owner_id, mode=mode, customer=new.customer_key, kms_key_id=new.kms_key_id
+        )
 
     # --- writes ---------------------------------------------------------------------------------
     async def put_object(

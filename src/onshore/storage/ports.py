@@ -32,6 +32,7 @@ from typing import BinaryIO, NamedTuple, Protocol
 
 from onshore.domain.models import (
     Bucket,
+    KmsKey,
     ListPage,
     MultipartUpload,
     ObjectVersion,
@@ -232,6 +233,28 @@ class KeyStore(Protocol):
     def delete_tenant_key(self, account_id: str) -> bool:
         """Destroy the account's key (crypto-shredding); return whether there was one."""
         ...
+
+
+class KmsStore(Protocol):
+    """KMS keys and aliases (SQLite only for now). Writes are durable when they return."""
+
+    def get_kms_key(self, key_id: str) -> KmsKey | None: ...
+
+    def list_kms_keys(self, account_id: str) -> list[KmsKey]: ...
+
+    def all_kms_keys(self) -> list[KmsKey]: ...
+
+    def put_kms_key(self, key: KmsKey) -> None:
+        """Insert or replace the key's row."""
+        ...
+
+    def get_kms_alias(self, account_id: str, alias: str) -> str | None: ...
+
+    def add_kms_alias(self, account_id: str, alias: str, key_id: str, now_us: int) -> bool:
+        """False if the account already has that alias."""
+        ...
+
+    def list_kms_aliases(self, account_id: str) -> list[tuple[str, str]]: ...
 
 
 class BlobWriter(Protocol):

@@ -16,6 +16,7 @@ from onshore.s3api.routing import Op
 from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
 from onshore.service.identity import Identities
+from onshore.service.kms.keys import KmsService
 from onshore.service.listing import ListingService
 from onshore.service.multipart import MultipartService
 from onshore.service.objects import ObjectService
@@ -30,6 +31,7 @@ class Services:
     multipart: MultipartService
     listing: ListingService
     blocking: Blocking
+    kms: KmsService | None = None
 
 
 Handler = Callable[[Request, Services], Awaitable[Response]]

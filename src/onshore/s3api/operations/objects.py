@@ -255,7 +255,7 @@ async def copy_object(req: Request, services: Services) -> Response:
     if req.headers.get("x-amz-tagging-directive", "COPY").upper() == "REPLACE":
         hdr.refuse_unsupported({"x-amz-tagging": ""})
     new = hdr.new_object(req.headers) if directive == "REPLACE" else None
-    target_mode, target_customer = sse.check_write(req.headers)
+    target_mode, target_customer, target_kms = sse.check_write(req.headers)
     source = await copy_source(req, services)
     if new is None and "x-amz-storage-class" in req.headers:
         # COPY keeps the source's metadata; a new storage class alone is still a change.
@@ -275,7 +275,7 @@ async def copy_object(req: Request, services: Services) -> Response:
         source_headers=req.headers,
         condition=hdr.write_condition(req.headers),
         source_customer=sse.customer_key(req.headers, sse.COPY_SOURCE_CUSTOMER),
-        target_sse=NewObject(sse=target_mode, customer_key=target_customer),
+        target_sse=NewObject(sse=target_mode, customer_key=target_customer, kms_key_id=target_kms),
     )
     body = [
         xml.element("ETag", etags.quote(version.etag)),

@@ -25,11 +25,20 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
-from onshore.domain.errors import AccessDenied, InternalError, InvalidRequest
+from onshore.domain.errors import (
+    AccessDenied,
+    InternalError,
+    InvalidRequest,
+    KmsDisabledException,
+    KmsInvalidStateException,
+    KmsNotFoundException,
+    S3Error,
+)
 from onshore.domain.models import Encryption, SseMode
 from onshore.service.blocking import Blocking
 from onshore.service.encryption.defaults import BucketDefaults
 from onshore.service.encryption.segments import Aead, CipherName, IntegrityError
+from onshore.service.kms.keys import KmsError, KmsService
 from onshore.service.kms.tenant_keys import (
     KeyUnavailable,
     TenantKeys,
@@ -91,6 +100,16 @@ def _customer_matches(key: bytes, stored: str) -> bool:
     return hmac.compare_digest(_customer_hmac(key, salt), stored)
 
 
+def _kms_error(err: KmsError) -> S3Error:
+    if err.kind == "DisabledException":
+        return KmsDisabledException(err.message)
+    if err.kind == "KMSInvalidStateException":
+        return KmsInvalidStateException(err.message)
+    if err.kind == "NotFoundException":
+        return KmsNotFoundException(err.message)
+    return InternalError("The KMS key could not be used.")
+
+
 def unsealer(tenant_keys: TenantKeys) -> Callable[[Encryption], Aead | None]:
     """A blocking opener of SSE-S3 data keys for offline tools (``onshore fsck``); None for
     SSE-C, whose key only the customer has. Raises KeyUnavailable."""
@@ -116,11 +135,13 @@ class ObjectKeys:
         *,
         enabled: bool = True,
         defaults: BucketDefaults | None = None,
+        kms: KmsService | None = None,
     ) -> None:
         self.tenant_keys = tenant_keys
         self.blocking = blocking
         self.enabled = enabled
         self.defaults = defaults
+        self.kms = kms
 
     async def bucket_default(self, bucket: str) -> SseMode | None:
         """The mode a write that asks for none gets in ``bucket``. With the ``encryption``
@@ -140,9 +161,12 @@ class ObjectKeys:
         *,
         mode: SseMode | None = None,
         customer: CustomerKey | None = None,
+        kms_key_id: str | None = None,
     ) -> DataKey | None:
         """A fresh data key for an object of ``owner_id`` (None: store in plain text)."""
         cipher = self.cipher
+        if mode is SseMode.KMS:
+            return await self.blocking(self._new_kms, owner_id, kms_key_id)
         if customer is not None:
             wrapper = Aead(CipherName.AES_256_GCM, customer.key)
             aead, secret = Aead.generate(cipher)
@@ -176,6 +200,8 @@ class ObjectKeys:
             raise InvalidRequest("The encryption parameters are not applicable to this object.")
         if encryption is None:
             return None
+        if encryption.mode is SseMode.KMS:
+            return await self.blocking(self._open_kms, encryption)
         try:
             cipher = CipherName(encryption.cipher)
         except ValueError:
@@ -202,4 +228,36 @@ class ObjectKeys:
             secret = unwrap_with(wrapper, encryption.wrapped_key, context)
             return DataKey(Aead(cipher, secret), encryption)
         except (KeyUnavailable, IntegrityError, ValueError):
+            raise InternalError("The object's data key could not be unwrapped.") from None
+
+    # --- SSE-KMS ------------------------------------------------------------------------------
+    def _new_kms(self, owner_id: str, kms_key_id: str | None) -> DataKey:
+        """SSE-KMS: a data key generated (and sealed) by the named KMS key, or by the
+        account's ``alias/aws/s3`` key when none is named."""
+        if self.kms is None:
+            raise InternalError("KMS is not enabled on this server.")
+        cipher = self.cipher
+        try:
+            if kms_key_id:
+                key = self.kms.resolve(owner_id, kms_key_id)
+            else:
+                key = self.kms.default_s3_key(owner_id)
+            secret, blob = self.kms.generate_data_key(key, cipher.key_bytes)
+        except KmsError as err:
+            raise _kms_error(err) from None
+        record = Encryption(
+            mode=SseMode.KMS, cipher=cipher.value, key_id=self.kms.arn(key), wrapped_key=blob
+        )
+        return DataKey(Aead(cipher, secret), record)
+
+    def _open_kms(self, encryption: Encryption) -> DataKey:
+        if self.kms is None:
+            raise InternalError("KMS is not enabled on this server.")
+        account = encryption.key_id.split(":")[4] if encryption.key_id.count(":") >= 5 else ""
+        try:
+            _, secret = self.kms.decrypt(account, encryption.wrapped_key)
+            return DataKey(Aead(CipherName(encryption.cipher), secret), encryption)
+        except KmsError as err:
+            raise _kms_error(err) from None
+        except ValueError:
             raise InternalError("The object's data key could not be unwrapped.") from None

@@ -1,14 +1,15 @@
 """Root key rotation (``onshore kms rotate-root``): re-wrap tenant keys, never object data.
 
-Only tenant keys are sealed directly by the root key; data keys are sealed by tenant keys, so a
-new root key costs one re-wrap per tenant, whatever the amount of data. The steps, each durable
+Only tenant keys and KMS key material are sealed directly by the root key; data keys are sealed
+by those, so a new root key costs one re-wrap per tenant and per KMS key, whatever the amount of
+data. The steps, each durable
 before the next, make an interrupted rotation resumable (run the command again):
 
 1. ``<data-dir>/root.key.next`` is created (mode 0600, fsynced) with a new random key, unless
    an interrupted rotation left one: then that one is reused.
-2. Every tenant key still sealed by the current root key is unsealed and sealed again by the
-   next one, one row at a time with a compare-and-set on the root fingerprint, so a row is never
-   half-done and a rerun skips rows already done.
+2. Every tenant key (then every KMS key) still sealed by the current root key is unsealed and
+   sealed again by the next one, one row at a time (tenant keys with a compare-and-set on the
+   root fingerprint), so a row is never half-done and a rerun skips rows already done.
 3. ``root.key.next`` is renamed over ``root.key`` (atomic), and the directory fsynced.
 
 While ``root.key.next`` exists the server refuses to start (some tenant keys are sealed by each
@@ -23,8 +24,10 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Protocol
 
 from onshore.service import faults
+from onshore.service.kms.keys import KmsService
 from onshore.service.kms.tenant_keys import root_context
 from onshore.service.rootkey import (
     FILENAME,
@@ -34,7 +37,7 @@ from onshore.service.rootkey import (
     _read_key_file,
     load_root_key,
 )
-from onshore.storage.ports import KeyStore
+from onshore.storage.ports import KeyStore, KmsStore
 
 NEXT_FILENAME = FILENAME + ".next"
 
@@ -59,9 +62,13 @@ class RotationResult:
     already_done: int
 
 
+class RotationStore(KeyStore, KmsStore, Protocol):
+    """Where the keys the root key seals are kept."""
+
+
 def rotate_root(
     data_dir: Path,
-    store: KeyStore,
+    store: RotationStore,
     *,
     environ: dict[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
@@ -92,6 +99,20 @@ def rotate_root(
             faults.point("rotate_root.rewrapped_one")
         if progress is not None:
             progress(f"{rewrapped + done} tenant keys sealed by the new root key")
+    for kms_key in store.all_kms_keys():
+        if kms_key.root_fingerprint == new.fingerprint:
+            done += 1
+            continue
+        context = KmsService.root_context(kms_key.key_id)
+        secret = old.unwrap(kms_key.wrapped, context=context)
+        store.put_kms_key(
+            replace(
+                kms_key,
+                wrapped=new.wrap(secret, context=context),
+                root_fingerprint=new.fingerprint,
+            )
+        )
+        rewrapped += 1
     faults.point("rotate_root.before_switch")
     os.replace(data_dir / NEXT_FILENAME, data_dir / FILENAME)
     _fsync_dir(data_dir)

@@ -33,6 +33,7 @@ from weakref import WeakSet
 from onshore.domain.errors import NoSuchBucket
 from onshore.domain.models import (
     Bucket,
+    KmsKey,
     ListPage,
     MultipartUpload,
     ObjectVersion,
@@ -393,6 +394,28 @@ class SqliteMetadataStore:
 
     def delete_tenant_key(self, account_id: str) -> bool:
         return self._writer.submit(lambda c: keys.delete(c, account_id))
+
+    # --- KMS keys and aliases ------------------------------------------------------------------
+    def get_kms_key(self, key_id: str) -> KmsKey | None:
+        return keys.get_kms(self._conn(), key_id)
+
+    def list_kms_keys(self, account_id: str) -> list[KmsKey]:
+        return keys.list_kms(self._conn(), account_id)
+
+    def all_kms_keys(self) -> list[KmsKey]:
+        return keys.list_kms_all(self._conn())
+
+    def put_kms_key(self, key: KmsKey) -> None:
+        self._writer.submit(lambda c: keys.put_kms(c, key))
+
+    def get_kms_alias(self, account_id: str, alias: str) -> str | None:
+        return keys.get_alias(self._conn(), account_id, alias)
+
+    def add_kms_alias(self, account_id: str, alias: str, key_id: str, now_us: int) -> bool:
+        return self._writer.submit(lambda c: keys.add_alias(c, account_id, alias, key_id, now_us))
+
+    def list_kms_aliases(self, account_id: str) -> list[tuple[str, str]]:
+        return keys.list_aliases(self._conn(), account_id)
 
     # --- maintenance ----------------------------------------------------------------------------
     def referenced_blobs(self, blob_ids: Iterable[str]) -> set[str]:

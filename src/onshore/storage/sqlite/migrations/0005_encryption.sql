@@ -18,3 +18,26 @@ CREATE TABLE tenant_keys (
     root_fingerprint TEXT    NOT NULL,
     created_us       BIGINT  NOT NULL
 );
+
+-- KMS keys (the AWS KMS API subset, TrentService): key material only wrapped by the root key.
+-- state: Enabled | Disabled | PendingDeletion; deletion_us: when a pending deletion is due.
+CREATE TABLE kms_keys (
+    key_id           TEXT    PRIMARY KEY,
+    account_id       TEXT    NOT NULL,
+    description      TEXT    NOT NULL,
+    state            TEXT    NOT NULL,
+    created_us       BIGINT  NOT NULL,
+    deletion_us      BIGINT,
+    rotation_enabled INTEGER NOT NULL DEFAULT 0,
+    wrapped          BLOB    NOT NULL,
+    root_fingerprint TEXT    NOT NULL
+);
+CREATE INDEX kms_keys_by_account ON kms_keys (account_id, key_id);
+
+CREATE TABLE kms_aliases (
+    account_id  TEXT NOT NULL,
+    alias_name  TEXT NOT NULL,
+    key_id      TEXT NOT NULL REFERENCES kms_keys (key_id),
+    created_us  BIGINT NOT NULL,
+    PRIMARY KEY (account_id, alias_name)
+);
