@@ -168,7 +168,7 @@ def test_sse_s3_headers_everywhere(s3: Any, bucket: str) -> None:
 
 def test_unsupported_sse_values(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as err:
-        s3.put_object(Bucket=bucket, Key="k", Body=b"x", ServerSideEncryption="aws:kms")
+        s3.put_object(Bucket=bucket, Key="k", Body=b"x", ServerSideEncryption="aws:kms:dsse")
     assert status_of(err) == 501
     with pytest.raises(ClientError) as err:
         s3.put_object(Bucket=bucket, Key="k", Body=b"x", ServerSideEncryption="rot13")
