@@ -200,7 +200,8 @@ def open_range(
     first_index = min(start // SEGMENT, last)
     last_index = min(max(end - 1, start) // SEGMENT, last)
     source.seek(HEADER + first_index * _SEALED_SEGMENT)
-    sealed = source.read((last_index - first_index + 1) * _SEALED_SEGMENT)
+    extra = 1 if last_index == last else 0  # one byte more: data past the end is damage too
+    sealed = source.read((last_index - first_index + 1) * _SEALED_SEGMENT + extra)
     pieces: list[bytes] = []
     offset = 0
     for index in range(first_index, last_index + 1):
