@@ -112,11 +112,11 @@ def _kms_error(err: KmsError) -> S3Error:
 
 def unsealer(tenant_keys: TenantKeys) -> Callable[[Encryption], Aead | None]:
     """A blocking opener of SSE-S3 data keys for offline tools (``onshore fsck``); None for
-    SSE-C, whose key only the customer has. Raises KeyUnavailable."""
+    SSE-C (whose key only the customer has) and SSE-KMS. Raises KeyUnavailable."""
 
     def unseal(encryption: Encryption) -> Aead | None:
-        if encryption.mode is SseMode.CUSTOMER:
-            return None
+        if encryption.mode is not SseMode.S3:
+            return None  # SSE-C: the customer's key; SSE-KMS: left to the KMS key's state
         tenant = tenant_keys.existing(encryption.key_id)
         context = data_key_context(encryption.key_id, encryption.cipher)
         secret = unwrap_with(tenant, encryption.wrapped_key, context)
