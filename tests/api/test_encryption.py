@@ -500,3 +500,38 @@ def test_sm4_gcm_deployment(tmp_path: Path) -> None:
         assert report["checked"]["bytes_read"] >= len(body)
     finally:
         server.cleanup()
+
+
+def test_destroying_the_tenant_key_shreds_its_objects(tmp_path: Path) -> None:
+    """Crypto-shredding, the primitive offboarding uses: with the tenant key gone, every object
+    of the tenant (inline, blob, multipart) is unreadable at once, and says so with a 403."""
+    from onshore.storage.sqlite import SqliteMetadataStore
+
+    server = _run_with(tmp_path, {})
+    try:
+        s3 = make_client(server.endpoint)
+        s3.create_bucket(Bucket="shred")
+        s3.put_object(Bucket="shred", Key="small", Body=b"small")
+        s3.put_object(Bucket="shred", Key="large", Body=os.urandom(300_000))
+        assert server.stop() == 0
+        store = SqliteMetadataStore(server.data_dir / "metadata.db")
+        try:
+            [tenant] = store.list_tenant_keys()
+            assert store.delete_tenant_key(tenant.account_id)
+        finally:
+            store.close()
+        server.start()
+        s3 = make_client(server.endpoint)
+        for key in ("small", "large"):
+            with pytest.raises(ClientError) as err:
+                s3.get_object(Bucket="shred", Key=key)
+            assert status_of(err) == 403 and code_of(err) == "AccessDenied"
+            with pytest.raises(ClientError) as err:
+                s3.head_object(Bucket="shred", Key=key)
+            assert status_of(err) == 403
+        # Listing and deleting still work (the data is gone, not the bucket's index).
+        listed = s3.list_objects_v2(Bucket="shred")["Contents"]
+        assert {o["Key"] for o in listed} == {"small", "large"}
+        s3.delete_object(Bucket="shred", Key="small")
+    finally:
+        server.cleanup()

@@ -39,9 +39,7 @@ def test_console_script_entry_point() -> None:
 
 
 def test_subcommands() -> None:
-    commands = next(
-        a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)
-    )
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     assert sorted(commands.choices) == ["bench", "fsck", "kms", "server"]
 
 

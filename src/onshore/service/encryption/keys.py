@@ -182,7 +182,9 @@ class ObjectKeys:
             return DataKey(aead, record)
         if mode is None and not self.enabled:
             return None
-        tenant = await self.blocking(self.tenant_keys.get_or_create, owner_id)
+        tenant = self.tenant_keys.cached(owner_id)
+        if tenant is None:
+            tenant = await self.blocking(self.tenant_keys.get_or_create, owner_id)
         aead, secret = Aead.generate(cipher)
         record = Encryption(
             mode=SseMode.S3,
@@ -221,7 +223,10 @@ class ObjectKeys:
             wrapper = Aead(CipherName.AES_256_GCM, customer.key)
         else:
             try:
-                wrapper = await self.blocking(self.tenant_keys.existing, encryption.key_id)
+                cached = self.tenant_keys.cached(encryption.key_id)
+                if cached is None:
+                    cached = await self.blocking(self.tenant_keys.existing, encryption.key_id)
+                wrapper = cached
             except KeyUnavailable:
                 raise AccessDenied("The key that protects this object is not available.") from None
         try:

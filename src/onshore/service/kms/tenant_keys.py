@@ -69,6 +69,11 @@ class TenantKeys:
     def cipher(self) -> CipherName:
         return self._cipher
 
+    def cached(self, account_id: str) -> Aead | None:
+        """The account's key if this process already has it unwrapped (no I/O: safe to call
+        on the event loop, saving a worker-thread round trip on most requests)."""
+        return self._cache.get(account_id)
+
     def get_or_create(self, account_id: str) -> Aead:
         """The account's key, created (and durably stored, wrapped) if it has none yet."""
         cached = self._cache.get(account_id)
