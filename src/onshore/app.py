@@ -60,7 +60,15 @@ def object_keys(
 
 
 def offline_unsealer(data_dir: Path, meta: SqliteMetadataStore) -> Unsealer:
-    """Opens sealed data for offline tools (``onshore fsck``) with the deployment's root key."""
+    """Opens sealed data for offline tools (``onshore fsck``) with the deployment's root key;
+    never creates one (without a root key, sealed data gets size checks only)."""
+    import os
+
+    from onshore.service.rootkey import FILENAME
+
+    injected = os.environ.get("ONSHORE_ROOT_KEY") or os.environ.get("ONSHORE_ROOT_KEY_FILE")
+    if not injected and not (data_dir / FILENAME).exists():
+        return lambda _encryption: None
     return unsealer(TenantKeys(meta, load_root_key(data_dir), CipherName.AES_256_GCM))
 
 
