@@ -11,15 +11,17 @@ A tenant key wraps data keys with the deployment's cipher (AES-256-GCM or SM4-GC
 the purpose in the associated data. Destroying a tenant key (offboarding) makes every data key
 it wrapped, and so every object of the tenant, unreadable at once: crypto-shredding.
 
-Unwrapped tenant keys are cached in process memory (they are needed on every read and write);
-``forget()`` drops one, and a key missing from the store is never recreated for an account that
-already has wrapped data keys naming it: opening such an object fails instead.
+Unwrapped tenant keys are cached in process memory (they are needed on every read and write)
+for ``CACHE_SECONDS``, after which the store is asked again: a key destroyed by another process
+stops working in every server process within that time (``forget()`` drops one at once in this
+process). A destroyed key is never recreated by a read: opening its objects fails instead.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
+import time
 from datetime import UTC, datetime
 
 from onshore.domain.models import TenantKey
@@ -28,6 +30,7 @@ from onshore.service.rootkey import KeyWrapper, UnwrapError
 from onshore.storage.ports import KeyStore
 
 _NONCE = 12
+CACHE_SECONDS = 30.0
 
 
 class KeyUnavailable(Exception):
@@ -62,7 +65,7 @@ class TenantKeys:
         self._store = store
         self._root = root
         self._cipher = cipher
-        self._cache: dict[str, Aead] = {}
+        self._cache: dict[str, tuple[Aead, float]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -72,11 +75,14 @@ class TenantKeys:
     def cached(self, account_id: str) -> Aead | None:
         """The account's key if this process already has it unwrapped (no I/O: safe to call
         on the event loop, saving a worker-thread round trip on most requests)."""
-        return self._cache.get(account_id)
+        entry = self._cache.get(account_id)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
 
     def get_or_create(self, account_id: str) -> Aead:
         """The account's key, created (and durably stored, wrapped) if it has none yet."""
-        cached = self._cache.get(account_id)
+        cached = self.cached(account_id)
         if cached is not None:
             return cached
         stored = self._store.get_tenant_key(account_id)
@@ -96,11 +102,12 @@ class TenantKeys:
 
     def existing(self, account_id: str) -> Aead:
         """The account's key for reading; KeyUnavailable if it was destroyed."""
-        cached = self._cache.get(account_id)
+        cached = self.cached(account_id)
         if cached is not None:
             return cached
         stored = self._store.get_tenant_key(account_id)
         if stored is None:
+            self.forget(account_id)
             raise KeyUnavailable("the tenant key does not exist (destroyed?)")
         return self._remember(stored)
 
@@ -118,5 +125,5 @@ class TenantKeys:
             raise KeyUnavailable("the tenant key cannot be unwrapped by this root key") from None
         aead = Aead(cipher, secret)
         with self._lock:
-            self._cache[stored.account_id] = aead
+            self._cache[stored.account_id] = (aead, time.monotonic() + CACHE_SECONDS)
         return aead
