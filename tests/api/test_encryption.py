@@ -422,8 +422,20 @@ def test_bucket_encryption_configuration(s3: Any, bucket: str) -> None:
     got = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
     assert got["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
     s3.delete_bucket_encryption(Bucket=bucket)
+    # SSE-KMS as the bucket default (the account's alias/aws/s3 key when none is named).
+    s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=_rule("aws:kms"))
+    got = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
+    assert got["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    put = s3.put_object(Bucket=bucket, Key="by-default", Body=b"x")
+    assert put["ServerSideEncryption"] == "aws:kms" and ":key/" in put["SSEKMSKeyId"]
+    asked = s3.put_object(Bucket=bucket, Key="asked", Body=b"x", ServerSideEncryption="AES256")
+    assert asked["ServerSideEncryption"] == "AES256"  # the request wins over the default
+    s3.delete_bucket_encryption(Bucket=bucket)
+    assert s3.put_object(Bucket=bucket, Key="after", Body=b"x")["ServerSideEncryption"] == "AES256"
     with pytest.raises(ClientError) as err:
-        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=_rule("aws:kms"))
+        s3.put_bucket_encryption(
+            Bucket=bucket, ServerSideEncryptionConfiguration=_rule("aws:kms:dsse")
+        )
     assert status_of(err) == 501
     with pytest.raises(ClientError) as err:
         s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration=_rule("DES"))

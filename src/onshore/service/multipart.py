@@ -112,11 +112,11 @@ class MultipartService:
         check_key(key)
         data_key = None
         if self.keys is not None:
-            mode = new.sse
+            mode, kms_key_id = new.sse, new.kms_key_id
             if mode is None and new.customer_key is None:
-                mode = await self.keys.bucket_default(bucket)
+                mode, kms_key_id = await self.keys.bucket_default(bucket)
             data_key = await self.keys.new(
-                owner_id, mode=mode, customer=new.customer_key, kms_key_id=new.kms_key_id
+                owner_id, mode=mode, customer=new.customer_key, kms_key_id=kms_key_id
             )
         metadata = dict(new.user_metadata)
         encryption = None

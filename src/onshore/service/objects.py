@@ -161,11 +161,11 @@ class ObjectService:
         """The data key a new object (or upload) is sealed with, if any."""
         if self.keys is None:
             return None
-        mode = new.sse
+        mode, kms_key_id = new.sse, new.kms_key_id
         if mode is None and new.customer_key is None:
-            mode = await self.keys.bucket_default(bucket)
+            mode, kms_key_id = await self.keys.bucket_default(bucket)
         return await self.keys.new(
-            owner_id, mode=mode, customer=new.customer_key, kms_key_id=new.kms_key_id
+            owner_id, mode=mode, customer=new.customer_key, kms_key_id=kms_key_id
         )
 
     # --- writes ---------------------------------------------------------------------------------

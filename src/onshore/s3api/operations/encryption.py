@@ -40,9 +40,12 @@ async def put_bucket_encryption(req: Request, services: Services) -> Response:
     algorithm = xml.text(applied[0], "SSEAlgorithm")
     if algorithm is None:
         raise MalformedXML()
-    if algorithm.startswith("aws:kms"):
-        raise S3NotImplemented("SSE-KMS bucket defaults are not implemented by onshore yet.")
-    if algorithm != SseMode.S3.value or xml.text(applied[0], "KMSMasterKeyID") is not None:
+    kms_key_id = xml.text(applied[0], "KMSMasterKeyID")
+    if algorithm == "aws:kms:dsse":
+        raise S3NotImplemented("DSSE-KMS bucket defaults are not implemented by onshore.")
+    if algorithm not in (SseMode.S3.value, SseMode.KMS.value) or (
+        kms_key_id is not None and algorithm != SseMode.KMS.value
+    ):
         raise InvalidArgument(
             "The server side encryption configuration is not valid.",
             ArgumentName="SSEAlgorithm",
@@ -50,7 +53,8 @@ async def put_bucket_encryption(req: Request, services: Services) -> Response:
         )
     bucket_key = (xml.text(rules[0], "BucketKeyEnabled") or "false").lower() == "true"
     await services.buckets.get(req.bucket)
-    await _defaults(services).put(req.bucket, DefaultEncryption(SseMode.S3, bucket_key))
+    config = DefaultEncryption(SseMode(algorithm), bucket_key, kms_key_id or None)
+    await _defaults(services).put(req.bucket, config)
     return Response(200)
 
 
@@ -58,12 +62,13 @@ async def put_bucket_encryption(req: Request, services: Services) -> Response:
 async def get_bucket_encryption(req: Request, services: Services) -> Response:
     """https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketEncryption.html"""
     await services.buckets.get(req.bucket)
-    config = await _defaults(services).get(req.bucket)
+    config = await _defaults(services).get(req.bucket, fresh=True)
     if config is None:
         raise ServerSideEncryptionConfigurationNotFoundError(BucketName=req.bucket)
     rule = (
         "<Rule><ApplyServerSideEncryptionByDefault>"
         + xml.element("SSEAlgorithm", config.mode.value)
+        + (xml.element("KMSMasterKeyID", config.kms_key_id) if config.kms_key_id else "")
         + "</ApplyServerSideEncryptionByDefault>"
         + xml.element("BucketKeyEnabled", config.bucket_key)
         + "</Rule>"

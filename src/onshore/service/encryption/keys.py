@@ -143,13 +143,13 @@ class ObjectKeys:
         self.defaults = defaults
         self.kms = kms
 
-    async def bucket_default(self, bucket: str) -> SseMode | None:
-        """The mode a write that asks for none gets in ``bucket``. With the ``encryption``
-        setting on that is always SSE-S3 (no lookup); with it off, the bucket's default."""
-        if self.enabled or self.defaults is None:
-            return SseMode.S3 if self.enabled else None
+    async def bucket_default(self, bucket: str) -> tuple[SseMode | None, str | None]:
+        """The (mode, KMS key id) a write that asks for none gets in ``bucket``: the bucket's
+        default encryption configuration, else SSE-S3 with the ``encryption`` setting on."""
+        if self.defaults is None:
+            return (SseMode.S3 if self.enabled else None), None
         config = await self.defaults.get(bucket)
-        return None if config is None else config.mode
+        return (None, None) if config is None else (config.mode, config.kms_key_id)
 
     @property
     def cipher(self) -> CipherName:
