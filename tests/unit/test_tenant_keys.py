@@ -42,3 +42,14 @@ def test_another_root_key_cannot_unwrap() -> None:
     stranger = TenantKeys(store, LocalRootKey(os.urandom(32)), CipherName.AES_256_GCM)
     with pytest.raises(KeyUnavailable):
         stranger.existing("1")
+
+
+def test_destroy_returns_a_fingerprint_once() -> None:
+    store, root = MemoryMetadataStore(), LocalRootKey(os.urandom(32))
+    keys = TenantKeys(store, root, CipherName.AES_256_GCM)
+    keys.get_or_create("1")
+    fingerprint = keys.destroy("1")
+    assert fingerprint is not None and len(fingerprint) == 32
+    assert keys.destroy("1") is None
+    with pytest.raises(KeyUnavailable):
+        keys.existing("1")

@@ -19,6 +19,7 @@ process). A destroyed key is never recreated by a read: opening its objects fail
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 import time
@@ -110,6 +111,29 @@ class TenantKeys:
             self.forget(account_id)
             raise KeyUnavailable("the tenant key does not exist (destroyed?)")
         return self._remember(stored)
+
+    def destroy(self, account_id: str) -> str | None:
+        """Crypto-shred the account's key: delete it from the store and this process's cache.
+        Returns the destroyed key's fingerprint (for a deletion certificate), None if the
+        account had no key. Objects sealed under it can never be opened again."""
+        stored = self._store.get_tenant_key(account_id)
+        if stored is None:
+            return None
+        fingerprint = self.fingerprint(stored)
+        self._store.delete_tenant_key(account_id)
+        self.forget(account_id)
+        return fingerprint
+
+    def fingerprint(self, stored: TenantKey) -> str:
+        """A public id of a tenant key (SHA-256 of the key under a fixed label, 16 bytes hex):
+        stable across root key rotations, safe to print in certificates and logs."""
+        try:
+            secret = self._root.unwrap(
+                stored.wrapped, context=root_context(stored.account_id, stored.cipher)
+            )
+        except UnwrapError:
+            raise KeyUnavailable("the tenant key cannot be unwrapped by this root key") from None
+        return hashlib.sha256(b"onshore tenant key fingerprint\0" + secret).hexdigest()[:32]
 
     def forget(self, account_id: str) -> None:
         with self._lock:
