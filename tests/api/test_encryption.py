@@ -398,6 +398,36 @@ def test_sse_c_multipart_and_copy(s3: Any, bucket: str) -> None:
     # ... and to SSE-C with another key.
     s3.copy_object(Bucket=bucket, Key="other", CopySource=source, **copy_key, **_sse_c_b64(OTHER))
     assert s3.get_object(Bucket=bucket, Key="other", **_sse_c_b64(OTHER))["Body"].read() == got
+    # UploadPartCopy from an SSE-C source into an SSE-C upload with another key.
+    target = s3.create_multipart_upload(Bucket=bucket, Key="pc", **_sse_c_b64(OTHER))
+    with pytest.raises(ClientError) as err:  # the source key is missing
+        s3.upload_part_copy(
+            Bucket=bucket,
+            Key="pc",
+            UploadId=target["UploadId"],
+            PartNumber=1,
+            CopySource=source,
+            **_sse_c_b64(OTHER),
+        )
+    assert status_of(err) == 400
+    part = s3.upload_part_copy(
+        Bucket=bucket,
+        Key="pc",
+        UploadId=target["UploadId"],
+        PartNumber=1,
+        CopySource=source,
+        CopySourceRange="bytes=0-999",
+        **copy_key,
+        **_sse_c_b64(OTHER),
+    )
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key="pc",
+        UploadId=target["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]},
+    )
+    copied_part = s3.get_object(Bucket=bucket, Key="pc", **_sse_c_b64(OTHER))["Body"].read()
+    assert copied_part == got[:1000]
 
 
 def test_boto3_sse_c_key_parameter(s3: Any, bucket: str) -> None:
