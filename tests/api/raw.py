@@ -84,11 +84,7 @@ def request(
     if sign:
         aws = AWSRequest(method=method, url=url, data=body, headers=hdrs)
         sign_request(
-            aws,
-            payload_hash=payload_hash,
-            region=region,
-            access_key=access_key,
-            secret=secret,
+            aws, payload_hash=payload_hash, region=region, access_key=access_key, secret=secret,
             at=at,
         )
         hdrs = dict(aws.headers.items())

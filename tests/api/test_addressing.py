@@ -70,10 +70,7 @@ def test_http_chunked_transfer_encoding(server: ServerProcess, s3: Any, bucket: 
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     try:
         conn.request(
-            "PUT",
-            f"/{bucket}/chunked",
-            body=iter(pieces),
-            headers=dict(aws.headers.items()),
+            "PUT", f"/{bucket}/chunked", body=iter(pieces), headers=dict(aws.headers.items()),
             encode_chunked=True,
         )
         resp = conn.getresponse()
@@ -82,3 +79,5 @@ def test_http_chunked_transfer_encoding(server: ServerProcess, s3: Any, bucket: 
     finally:
         conn.close()
     assert s3.get_object(Bucket=bucket, Key="chunked")["Body"].read() == b"".join(pieces)
+
+
