@@ -21,8 +21,15 @@ from onshore.service.audit import check_retention, open_trail
 from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
 from onshore.service.credentials import RootCredentials, load_root_credentials
+from onshore.service.encryption.defaults import BucketDefaults
+from onshore.service.encryption.keys import ObjectKeys, unsealer
+from onshore.service.encryption.segments import CipherName
+from onshore.service.fsck import Unsealer
 from onshore.service.iam import IamService
 from onshore.service.identity import Identities
+from onshore.service.kms.keys import KmsService
+from onshore.service.kms.rotation import check_no_pending_rotation
+from onshore.service.kms.tenant_keys import TenantKeys
 from onshore.service.licensing.wiring import licensing_for, settings_for
 from onshore.service.listing import ListingService
 from onshore.service.maintenance import sweep_orphans
@@ -60,6 +67,29 @@ def open_storage(config: Config) -> tuple[SqliteMetadataStore, FilesystemBlobSto
     )
 
 
+def object_keys(
+    config: Config, meta: SqliteMetadataStore, blocking: Blocking, kms: KmsService | None = None
+) -> ObjectKeys:
+    """Encryption at rest: root key → tenant keys (in the metadata DB) → data keys."""
+    check_no_pending_rotation(config.data_dir)
+    tenant_keys = TenantKeys(meta, load_root_key(config.data_dir), CipherName(config.cipher))
+    defaults = BucketDefaults(meta, blocking, enabled=config.encryption)
+    return ObjectKeys(tenant_keys, blocking, enabled=config.encryption, defaults=defaults, kms=kms)
+
+
+def offline_unsealer(data_dir: Path, meta: SqliteMetadataStore) -> Unsealer:
+    """Opens sealed data for offline tools (``onshore fsck``) with the deployment's root key;
+    never creates one (without a root key, sealed data gets size checks only)."""
+    import os
+
+    from onshore.service.rootkey import FILENAME
+
+    injected = os.environ.get("ONSHORE_ROOT_KEY") or os.environ.get("ONSHORE_ROOT_KEY_FILE")
+    if not injected and not (data_dir / FILENAME).exists():
+        return lambda _encryption: None
+    return unsealer(TenantKeys(meta, load_root_key(data_dir), CipherName.AES_256_GCM))
+
+
 class StorageUnavailable(Exception):
     """The data directory cannot be opened for offline maintenance; the message says why."""
 
@@ -89,6 +119,7 @@ def prepare(config: Config) -> RootCredentials:
     if config.audit:
         check_retention(config)
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
+    check_no_pending_rotation(config.data_dir)
     load_root_key(config.data_dir)  # generated here on first start, before any worker reads it
     meta, blobs = open_storage(config)
     try:
@@ -133,6 +164,8 @@ def build(config: Config) -> Deployment:
     trail = open_trail(config, meta)
     blocking = Blocking(config.workers_threads)
     root_key = load_root_key(config.data_dir)
+    kms = KmsService(meta, root_key, partition=config.partition, region=config.region)
+    keys = object_keys(config, meta, blocking, kms)
     iam_store = SqliteIamStore(meta)
     ttl = config.iam_cache_seconds
     identities = Identities(
@@ -167,9 +200,14 @@ def build(config: Config) -> Deployment:
             meta, blobs, blocking, region=config.region, regions=config.regions, quota=quota
         ),
         objects=ObjectService(
-            meta, blobs, blocking, inline_threshold=config.inline_threshold, quota=quota
+            meta,
+            blobs,
+            blocking,
+            inline_threshold=config.inline_threshold,
+            quota=quota,
+            keys=keys,
         ),
-        multipart=MultipartService(meta, blobs, blocking, quota),
+        multipart=MultipartService(meta, blobs, blocking, quota, keys),
         listing=ListingService(meta, blocking),
         blocking=blocking,
         space=DiskSpace(
@@ -177,6 +215,7 @@ def build(config: Config) -> Deployment:
         ),
         access=access,
         iam=iam,
+        kms=kms,
     )
 
     def ready() -> bool:

@@ -266,9 +266,24 @@ SETTINGS: tuple[Setting, ...] = (
         False,
         "Allow audit_retention_days below the 180-day regulatory minimum.",
     ),
+    Setting(
+        "encryption",
+        "bool",
+        True,
+        "Encrypt new objects at rest (SSE-S3) unless the request asks otherwise; "
+        "see docs/encryption.md.",
+    ),
+    Setting(
+        "cipher",
+        "str",
+        "aes-256-gcm",
+        "Cipher for data at rest and key wrapping: aes-256-gcm or sm4-gcm.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
+CIPHERS = ("aes-256-gcm", "sm4-gcm")
+
 _JURISDICTION = re.compile(r"[A-Z]{2}")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}")
 
@@ -331,6 +346,8 @@ class Config:
     audit_digest_minutes: float
     audit_retention_days: int
     audit_retention_override: bool
+    encryption: bool
+    cipher: str
 
     @property
     def host(self) -> str:
@@ -545,6 +562,8 @@ def load(
     admin = str(values["admin_address"] or "")
     if admin and (":" not in admin or not admin.rpartition(":")[2].isdigit()):
         raise ConfigError(f"admin_address must be HOST:PORT or empty, got {admin!r}")
+    if values["cipher"] not in CIPHERS:
+        raise ConfigError(f"cipher must be one of {', '.join(CIPHERS)}, got {values['cipher']!r}")
     _check_identity(values)
     config = Config(**values)
     _check_tls(config)

@@ -133,7 +133,8 @@ def test_every_kind_of_damage_is_found_then_repaired(written: Written) -> None:
         ("temp_file", f"tmp/{'f' * 32}.part"),
     }
     by_key = {p.get("key"): p for p in found.report["problems"]}
-    assert "MD5" in by_key["corrupt"]["message"]
+    # Encryption at rest is on by default: a flipped byte fails its segment's tag first.
+    assert "failed authentication" in by_key["corrupt"]["message"]
     assert by_key["multi"]["message"].startswith("part 2:")
     assert by_key["v"]["version_id"] != "null" and by_key["v"]["blob_id"] == latest
     assert by_key["pending"]["upload_id"] == written.upload_id
@@ -249,7 +250,8 @@ def test_human_output(written: Written) -> None:
     command = [sys.executable, "-m", "onshore", "fsck", "--data-dir", str(written.data_dir)]
     out = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert out.returncode == 1
-    assert f"corrupt data    {BUCKET}/corrupt (version null) blob {corrupt}: the MD5" in out.stdout
+    line = f"corrupt data    {BUCKET}/corrupt (version null) blob {corrupt}: a sealed segment"
+    assert line in out.stdout
     assert "1 of 1 problems remain" in out.stdout and "--repair" in out.stdout
     fixed = subprocess.run([*command, "--repair"], capture_output=True, text=True, check=False)
     assert fixed.returncode == 0 and "repaired all 1 problems" in fixed.stdout

@@ -46,6 +46,7 @@ def test_subcommands() -> None:
         "bench",
         "config",
         "fsck",
+        "kms",
         "license",
         "licensor",
         "operator",

@@ -66,7 +66,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 def run(args: argparse.Namespace) -> int:
     import os
 
-    from onshore.app import StorageUnavailable, open_offline
+    from onshore.app import StorageUnavailable, offline_unsealer, open_offline
     from onshore.service import fsck
 
     data_dir = Path(
@@ -82,7 +82,12 @@ def run(args: argparse.Namespace) -> int:
         report = _unreadable(exc, repairing=args.repair)
     else:
         try:
-            report = fsck.check(meta, blobs, progress=_progress if show_progress else None)
+            report = fsck.check(
+                meta,
+                blobs,
+                progress=_progress if show_progress else None,
+                unseal=offline_unsealer(data_dir, meta),
+            )
             if args.repair and not report.clean:
                 report = fsck.repair(meta, blobs, report)
         except sqlite3.DatabaseError as exc:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from onshore import __version__
-from onshore.cli import admin, admin_release, audit, config, fsck, license, licensor, operator
+from onshore.cli import admin, admin_release, audit, config, fsck, kms, license, licensor, operator
 from onshore.config import SETTINGS
 
 
@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     admin_release.register(commands)
     operator.register(commands)
     audit.register(commands)
+    kms.register(commands)
     try:
         from onshore.bench.cli import register
     except ImportError:

@@ -202,6 +202,30 @@ class XAmzContentSHA256Mismatch(S3Error):
     message = "The provided 'x-amz-content-sha256' header does not match what was computed."
 
 
+class _KmsError(S3Error):
+    """An SSE-KMS failure S3 reports under the KMS error's name, prefixed ``KMS.``."""
+
+    status = 400
+    kms_code = "KMSInternalException"
+
+    @property
+    def code(self) -> str:
+        return "KMS." + self.kms_code
+
+
+class KmsDisabledException(_KmsError):
+    kms_code, message = "DisabledException", "The KMS key that protects this object is disabled."
+
+
+class KmsInvalidStateException(_KmsError):
+    kms_code = "KMSInvalidStateException"
+    message = "The KMS key that protects this object is pending deletion."
+
+
+class KmsNotFoundException(_KmsError):
+    kms_code, message = "NotFoundException", "The KMS key does not exist."
+
+
 class InvalidEncryptionAlgorithmError(S3Error):
     status, message = 400, "The encryption request you specified is not valid."
 
@@ -276,6 +300,10 @@ class NoSuchBucketPolicy(S3Error):
 
 class NoSuchPublicAccessBlockConfiguration(S3Error):
     status, message = 404, "The public access block configuration was not found"
+
+
+class ServerSideEncryptionConfigurationNotFoundError(S3Error):
+    status, message = 404, "The server side encryption configuration was not found"
 
 
 class NoSuchTagSet(S3Error):

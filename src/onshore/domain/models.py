@@ -59,6 +59,69 @@ class Checksum:
     type: ChecksumType = ChecksumType.FULL_OBJECT
 
 
+class SseMode(str, Enum):
+    """Server-side encryption as S3 names it in ``x-amz-server-side-encryption``.
+
+    ``CUSTOMER`` (SSE-C) has no value of its own on the wire: the request carries the key in
+    the ``x-amz-server-side-encryption-customer-*`` headers instead.
+    """
+
+    S3 = "AES256"
+    KMS = "aws:kms"
+    CUSTOMER = "SSE-C"
+
+
+@dataclass(frozen=True, slots=True)
+class Encryption:
+    """How an object's (or multipart upload's) bytes and user metadata are sealed at rest.
+
+    Every object has its own random data key; only ``wrapped_key`` (the data key sealed by the
+    key named ``key_id``: the tenant key for SSE-S3, a KMS key for SSE-KMS, the customer's key
+    for SSE-C) is stored. ``sealed_metadata`` holds the ``x-amz-meta-*`` pairs sealed with the
+    data key (the plain ``user_metadata`` column is then empty). ``customer_key_hmac`` (SSE-C
+    only) is a salted HMAC of the customer's key, to tell a wrong key from corrupt data; the
+    key itself is never stored. ``customer_key_md5`` is the base64 MD5 S3 echoes back.
+    """
+
+    mode: SseMode
+    cipher: str
+    key_id: str
+    wrapped_key: bytes
+    sealed_metadata: bytes | None = None
+    customer_key_hmac: str = ""
+    customer_key_md5: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TenantKey:
+    """A tenant's key as stored: sealed by the operator's root key, never in plain text.
+
+    ``root_fingerprint`` names the root key generation that sealed ``wrapped``.
+    """
+
+    account_id: str
+    cipher: str
+    wrapped: bytes
+    root_fingerprint: str
+    created: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KmsKey:
+    """A KMS key (AWS KMS semantics): ``state`` is Enabled, Disabled or PendingDeletion;
+    ``wrapped`` is its key material sealed by the root key (``root_fingerprint``)."""
+
+    key_id: str
+    account_id: str
+    description: str
+    state: str
+    created: datetime
+    wrapped: bytes
+    root_fingerprint: str
+    deletion: datetime | None = None
+    rotation_enabled: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Bucket:
     name: str
@@ -91,7 +154,9 @@ class ObjectVersion:
     ``headers`` holds the stored representation headers (lower-case names: content-type,
     content-encoding, content-disposition, content-language, cache-control, expires);
     ``user_metadata`` the ``x-amz-meta-*`` pairs with the prefix stripped.
-    Data is in ``inline`` (the whole body) or ``segments`` (blob files), never both.
+    Data is in ``inline`` (the whole body) or ``segments`` (blob files), never both; with
+    ``encryption`` both hold sealed bytes (see :mod:`onshore.service.encryption.segments`),
+    while ``size``, ``etag`` and checksums describe the plaintext, as on AWS.
     ``is_latest`` is filled in by the store when it reads the version.
     """
 
@@ -110,6 +175,7 @@ class ObjectVersion:
     checksum: Checksum | None = None
     inline: bytes | None = None
     segments: tuple[Segment, ...] = ()
+    encryption: Encryption | None = None
 
     @property
     def parts_count(self) -> int:
@@ -169,6 +235,7 @@ class MultipartUpload:
     user_metadata: Mapping[str, str] = field(default_factory=dict)
     checksum_algorithm: ChecksumAlgorithm | None = None
     checksum_type: ChecksumType | None = None
+    encryption: Encryption | None = None
 
 
 @dataclass(frozen=True, slots=True)

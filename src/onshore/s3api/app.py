@@ -40,6 +40,7 @@ from onshore.domain.errors import (
 from onshore.domain.ids import host_id, new_request_id
 from onshore.domain.preconditions import NotModified
 from onshore.iamapi.app import IamApi, is_iam_request
+from onshore.s3api import kms_api
 from onshore.s3api.audit import RequestAudit
 from onshore.s3api.auth import AuthResult, PayloadMode, PayloadReader, authenticate
 from onshore.s3api.auth.keyhint import claimed_access_key
@@ -125,6 +126,15 @@ class S3App:
             elif self.iam_api is not None and is_iam_request(req.method, req.raw_path, req.headers):
                 action, response = await self.iam_api(req)  # the IAM query API (iamapi/)
                 op_name = f"iam:{action}"
+            elif req.headers.get("x-amz-target", "").startswith(kms_api.TARGET_PREFIX):
+                op_name = req.headers["x-amz-target"][:64]  # the AWS KMS API (TrentService)
+                response = await kms_api.handle(
+                    req,
+                    self.services.kms,
+                    self.services.identities,
+                    self.services.blocking,
+                    self.config.region,
+                )
             else:
                 route = resolve(
                     req.method, req.raw_path, req.query, req.headers, domain=self.config.domain

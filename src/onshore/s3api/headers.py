@@ -25,6 +25,7 @@ from onshore.domain.errors import (
     S3NotImplemented,
 )
 from onshore.domain.models import NULL_VERSION, ObjectVersion, WriteCondition
+from onshore.s3api import sse
 from onshore.s3api.acl import GRANT_HEADERS, refuse_canned_acl
 from onshore.service.objects import NewObject, http_date
 
@@ -66,13 +67,8 @@ META_PREFIX = "x-amz-meta-"
 #: silently would be a lie (an object stored unencrypted although SSE-C was asked for), so a
 #: request carrying one is refused with 501 S3NotImplemented.
 UNSUPPORTED_HEADERS = {
-    "x-amz-server-side-encryption": "Server-side encryption",
-    "x-amz-server-side-encryption-customer-algorithm": "SSE-C",
-    "x-amz-server-side-encryption-customer-key": "SSE-C",
-    "x-amz-server-side-encryption-aws-kms-key-id": "SSE-KMS",
     "x-amz-server-side-encryption-context": "SSE-KMS",
     "x-amz-server-side-encryption-bucket-key-enabled": "S3 Bucket Keys",
-    "x-amz-copy-source-server-side-encryption-customer-algorithm": "SSE-C",
     "x-amz-tagging": "Object tagging",
     "x-amz-object-lock-mode": "Object Lock",
     "x-amz-object-lock-retain-until-date": "Object Lock",
@@ -154,12 +150,16 @@ def write_condition(headers: Mapping[str, str]) -> WriteCondition | None:
 def new_object(headers: Mapping[str, str], *, with_condition: bool = True) -> NewObject:
     refuse_unsupported(headers)
     stored = {name: headers[name] for name in STORED_HEADERS if name in headers}
+    mode, customer, kms_key_id = sse.check_write(headers)
     return NewObject(
         headers=stored,
         user_metadata=user_metadata(headers),
         storage_class=storage_class(headers),
         content_md5=content_md5(headers),
         condition=write_condition(headers) if with_condition else None,
+        sse=mode,
+        customer_key=customer,
+        kms_key_id=kms_key_id,
     )
 
 
@@ -182,6 +182,7 @@ def object_headers(version: ObjectVersion, *, checksum_mode: bool) -> dict[str, 
             out[_CANONICAL[name]] = value
     for name, value in version.user_metadata.items():
         out[META_PREFIX + name] = value
+    out.update(sse.response_headers(version.encryption))
     if version.version_id != NULL_VERSION:
         out["x-amz-version-id"] = version.version_id
     if version.storage_class != "STANDARD":

@@ -11,6 +11,13 @@ Every object gets an additional checksum, as on AWS since 2025: the one the clie
 by the body reader), or else a CRC64NVME computed here alongside the MD5.
 
 Reading streams the same way in the other direction; memory use does not grow with object size.
+
+Encryption at rest: given a data key (``aead``), bytes are sealed in the segment format of
+:mod:`onshore.service.encryption.segments` in the same worker-thread call that writes them (and
+opened in the one that reads them), so crypto stays off the event loop; inline bodies are sealed
+too. MD5 and checksums are always those of the plaintext. A segment that fails authentication
+stops the read with InternalError: before the first byte that is a 500 response, after it the
+connection is cut (see ``S3App.send_stream``) — altered bytes are never sent.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ from onshore.domain.models import Checksum, ChecksumAlgorithm, ObjectVersion, Se
 from onshore.domain.ranges import ByteRange
 from onshore.service import faults
 from onshore.service.blocking import Blocking
+from onshore.service.encryption import segments
+from onshore.service.encryption.segments import Aead, IntegrityError, Sealer
 from onshore.storage.ports import BlobStore, BlobWriter
 
 WRITE_BATCH = 1024 * 1024
@@ -76,9 +85,17 @@ class _Digests:
         return Checksum(ChecksumAlgorithm.CRC64NVME, checksums.encode(self.crc.digest()))
 
 
-def _write_batch(writer: BlobWriter, digests: _Digests, batch: bytes) -> None:
+def _write_batch(
+    writer: BlobWriter, digests: _Digests, batch: bytes, sealer: Sealer | None
+) -> None:
     digests.update(batch)
-    writer.write(batch)
+    writer.write(batch if sealer is None else sealer.update(batch))
+
+
+def _commit(writer: BlobWriter, sealer: Sealer | None) -> str:
+    if sealer is not None:
+        writer.write(sealer.finish())
+    return writer.commit()
 
 
 async def store_stream(
@@ -88,9 +105,13 @@ async def store_stream(
     *,
     inline_threshold: int,
     max_size: int = MAX_OBJECT_SIZE,
+    aead: Aead | None = None,
+    part_number: int = 0,
 ) -> StoredData:
-    """Consume ``source`` entirely and store it; see the module docstring."""
+    """Consume ``source`` entirely and store it, sealed with ``aead`` when given (a multipart
+    part passes its ``part_number``, bound into every segment); see the module docstring."""
     digests = _Digests()
+    sealer = None if aead is None else Sealer(aead, part_number)
     pending: list[bytes] = []
     pending_size = 0
     total = 0
@@ -114,7 +135,9 @@ async def store_stream(
                 pending, pending_size = [], 0
                 if in_flight is not None:
                     await in_flight
-                in_flight = asyncio.ensure_future(blocking(_write_batch, writer, digests, batch))
+                in_flight = asyncio.ensure_future(
+                    blocking(_write_batch, writer, digests, batch, sealer)
+                )
         if in_flight is not None:
             await in_flight
             in_flight = None
@@ -122,13 +145,14 @@ async def store_stream(
         if writer is None and total <= inline_threshold:
             digests.update(rest)
             checksum = digests.checksum(source.checksum)
-            return StoredData(total, digests.md5.digest(), rest, None, checksum)
+            inline = rest if aead is None else segments.seal(aead, rest, part_number)
+            return StoredData(total, digests.md5.digest(), inline, None, checksum)
         if writer is None:
             writer = await blocking(blobs.create)
         if rest:
-            await blocking(_write_batch, writer, digests, rest)
+            await blocking(_write_batch, writer, digests, rest, sealer)
         faults.point("store_stream.before_blob_commit")
-        blob_id = await blocking(writer.commit)
+        blob_id = await blocking(_commit, writer, sealer)
         checksum = digests.checksum(source.checksum)
         return StoredData(total, digests.md5.digest(), None, blob_id, checksum)
     except BaseException:
@@ -149,24 +173,56 @@ def _read_at(blobs: BlobStore, blob_id: str, offset: int, length: int) -> bytes:
         raise InternalError("The object's data could not be read.") from None
 
 
+_CORRUPT = "The object's data failed its integrity check."
+
+
+def _open_at(blobs: BlobStore, segment: Segment, aead: Aead, offset: int, length: int) -> bytes:
+    """Plaintext ``[offset, offset + length)`` of a sealed blob: read and open in one call."""
+    try:
+        with blobs.open(segment.blob_id) as handle:
+            return segments.open_range(
+                aead, handle, segment.size, offset, offset + length, segment.part_number
+            )
+    except FileNotFoundError:
+        raise InternalError("The object's data could not be read.") from None
+    except IntegrityError:
+        raise InternalError(_CORRUPT) from None
+
+
+def open_inline(version: ObjectVersion, aead: Aead | None) -> bytes:
+    """The plaintext body of an inline version (sealed or not)."""
+    assert version.inline is not None
+    if aead is None:
+        return version.inline
+    try:
+        return segments.open_all(aead, version.inline, version.size)
+    except IntegrityError:
+        raise InternalError(_CORRUPT) from None
+
+
 async def stream_version(
     version: ObjectVersion,
     blobs: BlobStore,
     blocking: Blocking,
     byte_range: ByteRange | None = None,
+    aead: Aead | None = None,
 ) -> AsyncIterator[bytes]:
-    """Yield the bytes of ``version`` (or of ``byte_range`` of it) in ~1 MiB pieces."""
+    """Yield the bytes of ``version`` (or of ``byte_range`` of it) in ~1 MiB pieces, opening
+    them with ``aead`` when the version is sealed."""
     start = byte_range.start if byte_range else 0
     end = byte_range.end + 1 if byte_range else version.size
     if version.inline is not None:
         if end > start:
-            yield version.inline[start:end]
+            yield open_inline(version, aead)[start:end]
         return
     for segment, seg_start, seg_end in _overlapping(version.segments, start, end):
         offset = seg_start
         while offset < seg_end:
             length = min(READ_CHUNK, seg_end - offset)
-            data = await blocking(_read_at, blobs, segment.blob_id, offset, length)
+            if aead is None:
+                data = await blocking(_read_at, blobs, segment.blob_id, offset, length)
+            else:
+                data = await blocking(_open_at, blobs, segment, aead, offset, length)
             if len(data) != length:
                 raise InternalError("The object's data is shorter than recorded.")
             offset += length
@@ -195,9 +251,13 @@ async def copy_stream(
     *,
     inline_threshold: int,
     byte_range: ByteRange | None = None,
+    source_aead: Aead | None = None,
+    aead: Aead | None = None,
+    part_number: int = 0,
 ) -> StoredData:
-    """Copy (a range of) an existing version into new storage, for CopyObject/UploadPartCopy."""
-    pieces = stream_version(version, blobs, blocking, byte_range)
+    """Copy (a range of) an existing version into new storage, for CopyObject/UploadPartCopy:
+    opened with the source's data key, sealed with the target's."""
+    pieces = stream_version(version, blobs, blocking, byte_range, source_aead)
 
     class _Source:
         checksum: Checksum | None = None
@@ -205,4 +265,11 @@ async def copy_stream(
         async def read(self) -> bytes:
             return await anext(pieces, b"")
 
-    return await store_stream(_Source(), blobs, blocking, inline_threshold=inline_threshold)
+    return await store_stream(
+        _Source(),
+        blobs,
+        blocking,
+        inline_threshold=inline_threshold,
+        aead=aead,
+        part_number=part_number,
+    )

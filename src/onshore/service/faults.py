@@ -33,6 +33,10 @@ point                              the process dies ...
 ``set_versioning.committed``       after a versioning change is committed, before the answer
 ``delete_bucket.committed``        after the bucket is deleted, before its uploads' blobs are
                                    freed
+``rotate_root.rewrapped_one``      (``onshore kms rotate-root``) after each tenant key is
+                                   re-wrapped under the next root key
+``rotate_root.before_switch``      after every tenant key is re-wrapped, before the next root
+                                   key replaces the current one
 =================================  ==============================================================
 """
 

@@ -19,6 +19,9 @@ in-progress multipart uploads) and blob files. :func:`check` compares them from 
     ``COMPOSITE`` checksums are checksums of part checksums, covered by the parts' own.
 
   Inline objects (bytes inside the metadata row) get the same size, MD5 and checksum checks.
+  Sealed data (encryption at rest) is opened with its data key (``unseal``), so every segment's
+  tag is checked too and the digests are those of the plaintext; data whose key fsck cannot
+  have (SSE-C: the customer holds it) gets the size check only.
 * **every blob → a row**: blob files no version or part names are ``orphan_blob``; files left in
   ``tmp/`` by writes that never committed are ``temp_file``.
 
@@ -52,12 +55,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import Enum
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from onshore.domain import checksums
 from onshore.domain.errors import S3Error
 from onshore.domain.ids import new_version_id
-from onshore.domain.models import Checksum, ChecksumType, ObjectVersion
+from onshore.domain.models import Checksum, ChecksumType, Encryption, ObjectVersion
+from onshore.service.encryption import segments
+from onshore.service.encryption.segments import Aead, IntegrityError
 from onshore.storage.ports import BlobStore, MetadataStore
 
 READ_CHUNK = 1024 * 1024
@@ -167,14 +172,47 @@ class Report:
 
 
 # --- checking -----------------------------------------------------------------------------------
-def check(meta: MetadataStore, blobs: BlobStore, *, progress: Progress | None = None) -> Report:
+#: Recovers the data key of sealed data (None when fsck cannot have it, as for SSE-C).
+Unsealer = Callable[[Encryption], Aead | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Seal:
+    """How one blob or inline body is sealed: not at all (``sealed`` False), or with ``aead``
+    (None: sealed with a key fsck cannot have), binding ``part_number``."""
+
+    sealed: bool = False
+    aead: Aead | None = None
+    part_number: int = 0
+
+    def stored_size(self, size: int) -> int:
+        return segments.sealed_size(size) if self.sealed else size
+
+
+def _seal_of(encryption: Encryption | None, unseal: Unsealer | None) -> _Seal:
+    if encryption is None:
+        return _Seal()
+    try:
+        aead = None if unseal is None else unseal(encryption)
+    except Exception:  # noqa: BLE001 - a key fsck cannot recover: size checks only
+        aead = None
+    return _Seal(True, aead)
+
+
+def check(
+    meta: MetadataStore,
+    blobs: BlobStore,
+    *,
+    progress: Progress | None = None,
+    unseal: Unsealer | None = None,
+) -> Report:
     """Compare metadata and blobs; nothing is changed. See the module docstring."""
     report = Report(started=time.time())
     for line in meta.check_integrity():
         report.problems.append(Problem(Kind.INTEGRITY, line))
     unindexed: set[str] = set()  # named by a row, yet unknown to the index: not orphans
-    _check_versions(meta, blobs, report, unindexed, progress)
-    _check_parts(meta, blobs, report, unindexed)
+    _check_versions(meta, blobs, report, unindexed, progress, unseal)
+    _check_parts(meta, blobs, report, unindexed, unseal)
     _find_orphans(meta, blobs, report, unindexed)
     return report
 
@@ -208,6 +246,7 @@ def _check_versions(
     report: Report,
     unindexed: set[str],
     progress: Progress | None,
+    unseal: Unsealer | None = None,
 ) -> None:
     for batch in _batches(meta.iter_versions()):
         named: dict[str, _Where] = {}
@@ -216,7 +255,8 @@ def _check_versions(
             where = _Where(
                 version.bucket, version.key, version_id=version.version_id, etag=version.etag
             )
-            report.problems += [where.on(p) for p in _check_version(version, blobs, report)]
+            seal = _seal_of(version.encryption, unseal)
+            report.problems += [where.on(p) for p in _check_version(version, blobs, report, seal)]
             named.update((blob_id, where) for blob_id in version.blob_ids())
         unindexed |= _check_indexed(meta, named, report)
         if progress is not None:
@@ -226,7 +266,11 @@ def _check_versions(
 
 
 def _check_parts(
-    meta: MetadataStore, blobs: BlobStore, report: Report, unindexed: set[str]
+    meta: MetadataStore,
+    blobs: BlobStore,
+    report: Report,
+    unindexed: set[str],
+    unseal: Unsealer | None = None,
 ) -> None:
     for batch in _batches(meta.iter_parts()):
         named: dict[str, _Where] = {}
@@ -235,7 +279,10 @@ def _check_parts(
             where = _Where(
                 upload.bucket, upload.key, upload_id=upload.upload_id, part_number=part.part_number
             )
-            found = _check_blob(blobs, part.blob_id, part.size, part.etag, part.checksum, report)
+            seal = replace(_seal_of(upload.encryption, unseal), part_number=part.part_number)
+            found = _check_blob(
+                blobs, part.blob_id, part.size, part.etag, part.checksum, report, seal=seal
+            )
             if found is not None:
                 report.problems.append(where.on(found))
             named[part.blob_id] = where
@@ -258,7 +305,9 @@ def _check_indexed(meta: MetadataStore, named: dict[str, _Where], report: Report
     return missing
 
 
-def _check_version(version: ObjectVersion, blobs: BlobStore, report: Report) -> list[Problem]:
+def _check_version(
+    version: ObjectVersion, blobs: BlobStore, report: Report, seal: _Seal
+) -> list[Problem]:
     """The problems of one version's data (locations are filled in by the caller)."""
     if version.is_delete_marker:
         return []
@@ -272,9 +321,16 @@ def _check_version(version: ObjectVersion, blobs: BlobStore, report: Report) -> 
     if version.inline is not None:
         data = version.inline
         report.bytes_read += len(data)
-        if len(data) != version.size:
+        if len(data) != seal.stored_size(version.size):
             message = f"inline data is {len(data)} bytes, {version.size} are recorded"
             return [Problem(Kind.SIZE_MISMATCH, message)]
+        if seal.sealed and seal.aead is None:
+            return []
+        if seal.aead is not None:
+            try:
+                data = segments.open_all(seal.aead, data, version.size)
+            except IntegrityError:
+                return [Problem(Kind.CHECKSUM_MISMATCH, _TAMPERED)]
         found = _digest_problem("MD5", md5_etag, hashlib.md5(data, usedforsecurity=False))
         if found is None and hasher is not None and whole is not None:
             hasher.update(data)
@@ -289,7 +345,7 @@ def _check_version(version: ObjectVersion, blobs: BlobStore, report: Report) -> 
         expected = segment.etag if segment.part_number else md5_etag
         found_blob = _check_blob(
             blobs, segment.blob_id, segment.size, expected or None, segment.checksum, report,
-            hasher,
+            hasher, seal=replace(seal, part_number=segment.part_number),
         )  # fmt: skip
         if found_blob is not None:
             if segment.part_number:
@@ -303,6 +359,20 @@ def _check_version(version: ObjectVersion, blobs: BlobStore, report: Report) -> 
     return problems
 
 
+_TAMPERED = "a sealed segment failed authentication (corrupt or tampered with)"
+
+
+def _plain_chunks(handle: BinaryIO, size: int, seal: _Seal) -> Iterator[bytes]:
+    """The plaintext of a blob in READ_CHUNK pieces, every segment's tag checked."""
+    if seal.aead is None:
+        while chunk := handle.read(READ_CHUNK):
+            yield chunk
+        return
+    for offset in range(0, max(size, 1), READ_CHUNK):
+        end = min(size, offset + READ_CHUNK)
+        yield segments.open_range(seal.aead, handle, size, offset, end, seal.part_number)
+
+
 def _check_blob(
     blobs: BlobStore,
     blob_id: str,
@@ -311,21 +381,26 @@ def _check_blob(
     checksum: Checksum | None,
     report: Report,
     whole: checksums.Hasher | None = None,
+    *,
+    seal: _Seal | None = None,
 ) -> Problem | None:
     """Existence, size, then the bytes of one blob (also fed to ``whole``, the object's hasher)."""
+    seal = seal or _Seal()
     missing = Problem(Kind.MISSING_BLOB, "the blob does not exist", blob_id=blob_id)
     try:
         actual = blobs.size(blob_id)
     except FileNotFoundError:
         return missing
-    if actual != size:
-        message = f"the blob is {actual} bytes, {size} are recorded"
+    if actual != seal.stored_size(size):
+        message = f"the blob is {actual} bytes, {seal.stored_size(size)} are expected"
         return Problem(Kind.SIZE_MISMATCH, message, blob_id=blob_id)
+    if seal.sealed and seal.aead is None:
+        return None  # sealed with a key fsck cannot have: nothing more to check
     own = checksums.new_hasher(checksum.algorithm) if checksum is not None else None
     md5 = hashlib.md5(usedforsecurity=False)
     try:
         with blobs.open(blob_id) as handle:
-            while chunk := handle.read(READ_CHUNK):
+            for chunk in _plain_chunks(handle, size, seal):
                 report.bytes_read += len(chunk)
                 md5.update(chunk)
                 if own is not None:
@@ -334,6 +409,8 @@ def _check_blob(
                     whole.update(chunk)
     except FileNotFoundError:
         return missing
+    except IntegrityError:
+        return Problem(Kind.CHECKSUM_MISMATCH, _TAMPERED, blob_id=blob_id)
     found = _digest_problem("MD5", md5_hex, md5)
     if found is None and checksum is not None and own is not None:
         found = _checksum_problem(checksum, own)

@@ -48,6 +48,7 @@ from onshore.domain.ranges import ByteRange
 from onshore.service import faults
 from onshore.service.blocking import Blocking
 from onshore.service.data import ByteSource, StoredData, copy_stream, store_stream
+from onshore.service.encryption.keys import CustomerKey, DataKey, ObjectKeys
 from onshore.service.objects import NewObject, now
 from onshore.service.quotas import QuotaGuard
 from onshore.storage.ports import BlobStore, MetadataStore
@@ -84,11 +85,22 @@ class MultipartService:
         blobs: BlobStore,
         blocking: Blocking,
         quota: QuotaGuard | None = None,
+        keys: ObjectKeys | None = None,
     ) -> None:
         self.meta = meta
         self.blobs = blobs
         self.blocking = blocking
         self.quota = quota
+        self.keys = keys
+
+    async def _upload_key(
+        self, upload: MultipartUpload, customer: CustomerKey | None
+    ) -> DataKey | None:
+        """The upload's data key: every part is sealed with it (SSE-C: the request must give
+        the same customer key as CreateMultipartUpload did)."""
+        if self.keys is None:
+            return None
+        return await self.keys.open(upload.encryption, customer)
 
     async def create(
         self,
@@ -101,6 +113,19 @@ class MultipartService:
         checksum_type: ChecksumType | None = None,
     ) -> MultipartUpload:
         check_key(key)
+        data_key = None
+        if self.keys is not None:
+            mode, kms_key_id = new.sse, new.kms_key_id
+            if mode is None and new.customer_key is None:
+                mode, kms_key_id = await self.keys.bucket_default(bucket)
+            data_key = await self.keys.new(
+                owner_id, mode=mode, customer=new.customer_key, kms_key_id=kms_key_id
+            )
+        metadata = dict(new.user_metadata)
+        encryption = None
+        if data_key is not None:
+            encryption = data_key.seal_metadata(metadata) if metadata else data_key.encryption
+            metadata = {}
         upload = MultipartUpload(
             upload_id=new_upload_id(),
             bucket=bucket,
@@ -109,9 +134,10 @@ class MultipartService:
             owner_id=owner_id,
             storage_class=new.storage_class,
             headers=dict(new.headers),
-            user_metadata=dict(new.user_metadata),
+            user_metadata=metadata,
             checksum_algorithm=checksum_algorithm,
             checksum_type=checksum_type,
+            encryption=encryption,
         )
         await self.blocking.write(self.meta, self.meta.create_upload, upload)
         return upload
@@ -132,12 +158,20 @@ class MultipartService:
         *,
         content_md5: bytes | None = None,
         expected_size: int | None = None,
+        customer: CustomerKey | None = None,
     ) -> Part:
-        await self.get_upload(bucket, key, upload_id)
+        upload = await self.get_upload(bucket, key, upload_id)
         if self.quota is not None and expected_size is not None:
             await self.quota.check_bucket_write(bucket, add_bytes=expected_size)
+        data_key = await self._upload_key(upload, customer)
         data = await store_stream(
-            source, self.blobs, self.blocking, inline_threshold=-1, max_size=MAX_PART_SIZE
+            source,
+            self.blobs,
+            self.blocking,
+            inline_threshold=-1,
+            max_size=MAX_PART_SIZE,
+            aead=None if data_key is None else data_key.aead,
+            part_number=part_number,
         )
         faults.point("upload_part.blob_written")
         if content_md5 is not None and content_md5 != data.md5:
@@ -159,13 +193,27 @@ class MultipartService:
         part_number: int,
         source: ObjectVersion,
         byte_range: ByteRange | None,
+        *,
+        customer: CustomerKey | None = None,
+        source_customer: CustomerKey | None = None,
     ) -> Part:
-        await self.get_upload(bucket, key, upload_id)
+        upload = await self.get_upload(bucket, key, upload_id)
         if self.quota is not None:
             size = source.size if byte_range is None else byte_range.length
             await self.quota.check_bucket_write(bucket, add_bytes=size)
+        data_key = await self._upload_key(upload, customer)
+        source_key = None
+        if self.keys is not None:
+            source_key = await self.keys.open(source.encryption, source_customer)
         data = await copy_stream(
-            source, self.blobs, self.blocking, inline_threshold=-1, byte_range=byte_range
+            source,
+            self.blobs,
+            self.blocking,
+            inline_threshold=-1,
+            byte_range=byte_range,
+            source_aead=None if source_key is None else source_key.aead,
+            aead=None if data_key is None else data_key.aead,
+            part_number=part_number,
         )
         return await self._add_part(bucket, upload_id, part_number, data)
 
@@ -243,6 +291,7 @@ class MultipartService:
             segments=tuple(
                 Segment(p.blob_id, p.size, p.part_number, p.etag, p.checksum) for p in chosen
             ),
+            encryption=upload.encryption,
         )
         faults.point("complete_upload.before_commit")
         result = await self.blocking.write(

@@ -9,7 +9,7 @@ between leaves at worst an orphan blob that the start-up sweep deletes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -27,8 +27,10 @@ from onshore.domain.errors import (
 )
 from onshore.domain.ids import new_version_id
 from onshore.domain.models import (
+    Encryption,
     ObjectVersion,
     Segment,
+    SseMode,
     WriteCondition,
     WriteResult,
 )
@@ -37,7 +39,15 @@ from onshore.domain.numbers import decimal
 from onshore.domain.ranges import ByteRange
 from onshore.service import faults
 from onshore.service.blocking import Blocking
-from onshore.service.data import ByteSource, StoredData, copy_stream, store_stream
+from onshore.service.data import (
+    ByteSource,
+    StoredData,
+    copy_stream,
+    open_inline,
+    store_stream,
+    stream_version,
+)
+from onshore.service.encryption.keys import CustomerKey, DataKey, ObjectKeys
 from onshore.service.quotas import QuotaGuard
 from onshore.storage.ports import BlobStore, MetadataStore
 
@@ -55,6 +65,9 @@ class NewObject:
     storage_class: str = "STANDARD"
     content_md5: bytes | None = None
     condition: WriteCondition | None = None
+    sse: SseMode | None = None
+    customer_key: CustomerKey | None = None
+    kms_key_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,18 +100,29 @@ class ObjectService:
         *,
         inline_threshold: int,
         quota: QuotaGuard | None = None,
+        keys: ObjectKeys | None = None,
     ) -> None:
         self.meta = meta
         self.blobs = blobs
         self.blocking = blocking
         self.inline_threshold = inline_threshold
         self.quota = quota
+        self.keys = keys
 
     # --- reads ----------------------------------------------------------------------------------
     async def get_version(
-        self, bucket: str, key: str, version_id: str | None = None
+        self,
+        bucket: str,
+        key: str,
+        version_id: str | None = None,
+        *,
+        customer: CustomerKey | None = None,
     ) -> ObjectVersion:
-        """The version a GET/HEAD addresses, with S3's errors for missing and deleted keys."""
+        """The version a GET/HEAD addresses, with S3's errors for missing and deleted keys.
+
+        A sealed version comes back with its user metadata opened, once its key is known to be
+        available (for SSE-C: ``customer`` is the right key).
+        """
         version = await self.blocking.batched(self.meta.get_object, bucket, key, version_id)
         if version is None:
             if version_id is not None:
@@ -106,7 +130,46 @@ class ObjectService:
             raise NoSuchKey(Key=key)
         if version.is_delete_marker:
             raise delete_marker_error(version, by_version=version_id is not None)
+        data_key = await self._open_key(version.encryption, customer)
+        if data_key is not None and data_key.encryption.sealed_metadata is not None:
+            version = replace(version, user_metadata=data_key.open_metadata())
         return version
+
+    async def read(
+        self,
+        version: ObjectVersion,
+        byte_range: ByteRange | None = None,
+        *,
+        customer: CustomerKey | None = None,
+    ) -> bytes | AsyncIterator[bytes]:
+        """The body (or a range of it) of a version from :meth:`get_version`: the bytes
+        themselves for an inline version, else a stream."""
+        data_key = await self._open_key(version.encryption, customer)
+        aead = None if data_key is None else data_key.aead
+        if version.inline is not None:
+            body = open_inline(version, aead)
+            if byte_range is not None:
+                body = body[byte_range.start : byte_range.end + 1]
+            return body
+        return stream_version(version, self.blobs, self.blocking, byte_range, aead)
+
+    async def _open_key(
+        self, encryption: Encryption | None, customer: CustomerKey | None
+    ) -> DataKey | None:
+        if self.keys is None:
+            return None
+        return await self.keys.open(encryption, customer)
+
+    async def new_key(self, bucket: str, owner_id: str, new: NewObject) -> DataKey | None:
+        """The data key a new object (or upload) is sealed with, if any."""
+        if self.keys is None:
+            return None
+        mode, kms_key_id = new.sse, new.kms_key_id
+        if mode is None and new.customer_key is None:
+            mode, kms_key_id = await self.keys.bucket_default(bucket)
+        return await self.keys.new(
+            owner_id, mode=mode, customer=new.customer_key, kms_key_id=kms_key_id
+        )
 
     # --- writes ---------------------------------------------------------------------------------
     async def put_object(
@@ -124,8 +187,13 @@ class ObjectService:
             await self._require_bucket(bucket)
         if self.quota is not None:
             await self.quota.check_bucket_write(bucket, add_bytes=expected_size or 0, add_objects=1)
+        data_key = await self.new_key(bucket, owner_id, new)
         data = await store_stream(
-            source, self.blobs, self.blocking, inline_threshold=self.inline_threshold
+            source,
+            self.blobs,
+            self.blocking,
+            inline_threshold=self.inline_threshold,
+            aead=None if data_key is None else data_key.aead,
         )
         faults.point("put_object.blob_written")
         try:
@@ -135,7 +203,7 @@ class ObjectService:
                 raise BadDigest(
                     ExpectedDigest=new.content_md5.hex(), CalculatedDigest=data.md5.hex()
                 )
-            version = self._version(bucket, key, data, new, owner_id)
+            version = self._version(bucket, key, data, new, owner_id, data_key)
             result = await self.blocking.write(
                 self.meta, self.meta.put_object, version, condition=new.condition
             )
@@ -148,9 +216,20 @@ class ObjectService:
         return result.version
 
     def _version(
-        self, bucket: str, key: str, data: StoredData, new: NewObject, owner_id: str
+        self,
+        bucket: str,
+        key: str,
+        data: StoredData,
+        new: NewObject,
+        owner_id: str,
+        data_key: DataKey | None,
     ) -> ObjectVersion:
         segments = (Segment(data.blob_id, data.size),) if data.blob_id else ()
+        metadata = dict(new.user_metadata)
+        encryption = None
+        if data_key is not None:
+            encryption = data_key.seal_metadata(metadata) if metadata else data_key.encryption
+            metadata = {}
         return ObjectVersion(
             bucket=bucket,
             key=key,
@@ -161,10 +240,11 @@ class ObjectService:
             owner_id=owner_id,
             storage_class=new.storage_class,
             headers=dict(new.headers),
-            user_metadata=dict(new.user_metadata),
+            user_metadata=metadata,
             checksum=data.checksum,
             inline=data.inline,
             segments=segments,
+            encryption=encryption,
         )
 
     async def delete_object(
@@ -213,8 +293,12 @@ class ObjectService:
         owner_id: str,
         source_headers: Mapping[str, str],
         condition: WriteCondition | None = None,
+        source_customer: CustomerKey | None = None,
+        target_sse: NewObject | None = None,
     ) -> ObjectVersion:
-        """Copy ``source`` to bucket/key. ``new`` None means metadata directive COPY."""
+        """Copy ``source`` (from :meth:`get_version`) to bucket/key. ``new`` None means
+        metadata directive COPY; ``target_sse`` carries the encryption asked for the copy
+        (as on AWS, a copy is sealed anew: SSE-C only if the request gives a key again)."""
         check_key(key)
         preconditions.check(
             source_headers, source.etag, source.last_modified, prefix="x-amz-copy-source-if-"
@@ -228,8 +312,15 @@ class ObjectService:
         await self._require_bucket(bucket)
         if self.quota is not None:
             await self.quota.check_bucket_write(bucket, add_bytes=source.size, add_objects=1)
+        source_key = await self._open_key(source.encryption, source_customer)
+        data_key = await self.new_key(bucket, owner_id, target_sse or new or NewObject())
         data = await copy_stream(
-            source, self.blobs, self.blocking, inline_threshold=self.inline_threshold
+            source,
+            self.blobs,
+            self.blocking,
+            inline_threshold=self.inline_threshold,
+            source_aead=None if source_key is None else source_key.aead,
+            aead=None if data_key is None else data_key.aead,
         )
         faults.point("copy_object.blob_written")
         try:
@@ -241,7 +332,7 @@ class ObjectService:
             if condition is not None:
                 target = replace(target, condition=condition)
             version = replace(
-                self._version(bucket, key, data, target, owner_id),
+                self._version(bucket, key, data, target, owner_id, data_key),
                 etag=source.etag if source.parts_count else data.etag,
                 checksum=source.checksum or data.checksum,
             )

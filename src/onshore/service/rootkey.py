@@ -95,6 +95,11 @@ class LocalRootKey:
             raise UnwrapError("wrapped key blob failed authentication") from None
 
 
+def sealed_by(blob: bytes) -> str:
+    """Hex fingerprint of the root key that wrapped ``blob`` (read from its header)."""
+    return blob[1:9].hex()
+
+
 def load_root_key(data_dir: Path, environ: dict[str, str] | None = None) -> LocalRootKey:
     """The deployment's root key, from the first source that has one (see the module doc)."""
     env = os.environ if environ is None else environ

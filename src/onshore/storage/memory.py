@@ -40,6 +40,7 @@ from onshore.domain.models import (
     ObjectVersion,
     Part,
     PartPage,
+    TenantKey,
     UploadPage,
     Versioning,
     VersionPage,
@@ -93,6 +94,7 @@ class MemoryMetadataStore:
         self._lock = threading.RLock()
         self._buckets: dict[str, _BucketState] = {}
         self._seq = itertools.count(1)
+        self._tenant_keys: dict[str, TenantKey] = {}
 
     # --- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -190,6 +192,31 @@ class MemoryMetadataStore:
                 configs.pop(kind, None)
             else:
                 configs[kind] = document
+
+    # --- tenant keys (encryption at rest) -------------------------------------------------------
+    def get_tenant_key(self, account_id: str) -> TenantKey | None:
+        with self._lock:
+            return self._tenant_keys.get(account_id)
+
+    def add_tenant_key(self, key: TenantKey) -> TenantKey:
+        with self._lock:
+            return self._tenant_keys.setdefault(key.account_id, key)
+
+    def list_tenant_keys(self) -> list[TenantKey]:
+        with self._lock:
+            return sorted(self._tenant_keys.values(), key=lambda k: k.account_id)
+
+    def replace_tenant_key(self, key: TenantKey, *, expected_fingerprint: str) -> bool:
+        with self._lock:
+            current = self._tenant_keys.get(key.account_id)
+            if current is None or current.root_fingerprint != expected_fingerprint:
+                return False
+            self._tenant_keys[key.account_id] = key
+            return True
+
+    def delete_tenant_key(self, account_id: str) -> bool:
+        with self._lock:
+            return self._tenant_keys.pop(account_id, None) is not None
 
     # --- objects --------------------------------------------------------------------------------
     def get_object(

@@ -32,11 +32,13 @@ from typing import BinaryIO, NamedTuple, Protocol
 
 from onshore.domain.models import (
     Bucket,
+    KmsKey,
     ListPage,
     MultipartUpload,
     ObjectVersion,
     Part,
     PartPage,
+    TenantKey,
     UploadPage,
     Versioning,
     VersionPage,
@@ -206,6 +208,53 @@ class MetadataStore(Protocol):
     def check_integrity(self) -> list[str]:
         """The store's own consistency check (SQLite: ``PRAGMA integrity_check`` and
         ``PRAGMA foreign_key_check``): one line per problem, empty when the store is sound."""
+
+
+class KeyStore(Protocol):
+    """Tenant keys (wrapped by the root key), kept beside the metadata they protect.
+
+    Same contracts as :class:`MetadataStore`: each write is one durable transaction.
+    """
+
+    def get_tenant_key(self, account_id: str) -> TenantKey | None: ...
+
+    def add_tenant_key(self, key: TenantKey) -> TenantKey:
+        """Store ``key`` unless the account already has one; return the one stored (so
+        concurrent first uses in several processes agree on one key)."""
+        ...
+
+    def list_tenant_keys(self) -> list[TenantKey]: ...
+
+    def replace_tenant_key(self, key: TenantKey, *, expected_fingerprint: str) -> bool:
+        """Re-wrapped ``key`` replaces the stored one only if that one is still wrapped by
+        ``expected_fingerprint``; return whether it did."""
+        ...
+
+    def delete_tenant_key(self, account_id: str) -> bool:
+        """Destroy the account's key (crypto-shredding); return whether there was one."""
+        ...
+
+
+class KmsStore(Protocol):
+    """KMS keys and aliases (SQLite only for now). Writes are durable when they return."""
+
+    def get_kms_key(self, key_id: str) -> KmsKey | None: ...
+
+    def list_kms_keys(self, account_id: str) -> list[KmsKey]: ...
+
+    def all_kms_keys(self) -> list[KmsKey]: ...
+
+    def put_kms_key(self, key: KmsKey) -> None:
+        """Insert or replace the key's row."""
+        ...
+
+    def get_kms_alias(self, account_id: str, alias: str) -> str | None: ...
+
+    def add_kms_alias(self, account_id: str, alias: str, key_id: str, now_us: int) -> bool:
+        """False if the account already has that alias."""
+        ...
+
+    def list_kms_aliases(self, account_id: str) -> list[tuple[str, str]]: ...
 
 
 class BlobWriter(Protocol):

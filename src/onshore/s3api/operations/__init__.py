@@ -18,6 +18,7 @@ from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
 from onshore.service.iam import IamService
 from onshore.service.identity import Identities
+from onshore.service.kms.keys import KmsService
 from onshore.service.listing import ListingService
 from onshore.service.multipart import MultipartService
 from onshore.service.objects import ObjectService
@@ -36,6 +37,7 @@ class Services:
     space: DiskSpace
     access: AccessControl
     iam: IamService | None = None
+    kms: KmsService | None = None
 
 
 Handler = Callable[[Request, Services], Awaitable[Response]]
@@ -55,6 +57,7 @@ def load_all() -> dict[Op, Handler]:
     from onshore.s3api.operations import (  # noqa: F401
         acl,
         buckets,
+        encryption,  # noqa: F401
         listing,
         multipart,
         objects,

@@ -9,7 +9,7 @@ from onshore.domain.errors import InvalidArgument, InvalidRequest, MalformedXML,
 from onshore.domain.models import Checksum, ChecksumAlgorithm, ChecksumType
 from onshore.domain.numbers import decimal
 from onshore.s3api import headers as hdr
-from onshore.s3api import xml
+from onshore.s3api import sse, xml
 from onshore.s3api.http import Request, Response
 from onshore.s3api.operations import Services, operation
 from onshore.s3api.operations.buckets import read_xml_body
@@ -80,7 +80,7 @@ async def create_multipart_upload(req: Request, services: Services) -> Response:
         checksum_algorithm=algorithm,
         checksum_type=kind,
     )
-    headers: dict[str, str] = {}
+    headers = sse.response_headers(upload.encryption)
     if algorithm is not None and kind is not None:
         headers["x-amz-checksum-algorithm"] = algorithm.value
         headers["x-amz-checksum-type"] = kind.value
@@ -106,8 +106,10 @@ async def upload_part(req: Request, services: Services) -> Response:
         req.body,
         content_md5=hdr.content_md5(req.headers),
         expected_size=req.body.decoded_length,
+        customer=sse.customer_key(req.headers),
     )
-    headers = {"ETag": etags.quote(part.etag)}
+    upload = await services.multipart.get_upload(req.bucket, req.key, _upload_id(req))
+    headers = {"ETag": etags.quote(part.etag), **sse.response_headers(upload.encryption)}
     if part.checksum is not None:
         headers["x-amz-checksum-" + part.checksum.algorithm.value.lower()] = part.checksum.value
     return Response(200, headers)
@@ -118,20 +120,27 @@ async def upload_part_copy(req: Request, services: Services) -> Response:
     """https://docs.aws.amazon.com/AmazonS3/latest/API/API_UploadPartCopy.html"""
     number = check_part_number(req.query.get("partNumber"))
     upload_id = _upload_id(req)
-    await services.multipart.get_upload(req.bucket, req.key, upload_id)
+    upload = await services.multipart.get_upload(req.bucket, req.key, upload_id)
     source = await copy_source(req, services)
     preconditions.check(
         req.headers, source.etag, source.last_modified, prefix="x-amz-copy-source-if-"
     )
     byte_range = copy_source_range(req.headers.get("x-amz-copy-source-range"), source.size)
     part = await services.multipart.upload_part_copy(
-        req.bucket, req.key, upload_id, number, source, byte_range
+        req.bucket,
+        req.key,
+        upload_id,
+        number,
+        source,
+        byte_range,
+        customer=sse.customer_key(req.headers),
+        source_customer=sse.customer_key(req.headers, sse.COPY_SOURCE_CUSTOMER),
     )
     body = [
         xml.element("ETag", etags.quote(part.etag)),
         xml.element("LastModified", xml.timestamp(part.last_modified)),
     ]
-    headers: dict[str, str] = {}
+    headers = sse.response_headers(upload.encryption)
     if source.version_id != "null":
         headers["x-amz-copy-source-version-id"] = source.version_id
     return Response.xml(xml.document("CopyPartResult", body), headers=headers)
@@ -170,9 +179,8 @@ async def complete_multipart_upload(req: Request, services: Services) -> Respons
             xml.element("Checksum" + version.checksum.algorithm.value, version.checksum.value)
         )
         body.append(xml.element("ChecksumType", version.checksum.type.value))
-    return Response.xml(
-        xml.document("CompleteMultipartUploadResult", body), headers=hdr.version_headers(version)
-    )
+    headers = {**hdr.version_headers(version), **sse.response_headers(version.encryption)}
+    return Response.xml(xml.document("CompleteMultipartUploadResult", body), headers=headers)
 
 
 @operation(Op.AbortMultipartUpload)

@@ -21,12 +21,11 @@ from onshore.domain.models import ObjectVersion
 from onshore.domain.numbers import decimal
 from onshore.domain.ranges import ByteRange, parse_range
 from onshore.s3api import headers as hdr
-from onshore.s3api import xml
+from onshore.s3api import sse, xml
 from onshore.s3api.http import Request, Response
 from onshore.s3api.operations import Services, operation
 from onshore.s3api.operations.buckets import read_xml_body
 from onshore.s3api.routing import Op
-from onshore.service.data import stream_version
 from onshore.service.multipart import check_part_number
 from onshore.service.objects import NewObject, http_date
 
@@ -60,6 +59,7 @@ async def put_object(req: Request, services: Services) -> Response:
         expected_size=req.body.decoded_length,
     )
     out = {"ETag": etags.quote(version.etag), **hdr.version_headers(version)}
+    out.update(sse.response_headers(version.encryption))
     if version.checksum is not None:
         out["x-amz-checksum-" + version.checksum.algorithm.value.lower()] = version.checksum.value
         out["x-amz-checksum-type"] = version.checksum.type.value
@@ -70,9 +70,9 @@ async def _read_target(
     req: Request, services: Services
 ) -> tuple[ObjectVersion, ByteRange | None, dict[str, str]]:
     """Resolve the version, conditions, range and partNumber shared by GET and HEAD."""
-    if "x-amz-server-side-encryption-customer-algorithm" in req.headers:
-        hdr.refuse_unsupported(req.headers)
-    version = await services.objects.get_version(req.bucket, req.key, _version_id(req))
+    version = await services.objects.get_version(
+        req.bucket, req.key, _version_id(req), customer=sse.customer_key(req.headers)
+    )
     preconditions.check(req.headers, version.etag, version.last_modified)
     headers = _checksum_headers(version, req)
     part = req.query.get("partNumber")
@@ -124,13 +124,10 @@ async def get_object(req: Request, services: Services) -> Response:
     version, byte_range, headers = await _read_target(req, services)
     hdr.apply_overrides(headers, req.query)
     status = _length_headers(version, byte_range, headers)
-    if version.inline is not None:
-        body = version.inline
-        if byte_range is not None:
-            body = body[byte_range.start : byte_range.end + 1]
+    body = await services.objects.read(version, byte_range, customer=sse.customer_key(req.headers))
+    if isinstance(body, bytes):
         return Response(status, headers, body)
-    stream = stream_version(version, services.objects.blobs, services.blocking, byte_range)
-    return Response(status, headers, stream=stream)
+    return Response(status, headers, stream=body)
 
 
 @operation(Op.HeadObject)
@@ -256,7 +253,8 @@ def parse_copy_source(header: str) -> tuple[str, str, str | None]:
 
 async def copy_source(req: Request, services: Services) -> ObjectVersion:
     bucket, key, version_id = parse_copy_source(req.headers["x-amz-copy-source"])
-    version = await services.objects.get_version(bucket, key, version_id)
+    customer = sse.customer_key(req.headers, sse.COPY_SOURCE_CUSTOMER)
+    version = await services.objects.get_version(bucket, key, version_id, customer=customer)
     if version.size > MAX_COPY_SOURCE and req.route is not None and req.route.op == Op.CopyObject:
         raise InvalidRequest(
             "The specified copy source is larger than the maximum allowable size for a copy "
@@ -280,6 +278,7 @@ async def copy_object(req: Request, services: Services) -> Response:
     if req.headers.get("x-amz-tagging-directive", "COPY").upper() == "REPLACE":
         hdr.refuse_unsupported({"x-amz-tagging": ""})
     new = hdr.new_object(req.headers) if directive == "REPLACE" else None
+    target_mode, target_customer, target_kms = sse.check_write(req.headers)
     source = await copy_source(req, services)
     if new is None and "x-amz-storage-class" in req.headers:
         # COPY keeps the source's metadata; a new storage class alone is still a change.
@@ -298,6 +297,8 @@ async def copy_object(req: Request, services: Services) -> Response:
         owner_id=req.principal.account_id,
         source_headers=req.headers,
         condition=hdr.write_condition(req.headers),
+        source_customer=sse.customer_key(req.headers, sse.COPY_SOURCE_CUSTOMER),
+        target_sse=NewObject(sse=target_mode, customer_key=target_customer, kms_key_id=target_kms),
     )
     body = [
         xml.element("ETag", etags.quote(version.etag)),
@@ -308,7 +309,7 @@ async def copy_object(req: Request, services: Services) -> Response:
             xml.element("Checksum" + version.checksum.algorithm.value, version.checksum.value)
         )
         body.append(xml.element("ChecksumType", version.checksum.type.value))
-    headers = hdr.version_headers(version)
+    headers = {**hdr.version_headers(version), **sse.response_headers(version.encryption)}
     if source.version_id != "null":
         headers["x-amz-copy-source-version-id"] = source.version_id
     return Response.xml(xml.document("CopyObjectResult", body), headers=headers)
@@ -327,7 +328,9 @@ async def get_object_attributes(req: Request, services: Services) -> Response:
         raise InvalidArgument(
             "Invalid attribute name specified.", ArgumentName="x-amz-object-attributes"
         )
-    version = await services.objects.get_version(req.bucket, req.key, _version_id(req))
+    version = await services.objects.get_version(
+        req.bucket, req.key, _version_id(req), customer=sse.customer_key(req.headers)
+    )
     out: list[str] = []
     if "ETag" in wanted:
         out.append(xml.element("ETag", version.etag))

@@ -13,6 +13,7 @@ side so that adding a column is one edit here.
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -22,11 +23,13 @@ from onshore.domain.models import (
     Checksum,
     ChecksumAlgorithm,
     ChecksumType,
+    Encryption,
     ListedVersion,
     MultipartUpload,
     ObjectVersion,
     Part,
     Segment,
+    SseMode,
     Versioning,
 )
 
@@ -122,6 +125,46 @@ def load_segments(text: str | None) -> tuple[Segment, ...]:
     )
 
 
+def _b64(data: bytes | None) -> str | None:
+    return None if data is None else base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: object) -> bytes | None:
+    return None if text is None else base64.b64decode(str(text))
+
+
+def dump_encryption(encryption: Encryption | None) -> str | None:
+    if encryption is None:
+        return None
+    return json.dumps(
+        {
+            "mode": encryption.mode.value,
+            "cipher": encryption.cipher,
+            "key_id": encryption.key_id,
+            "wrapped_key": _b64(encryption.wrapped_key),
+            "sealed_metadata": _b64(encryption.sealed_metadata),
+            "customer_key_hmac": encryption.customer_key_hmac,
+            "customer_key_md5": encryption.customer_key_md5,
+        },
+        separators=(",", ":"),
+    )
+
+
+def load_encryption(text: str | None) -> Encryption | None:
+    if text is None:
+        return None
+    doc = json.loads(text)
+    return Encryption(
+        mode=SseMode(doc["mode"]),
+        cipher=str(doc["cipher"]),
+        key_id=str(doc["key_id"]),
+        wrapped_key=_unb64(doc["wrapped_key"]) or b"",
+        sealed_metadata=_unb64(doc.get("sealed_metadata")),
+        customer_key_hmac=str(doc.get("customer_key_hmac", "")),
+        customer_key_md5=str(doc.get("customer_key_md5", "")),
+    )
+
+
 # --- buckets ------------------------------------------------------------------------------------
 BUCKET_COLUMNS = "name, owner_id, region, created_us, versioning"
 BucketRow = tuple[str, str, str, int, str]
@@ -135,17 +178,18 @@ def decode_bucket(row: BucketRow) -> Bucket:
 # --- versions -----------------------------------------------------------------------------------
 VERSION_COLUMNS = (
     "seq, object_key, version_id, is_latest, is_delete_marker, size, etag, last_modified_us,"
-    " owner_id, storage_class, headers, user_metadata, checksum, segments, inline_data"
+    " owner_id, storage_class, headers, user_metadata, checksum, segments, inline_data,"
+    " encryption"
 )
 VersionRow = tuple[
     int, bytes, str, int, int, int, str, int, str, str, str, str, str | None, str | None,
-    bytes | None,
+    bytes | None, str | None,
 ]  # fmt: skip
 
 
 def decode_version(bucket: str, row: VersionRow) -> ObjectVersion:
     (_, key, version_id, latest, marker, size, etag, modified, owner, storage_class, headers,
-     metadata, checksum, segments, inline) = row  # fmt: skip
+     metadata, checksum, segments, inline, encryption) = row  # fmt: skip
     return ObjectVersion(
         bucket=bucket,
         key=key_text(key),
@@ -162,6 +206,7 @@ def decode_version(bucket: str, row: VersionRow) -> ObjectVersion:
         checksum=load_checksum(checksum),
         inline=None if inline is None else bytes(inline),
         segments=load_segments(segments),
+        encryption=load_encryption(encryption),
     )
 
 
@@ -224,20 +269,21 @@ def version_params(bucket_id: int, version: ObjectVersion) -> tuple[object, ...]
         dump_checksum(version.checksum),
         dump_segments(version.segments),
         version.inline,
+        dump_encryption(version.encryption),
     )
 
 
 # --- multipart ----------------------------------------------------------------------------------
 UPLOAD_COLUMNS = (
     "seq, object_key, upload_id, initiated_us, owner_id, storage_class, headers, user_metadata,"
-    " checksum_algorithm, checksum_type"
+    " checksum_algorithm, checksum_type, encryption"
 )
-UploadRow = tuple[int, bytes, str, int, str, str, str, str, str | None, str | None]
+UploadRow = tuple[int, bytes, str, int, str, str, str, str, str | None, str | None, str | None]
 
 
 def decode_upload(bucket: str, row: UploadRow) -> MultipartUpload:
     (_, key, upload_id, initiated, owner, storage_class, headers, metadata, algorithm,
-     checksum_type) = row  # fmt: skip
+     checksum_type, encryption) = row  # fmt: skip
     return MultipartUpload(
         upload_id=upload_id,
         bucket=bucket,
@@ -249,6 +295,7 @@ def decode_upload(bucket: str, row: UploadRow) -> MultipartUpload:
         user_metadata=load_map(metadata),
         checksum_algorithm=None if algorithm is None else ChecksumAlgorithm(algorithm),
         checksum_type=None if checksum_type is None else ChecksumType(checksum_type),
+        encryption=load_encryption(encryption),
     )
 
 
@@ -265,6 +312,7 @@ def upload_params(bucket_id: int, upload: MultipartUpload) -> tuple[object, ...]
         dump_map(upload.user_metadata),
         None if upload.checksum_algorithm is None else upload.checksum_algorithm.value,
         None if upload.checksum_type is None else upload.checksum_type.value,
+        dump_encryption(upload.encryption),
     )
 
 

@@ -139,7 +139,8 @@ _BY_ID = (
 _INSERT_VERSION = (
     "INSERT INTO versions (bucket_id, object_key, version_id, is_latest, is_delete_marker, size,"
     " etag, last_modified_us, owner_id, storage_class, headers, user_metadata, checksum,"
-    " segments, inline_data) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " segments, inline_data, encryption)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -279,8 +280,8 @@ def _check_condition(condition: WriteCondition, latest: codec.VersionRow | None)
 # --- multipart ----------------------------------------------------------------------------------
 _INSERT_UPLOAD = (
     "INSERT INTO uploads (bucket_id, object_key, upload_id, initiated_us, owner_id,"
-    " storage_class, headers, user_metadata, checksum_algorithm, checksum_type)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " storage_class, headers, user_metadata, checksum_algorithm, checksum_type, encryption)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 

@@ -132,6 +132,18 @@ JOB_WRAPPER: ContextVar[JobWrapper | None] = ContextVar("onshore_writer_job_wrap
 through it, so the wrapped job can write its audit record in the same savepoint as the change."""
 
 
+@contextlib.contextmanager
+def unwrapped() -> Iterator[None]:
+    """Within this block, jobs are submitted without the request's :data:`JOB_WRAPPER`: for
+    housekeeping writes a request triggers but that are not its change (creating a tenant's key
+    on its first write), which must not be recorded as the request's own."""
+    token = JOB_WRAPPER.set(None)
+    try:
+        yield
+    finally:
+        JOB_WRAPPER.reset(token)
+
+
 def _settle_future(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.cancelled():
         return

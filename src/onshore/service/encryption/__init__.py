@@ -1,0 +1,1 @@
+"""Encryption at rest: the sealed segment format and the keys that open it."""
