@@ -37,8 +37,9 @@ from onshore.service.multipart import MultipartService
 from onshore.service.objects import ObjectService
 from onshore.service.operators import Operators
 from onshore.service.quotas import QuotaGuard
-from onshore.service.rootkey import load_root_key
+from onshore.service.rootkey import KeyWrapper, load_root_key
 from onshore.service.space import DiskSpace
+from onshore.service.support import SupportAccess
 from onshore.storage.filesystem import FilesystemBlobStore
 from onshore.storage.sqlite import SqliteMetadataStore
 from onshore.storage.sqlite.iam import SqliteIamStore
@@ -139,6 +140,17 @@ def create_app() -> PortRouter:
     configure_logging(config.log_level)
     apply_connection_limits(config)
     return build(config).asgi()
+
+
+def support_access_for(
+    config: Config, meta: SqliteMetadataStore, root_key: KeyWrapper
+) -> SupportAccess | None:
+    """The licensor's support access (:mod:`onshore.service.support`), or None when no licensor
+    key is pinned: then the licensor has no way in at all."""
+    settings = settings_for(config)
+    if settings is None:
+        return None
+    return SupportAccess(meta, root_key, settings.trusted, partition=config.partition)
 
 
 def _die_with_parent() -> None:
@@ -257,5 +269,6 @@ def build(config: Config) -> Deployment:
             region=config.region,
             separate_roles=config.separate_operator_roles,
             log_requests=config.access_log,
+            support=support_access_for(config, meta, root_key),
         )
     return Deployment(app, services, root, admin)

@@ -27,6 +27,7 @@ from onshore.s3api.http import Receive, Request, Scope, Send
 from onshore.service.iam import IamService
 from onshore.service.identity import Identities
 from onshore.service.operators import ALL_ROLES, Operators, Role
+from onshore.service.support import SupportAccess
 
 log = logging.getLogger("onshore.admin")
 access_log = logging.getLogger("onshore.access")
@@ -45,10 +46,12 @@ class AdminApp:
         region: str,
         separate_roles: bool = False,
         log_requests: bool = True,
+        support: SupportAccess | None = None,
     ) -> None:
         self.iam = iam
         self.identities = identities
         self.operators = operators
+        self.support = support
         self.region = region
         self.root_roles = frozenset({Role.SYSTEM}) if separate_roles else ALL_ROLES
         self.log_requests = log_requests
@@ -88,6 +91,8 @@ class AdminApp:
                 "remote": req.client,
                 "access_key": req.auth.access_key if req.auth else None,
             }
+            if req.support_request:
+                entry["support_request"] = req.support_request
             access_log.info(json.dumps(entry, separators=(",", ":")))
 
     async def handle(self, req: Request) -> tuple[int, object]:
@@ -97,8 +102,10 @@ class AdminApp:
         claimed = claimed_access_key(req.headers, req.query)
         if claimed is not None and not self.identities.is_cached(claimed):
             await self.iam.blocking.batched(self.identities.warm, claimed)
-        if claimed is not None:
-            await self.iam.blocking.batched(self.operators.role_of, claimed)  # warm its cache
+        if claimed is not None:  # warm the caches off the event loop
+            await self.iam.blocking.batched(self.operators.role_of, claimed)
+            if self.support is not None:
+                await self.iam.blocking.batched(self.support.secret_for, claimed)
         auth = authenticate_buffered(
             req.method,
             req.raw_path,
@@ -113,8 +120,14 @@ class AdminApp:
         if auth.access_key is None:
             raise AccessDenied("The admin API requires requests signed by an operator.")
         roles = self._roles_of(auth.access_key)
-        if not roles:
+        grant = None
+        if not roles and self.support is not None:
+            grant = self.support.grant_for(auth.access_key)
+            if grant is None and self.support.secret_for(auth.access_key) is not None:
+                raise AccessDenied("This support access has expired or was revoked.")
+        if not roles and grant is None:
             raise AccessDenied("Only operator credentials may use the admin API.")
+        req.support_request = grant.request_id if grant is not None else None
         found = match(req.method, req.raw_path.rstrip("/") or "/")
         if found is None:
             return 404, _error("NoSuchRoute", f"No admin endpoint {req.raw_path}.")
@@ -122,17 +135,33 @@ class AdminApp:
             return 405, _error("MethodNotAllowed", f"{req.method} is not allowed here.")
         assert not isinstance(found, bool)
         route, params = found
-        if route.role not in roles:
+        if grant is not None:
+            if route.method != "GET" or route.handler.__name__ not in grant.operations:
+                raise AccessDenied(
+                    f"{req.method} {route.path} is outside the scope of support access "
+                    f"{grant.request_id}."
+                )
+        elif route.role not in roles:
             raise AccessDenied(
                 f"{req.method} {route.path} requires the {route.role.value} administrator role."
             )
-        call = Call({k: unquote(v) for k, v in params.items()}, body, roles)
+        call = Call(
+            {k: unquote(v) for k, v in params.items()},
+            body,
+            roles,
+            caller=auth.access_key,
+            support=self.support,
+        )
         return await route.handler(self.iam, call)
 
     def _secret_for(self, access_key: str) -> str | None:
         """Operators' secrets, then the identities' (root, and tenants' keys: a tenant's valid
         signature is then refused with AccessDenied, like any caller without a role)."""
-        return self.operators.secret_for(access_key) or self.identities.secret_for(access_key)
+        return (
+            self.operators.secret_for(access_key)
+            or (self.support.secret_for(access_key) if self.support is not None else None)
+            or self.identities.secret_for(access_key)
+        )
 
     def _roles_of(self, access_key: str) -> frozenset[Role]:
         principal = self.identities.principal(access_key)

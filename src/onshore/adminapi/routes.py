@@ -13,7 +13,9 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
+from onshore import __version__
 from onshore.domain.iam import (
     AccessKey,
     KeyStatus,
@@ -27,6 +29,7 @@ from onshore.domain.iam import (
 )
 from onshore.service.iam import IamService
 from onshore.service.operators import ALL_ROLES, Role
+from onshore.service.support import Record, SupportAccess
 
 JsonObject = dict[str, object]
 
@@ -38,6 +41,8 @@ class Call:
     params: Mapping[str, str]
     body: bytes
     roles: frozenset[Role] = ALL_ROLES  # the caller's operator roles
+    caller: str = ""  # who is calling (access key id), for the records of decisions
+    support: SupportAccess | None = None  # the licensor's support access, when licensing is on
 
     def json(self) -> Mapping[str, object]:
         if not self.body.strip():
@@ -257,6 +262,85 @@ async def get_quota(iam: IamService, call: Call) -> Result:
     return 200, quota_json(*await iam.quota(await _account(iam, call)))
 
 
+# --- support access (service/support.py) --------------------------------------------------------
+def _support(call: Call) -> SupportAccess:
+    if call.support is None:
+        raise ValidationError("Support access is off: no licensor public key is pinned.")
+    return call.support
+
+
+def access_json(record: Record, now: datetime) -> JsonObject:
+    request = record.request
+    return {
+        "request_id": request.request_id,
+        "licensor": request.licensor,
+        "scope": request.scope,
+        "operations": sorted(request.operations),
+        "reason": request.reason,
+        "duration_hours": int(request.duration.total_seconds() // 3600),
+        "valid_until": request.valid_until.isoformat(),
+        "state": record.status(now),
+        "decided_by": record.decided_by,
+        "expires": record.expires.isoformat() if record.expires else None,
+        "access_key_id": record.access_key,
+    }
+
+
+async def submit_access_request(iam: IamService, call: Call) -> Result:
+    support = _support(call)
+    record = await iam.blocking(support.submit, call.body.decode("utf-8", "replace"))
+    return 201, access_json(record, datetime.now(UTC))
+
+
+async def list_access_requests(iam: IamService, call: Call) -> Result:
+    records = await iam.blocking(_support(call).list)
+    now = datetime.now(UTC)
+    return 200, {"requests": [access_json(r, now) for r in records]}
+
+
+async def approve_access_request(iam: IamService, call: Call) -> Result:
+    support = _support(call)
+    record, access_key, secret = await iam.blocking(
+        lambda: support.approve(call.params["request"], by=call.caller)
+    )
+    return 200, {
+        **access_json(record, datetime.now(UTC)),
+        "secret_access_key": secret,
+        "access_key_id": access_key,
+    }
+
+
+async def deny_access_request(iam: IamService, call: Call) -> Result:
+    support = _support(call)
+    record = await iam.blocking(lambda: support.deny(call.params["request"], by=call.caller))
+    return 200, access_json(record, datetime.now(UTC))
+
+
+async def revoke_access_request(iam: IamService, call: Call) -> Result:
+    support = _support(call)
+    record = await iam.blocking(lambda: support.revoke(call.params["request"], by=call.caller))
+    return 200, access_json(record, datetime.now(UTC))
+
+
+async def support_diagnostics(iam: IamService, call: Call) -> Result:
+    """The deployment's health and aggregate figures: no tenant, user, bucket or key names."""
+    tenants = await iam.list_tenants()
+    totals = {"bytes": 0, "objects": 0, "buckets": 0}
+    for tenant in tenants:
+        _, usage = await iam.quota(tenant.account_id)
+        totals["bytes"] += usage.bytes
+        totals["objects"] += usage.objects
+        totals["buckets"] += usage.buckets
+    return 200, {
+        "version": __version__,
+        "partition": iam.partition,
+        "tenants": len(tenants),
+        "stored_bytes": totals["bytes"],
+        "objects": totals["objects"],
+        "buckets": totals["buckets"],
+    }
+
+
 _T = "/tenants/{tenant}"
 _U = _T + "/users/{user}"
 _SEC = Role.SECURITY
@@ -296,6 +380,21 @@ ROUTES: tuple[Route, ...] = (
           role=_SEC),
     Route("DELETE", _U + "/policies/{policy}", delete_policy, "Delete an inline policy.",
           status=204, role=_SEC),
+    # support access for the licensor (service/support.py): decided by the security role
+    Route("POST", "/support/requests", submit_access_request, "Submit an access request the "
+          "licensor signed (checked against the pinned licensor keys).",
+          body="the signed access request document", status=201, role=_SEC),
+    Route("GET", "/support/requests", list_access_requests, "List access requests and their "
+          "state.", role=_SEC),
+    Route("POST", "/support/requests/{request}/approve", approve_access_request, "Approve: "
+          "issue time-boxed, scope-limited credentials (the secret is returned once).",
+          role=_SEC),
+    Route("POST", "/support/requests/{request}/deny", deny_access_request, "Deny a pending "
+          "request.", role=_SEC),
+    Route("POST", "/support/requests/{request}/revoke", revoke_access_request, "Revoke an "
+          "approved access now.", role=_SEC),
+    Route("GET", "/support/diagnostics", support_diagnostics, "Health and aggregate figures, "
+          "no names (what a diagnostics support grant may read)."),
 )  # fmt: skip
 
 

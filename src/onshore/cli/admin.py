@@ -73,6 +73,17 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         qset.add_argument(f"--max-{name}", metavar="N", help=f"maximum {name} (or 'none')")
     _add(quota, "show", _quota_show, "show quotas and usage", "tenant")
 
+    access = groups.add_parser(
+        "access", help="the licensor's support access requests (security administrator)"
+    ).add_subparsers(metavar="ACTION")
+    _add(access, "submit", _access_submit, "submit a signed access request file", "file")
+    _add(access, "list", _access_list, "list access requests and their state")
+    _add(access, "approve", _access_approve,
+         "approve a request (id, or a request file to submit first): prints the time-boxed "
+         "credentials once", "request")  # fmt: skip
+    _add(access, "deny", _access_deny, "deny a pending request", "request")
+    _add(access, "revoke", _access_revoke, "end an approved access now", "request")
+
 
 def _add(
     group: argparse._SubParsersAction[argparse.ArgumentParser],
@@ -231,6 +242,35 @@ def _quota_show(c: AdminClient, a: argparse.Namespace) -> object:
     return c.request("GET", f"/tenants/{segment(a.tenant)}/quota")
 
 
+def _access_submit(c: AdminClient, a: argparse.Namespace) -> object:
+    return c.request("POST", "/support/requests", raw=Path(a.file).read_bytes())
+
+
+def _access_list(c: AdminClient, a: argparse.Namespace) -> object:
+    return c.request("GET", "/support/requests")
+
+
+def _request_id(c: AdminClient, ref: str) -> str:
+    """A request id, or the id of a request file, submitted first (idempotent)."""
+    if Path(ref).is_file():
+        submitted = c.request("POST", "/support/requests", raw=Path(ref).read_bytes())
+        assert isinstance(submitted, dict)
+        return str(submitted["request_id"])
+    return ref
+
+
+def _access_approve(c: AdminClient, a: argparse.Namespace) -> object:
+    return c.request("POST", f"/support/requests/{segment(_request_id(c, a.request))}/approve")
+
+
+def _access_deny(c: AdminClient, a: argparse.Namespace) -> object:
+    return c.request("POST", f"/support/requests/{segment(_request_id(c, a.request))}/deny")
+
+
+def _access_revoke(c: AdminClient, a: argparse.Namespace) -> object:
+    return c.request("POST", f"/support/requests/{segment(a.request)}/revoke")
+
+
 # --- human output -------------------------------------------------------------------------------
 def table(rows: Sequence[dict[str, object]], columns: Sequence[str]) -> str:
     cells = [[_cell(row.get(col)) for col in columns] for row in rows]
@@ -269,7 +309,25 @@ def _print_human(args: argparse.Namespace, result: object) -> None:
         key = result["access_key"]
         print(f"tenant {result['name']} created, account id {result['account_id']}")
         print(f"admin user: {result['admin_user']['arn']}")
-        _print_secret(key)
+        if key is None:
+            print("No access key yet: a security administrator issues the admin user's first key.")
+        else:
+            _print_secret(key)
+    elif "requests" in result:
+        print(table(result["requests"], ("request_id", "licensor", "scope", "state", "expires")))
+    elif "request_id" in result:
+        print(
+            f"access request {result['request_id']} from {result['licensor']}: "
+            f"{result['state']} (scope {result['scope']}: {', '.join(result['operations'])})"
+        )
+        print(f"reason: {result['reason']}")
+        if result.get("secret_access_key"):
+            print(f"access key id:     {result['access_key_id']}  (expires {result['expires']})")
+            print(f"secret access key: {result['secret_access_key']}")
+            print(
+                "Give these to the licensor's engineer; they stop working at expiry or on "
+                "`onshore admin access revoke`."
+            )
     elif "secret_access_key" in result:
         _print_secret(result)
     elif "quota" in result:

@@ -69,6 +69,23 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     sign_release.add_argument("--out", type=Path, help="signature file (default: FILE.sig)")
     sign_release.set_defaults(func=_sign_release)
 
+    access = sub.add_parser(
+        "access-request",
+        help="sign a request for time-boxed support access (the operator approves or denies it)",
+    )
+    access.add_argument("--key", type=Path, required=True, help="licensor private key file")
+    access.add_argument("--licensor", required=True, help="who asks (your organisation)")
+    access.add_argument("--partition", required=True, help="the deployment's partition")
+    access.add_argument("--scope", required=True, choices=["diagnostics", "admin-read"])
+    access.add_argument(
+        "--operation", action="append", default=[],
+        help="an admin read operation needed (admin-read scope; repeatable), e.g. list_tenants",
+    )  # fmt: skip
+    access.add_argument("--reason", required=True, help="why access is needed")
+    access.add_argument("--hours", type=int, required=True, help="duration, 1 to 8 hours")
+    access.add_argument("--out", type=Path, help="request file to write (default: stdout)")
+    access.set_defaults(func=_access_request)
+
 
 def public_keys(values: list[str] | None) -> tuple[Ed25519PublicKey, ...]:
     """Keys given as ``ed25519:…`` text or as files holding that text."""
@@ -200,4 +217,30 @@ def _sign_release(args: argparse.Namespace) -> int:
     out = args.out or Path(str(args.file) + ".sig")
     out.write_text(text)
     print(f"signature written to {out}")
+    return 0
+
+
+def _access_request(args: argparse.Namespace) -> int:
+    from onshore.service import support
+
+    try:
+        key = signing.read_private_key(args.key)
+        payload = support.new_request(
+            licensor=args.licensor,
+            partition=args.partition,
+            scope=args.scope,
+            reason=args.reason,
+            hours=args.hours,
+            operations=args.operation,
+        )
+    except OSError as exc:
+        return _fail(f"cannot read {exc.filename}: {exc.strerror}", 2)
+    except (signing.SignatureProblem, support.AccessRequestProblem) as exc:
+        return _fail(str(getattr(exc, "message", exc)), 2)
+    text = json.dumps(signing.seal(support.FORMAT, payload, key), indent=2) + "\n"
+    if args.out is None:
+        print(text, end="")
+    else:
+        args.out.write_text(text)
+        print(f"access request {payload['request_id']} written to {args.out}")
     return 0

@@ -44,6 +44,7 @@ class Request:
         "header_bytes",
         "body_done",
         "body_seen",
+        "support_request",
     )
 
     def __init__(self, scope: Scope, receive: Receive, request_id: str) -> None:
@@ -80,6 +81,7 @@ class Request:
         self.route: Route | None = None
         self.auth: AuthResult | None = None
         self.principal: Principal | None = None
+        self.support_request: str | None = None  # admin API: the licensor's support access id
         self.body: PayloadReader | EmptyBody | None = None
         self.body_done = False
         self.body_seen = 0

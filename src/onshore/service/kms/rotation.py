@@ -135,6 +135,7 @@ def _reseal_other_secrets(meta: SqliteMetadataStore, old: LocalRootKey, new: Loc
         "operators": lambda row_id: row_id.encode(),
         "audit_keys": lambda row_id: KEY_CONTEXT + b"/" + row_id.encode("ascii"),
         "license_deployment": lambda _row_id: WRAP_CONTEXT,
+        "support_access": lambda row_id: row_id.encode(),
     }
     changed = 0
     for table, id_column, blob_column in SEALED_COLUMNS:

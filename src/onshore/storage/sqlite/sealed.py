@@ -2,9 +2,10 @@
 
 Besides tenant keys and KMS key material (which the key stores rotate themselves), the root key
 seals: IAM secret keys (``access_keys.secret``), operator secret keys (``operators.secret``),
-the audit signing key (``audit_keys.wrapped_private``) and the licensing deployment key
-(``license_deployment.wrapped_key``). Each row is re-sealed with a compare-and-set on its old
-blob, in the metadata store's writer, so a rerun after an interruption skips finished rows.
+the audit signing key (``audit_keys.wrapped_private``), the licensing deployment key
+(``license_deployment.wrapped_key``) and support-access secrets (``support_access.secret``).
+Each row is re-sealed with a compare-and-set on its old blob, in the metadata store's writer,
+so a rerun after an interruption skips finished rows.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ SEALED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("operators", "access_key", "secret"),
     ("audit_keys", "fingerprint", "wrapped_private"),
     ("license_deployment", "id", "wrapped_key"),
+    ("support_access", "access_key", "secret"),
 )
 
 
@@ -34,7 +36,9 @@ def reseal_column(
     assert (table, id_column, blob_column) in SEALED_COLUMNS
 
     def work(conn: sqlite3.Connection) -> int:
-        rows = conn.execute(f"SELECT {id_column}, {blob_column} FROM {table}").fetchall()
+        rows = conn.execute(
+            f"SELECT {id_column}, {blob_column} FROM {table} WHERE {blob_column} IS NOT NULL"
+        ).fetchall()
         changed = 0
         for row_id, blob in rows:
             fresh = reseal(str(row_id), bytes(blob))
