@@ -1,7 +1,7 @@
 """In-process microbenchmark of the S3 app: requests go straight into the ASGI callable, no
 sockets, so the figure is onshore's own CPU per request. Used to profile before and after.
 
-    python benchmarks/inproc.py [--profile] [--n 5000] [--op head|get|put|list]
+    python benchmarks/inproc.py [--profile] [--n 5000] [--op head|get|put|list] [--set audit=false]
 """
 
 from __future__ import annotations
@@ -46,10 +46,10 @@ def signed(method: str, path: str, body: bytes = b"", query: str = "") -> dict[s
     }
 
 
-async def run(op: str, n: int, profile: bool) -> None:
+async def run(op: str, n: int, profile: bool, settings: dict[str, object]) -> None:
     data = Path(tempfile.mkdtemp())
     config = load(
-        {"data_dir": str(data), "access_log": False},
+        {"data_dir": str(data), "access_log": False, **settings},
         environ={"ONSHORE_ROOT_ACCESS_KEY": AK, "ONSHORE_ROOT_SECRET_KEY": SK},
     )
     app = build(config).app
@@ -112,10 +112,15 @@ def main() -> None:
     parser.add_argument("--op", default="head")
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE",
+        help="a setting, e.g. --set audit=false --set encryption=false",
+    )  # fmt: skip
     args = parser.parse_args()
     import uvloop
 
-    uvloop.run(run(args.op, args.n, args.profile))
+    settings = dict(item.split("=", 1) for item in args.set)
+    uvloop.run(run(args.op, args.n, args.profile, settings))
 
 
 if __name__ == "__main__":
