@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
@@ -125,6 +126,10 @@ def unsealer(tenant_keys: TenantKeys) -> Callable[[Encryption], Aead | None]:
     return unseal
 
 
+#: Unwrapped SSE-S3 data keys kept per process (a few hundred KiB at most).
+_OPENED_MAX = 4096
+
+
 class ObjectKeys:
     """Data keys for new objects and for reading stored ones (see the module docstring)."""
 
@@ -142,6 +147,11 @@ class ObjectKeys:
         self.enabled = enabled
         self.defaults = defaults
         self.kms = kms
+        # SSE-S3 data keys already unwrapped, by wrapped key (unique per object or upload):
+        # reading a hot object again skips the unwrap and the cipher set-up. An entry is used
+        # only while its tenant key is still in the tenant-key cache, so destroying a tenant key
+        # (offboarding) stops these too, within that cache's delay.
+        self._opened: OrderedDict[bytes, DataKey] = OrderedDict()
 
     async def bucket_default(self, bucket: str) -> tuple[SseMode | None, str | None]:
         """The (mode, KMS key id) a write that asks for none gets in ``bucket``: the bucket's
@@ -204,6 +214,10 @@ class ObjectKeys:
             return None
         if encryption.mode is SseMode.KMS:
             return await self.blocking(self._open_kms, encryption)
+        if encryption.mode is SseMode.S3:
+            hit = self._opened.get(encryption.wrapped_key)
+            if hit is not None and self.tenant_keys.cached(encryption.key_id) is not None:
+                return hit
         try:
             cipher = CipherName(encryption.cipher)
         except ValueError:
@@ -231,9 +245,17 @@ class ObjectKeys:
                 raise AccessDenied("The key that protects this object is not available.") from None
         try:
             secret = unwrap_with(wrapper, encryption.wrapped_key, context)
-            return DataKey(Aead(cipher, secret), encryption)
+            opened = DataKey(Aead(cipher, secret), encryption)
         except (KeyUnavailable, IntegrityError, ValueError):
             raise InternalError("The object's data key could not be unwrapped.") from None
+        if encryption.mode is SseMode.S3:
+            self._remember(encryption.wrapped_key, opened)
+        return opened
+
+    def _remember(self, wrapped: bytes, opened: DataKey) -> None:
+        self._opened[wrapped] = opened
+        if len(self._opened) > _OPENED_MAX:
+            self._opened.popitem(last=False)
 
     # --- SSE-KMS ------------------------------------------------------------------------------
     def _new_kms(self, owner_id: str, kms_key_id: str | None) -> DataKey:
