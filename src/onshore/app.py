@@ -35,6 +35,7 @@ from onshore.service.listing import ListingService
 from onshore.service.maintenance import sweep_orphans
 from onshore.service.multipart import MultipartService
 from onshore.service.objects import ObjectService
+from onshore.service.offboarding.wiring import offboarding_for
 from onshore.service.operators import Operators
 from onshore.service.quotas import QuotaGuard
 from onshore.service.rootkey import load_root_key
@@ -237,6 +238,9 @@ def build(config: Config) -> Deployment:
             trail.close()  # flush buffered records and sign the final digest
         meta.close()
 
+    offboarding, offboarding_gate = offboarding_for(
+        config, meta, blobs, iam_store, keys.tenant_keys, root_key, blocking, iam_changed
+    )
     iam_api = IamApi(iam, identities, region=config.region)
     audit = RequestAudit(trail) if trail is not None else None
     app = S3App(
@@ -247,6 +251,7 @@ def build(config: Config) -> Deployment:
         licensing=licensing,
         iam_api=iam_api,
         audit=audit,
+        offboarding=offboarding_gate,
     )
     admin = None
     if config.admin_address:
@@ -257,5 +262,6 @@ def build(config: Config) -> Deployment:
             region=config.region,
             separate_roles=config.separate_operator_roles,
             log_requests=config.access_log,
+            offboarding=offboarding,
         )
     return Deployment(app, services, root, admin)

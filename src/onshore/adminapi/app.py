@@ -26,6 +26,7 @@ from onshore.s3api.auth.small import authenticate_buffered, read_small_body
 from onshore.s3api.http import Receive, Request, Scope, Send
 from onshore.service.iam import IamService
 from onshore.service.identity import Identities
+from onshore.service.offboarding import Offboarding
 from onshore.service.operators import ALL_ROLES, Operators, Role
 
 log = logging.getLogger("onshore.admin")
@@ -45,8 +46,10 @@ class AdminApp:
         region: str,
         separate_roles: bool = False,
         log_requests: bool = True,
+        offboarding: Offboarding | None = None,
     ) -> None:
         self.iam = iam
+        self.offboarding = offboarding
         self.identities = identities
         self.operators = operators
         self.region = region
@@ -126,7 +129,7 @@ class AdminApp:
             raise AccessDenied(
                 f"{req.method} {route.path} requires the {route.role.value} administrator role."
             )
-        call = Call({k: unquote(v) for k, v in params.items()}, body, roles)
+        call = Call({k: unquote(v) for k, v in params.items()}, body, roles, self.offboarding)
         return await route.handler(self.iam, call)
 
     def _secret_for(self, access_key: str) -> str | None:

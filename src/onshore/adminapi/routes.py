@@ -14,6 +14,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+from onshore.adminapi import offboarding
 from onshore.domain.iam import (
     AccessKey,
     KeyStatus,
@@ -26,6 +27,7 @@ from onshore.domain.iam import (
     check_quota_value,
 )
 from onshore.service.iam import IamService
+from onshore.service.offboarding import Offboarding
 from onshore.service.operators import ALL_ROLES, Role
 
 JsonObject = dict[str, object]
@@ -38,6 +40,7 @@ class Call:
     params: Mapping[str, str]
     body: bytes
     roles: frozenset[Role] = ALL_ROLES  # the caller's operator roles
+    offboarding: Offboarding | None = None  # the offboarding service (adminapi/offboarding.py)
 
     def json(self) -> Mapping[str, object]:
         if not self.body.strip():
@@ -278,6 +281,8 @@ ROUTES: tuple[Route, ...] = (
           "their value).", body='{"max_bytes": 1073741824, "max_objects": null, '
           '"max_buckets": 10}'),
     Route("GET", _T + "/quota", get_quota, "Get quotas and current usage."),
+    # system administrator: offboarding (provable deletion at contract end)
+    *(Route(*spec) for spec in offboarding.ROUTES),
     # security administrator: access keys and policies
     Route("POST", _U + "/keys", create_key, "Create an access key (the secret is returned "
           "once), or import one with access_key_id and secret_access_key.",
