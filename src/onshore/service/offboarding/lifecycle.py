@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from onshore.domain.iam import IamError, NoSuchEntity, Tenant
+from onshore.domain.iam import IamError, NoSuchEntity, Tenant, ValidationError
 from onshore.service import faults
 from onshore.service.audit.integrity import AuditKey
 from onshore.service.kms.keys import KmsService
@@ -128,8 +128,8 @@ class Offboarding:
         is refused: cancel first to change the period."""
         days = self.default_notice_days if notice_days is None else notice_days
         if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= MAX_NOTICE_DAYS:
-            raise OffboardingError(
-                f"notice_days must be a whole number of days from 0 to {MAX_NOTICE_DAYS}."
+            raise ValidationError(
+                f"'notice_days' must be a whole number of days from 0 to {MAX_NOTICE_DAYS}."
             )
         tenant = self.tenant(ref)
         now_us = to_us(self.clock())
