@@ -382,3 +382,63 @@ def test_interrupted_execution_finishes_when_run_again(
     with pytest.raises((ClientError, BotoCoreError)):
         s3_of(server, leaving).list_buckets()
     assert server.stop() == 0
+
+
+# --- the CLI ------------------------------------------------------------------------------------
+def admin_cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    from tests.api.server import ACCESS_KEY, REGION, SECRET_KEY
+
+    env = client_env(
+        ONSHORE_ADMIN_ENDPOINT=server.admin_endpoint,
+        ONSHORE_ROOT_ACCESS_KEY=ACCESS_KEY,
+        ONSHORE_ROOT_SECRET_KEY=SECRET_KEY,
+        ONSHORE_REGION=REGION,
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "onshore", "admin", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_cli_runs_the_whole_procedure(
+    server: ServerProcess, admin: AdminClient, tmp_path: Path
+) -> None:
+    tenant = new_tenant(admin, "cli")
+    s3 = s3_of(server, tenant)
+    bucket = bucket_name()
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="k", Body=os.urandom(100_000))
+
+    requested = admin_cli(server, "--json", "tenant", "offboard", tenant.name, "--notice-days", "7")
+    assert requested.returncode == 0, requested.stderr
+    assert json.loads(requested.stdout)["notice_days"] == 7
+    status = admin_cli(server, "--json", "tenant", "offboard-status", tenant.name)
+    assert json.loads(status.stdout)["state"] == "notice"
+    early = admin_cli(server, "tenant", "offboard-execute", tenant.name)
+    assert early.returncode == 1 and "NoticePeriodNotOver" in early.stderr
+    cancelled = admin_cli(server, "tenant", "offboard-cancel", tenant.name)
+    assert cancelled.returncode == 0, cancelled.stderr
+    again = admin_cli(server, "tenant", "offboard", tenant.name)
+    assert again.returncode == 0, again.stderr
+    bad = admin_cli(server, "tenant", "offboard", tenant.name, "--notice-days", "x")
+    assert bad.returncode == 2
+
+    cert_file = tmp_path / "cert.json"
+    done = admin_cli(
+        server, "tenant", "offboard-execute", tenant.name, "--force", "--certificate",
+        str(cert_file),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert '"offboarded"' in done.stdout
+    pem = onshore("audit", "public-key", "--data-dir", str(server.data_dir))
+    key_file = tmp_path / "audit.pem"
+    key_file.write_text(pem.stdout)
+    checked = onshore("audit", "verify-certificate", str(cert_file), "--public-key", str(key_file))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert json.loads(cert_file.read_text())["certificate"]["deleted"]["objects"] == 1
+    missing = onshore("audit", "verify-certificate", str(tmp_path / "none"), "--public-key",
+                      str(key_file))  # fmt: skip
+    assert missing.returncode == 2

@@ -253,6 +253,8 @@ class Offboarding:
         def job(conn: sqlite3.Connection) -> None:
             row = sql.get(conn, account)
             assert row is not None
+            if row.state == OffboardingState.OFFBOARDED.value:
+                return  # another process's run finished first: keep its certificate
             head = None
             if facts.audit:
                 seq, digest = audit_sql.head(conn)
