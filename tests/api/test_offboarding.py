@@ -21,7 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from onshore.cli.adminclient import AdminClient, AdminClientError
 from onshore.service import faults
-from tests.api.datadir import blob_files, temp_files
+from tests.api.datadir import blob_files, fsck, temp_files
 from tests.api.iam_support import TenantKeys, admin_client, client, error_code, new_tenant
 from tests.api.server import ServerProcess, client_env
 
@@ -382,6 +382,9 @@ def test_interrupted_execution_finishes_when_run_again(
     with pytest.raises((ClientError, BotoCoreError)):
         s3_of(server, leaving).list_buckets()
     assert server.stop() == 0
+    assert temp_files(server.data_dir) == []
+    checked = fsck(server.data_dir)
+    assert checked.code == 0 and checked.report["clean"], checked.report
 
 
 # --- the CLI ------------------------------------------------------------------------------------
