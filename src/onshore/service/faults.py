@@ -40,7 +40,8 @@ point                              the process dies ...
 ``offboard.key_fingerprint_recorded``  (tenant offboarding) after the tenant key's fingerprint is
                                    recorded, before the key is destroyed
 ``offboard.keys_destroyed``        after the tenant's keys are destroyed, before its buckets go
-``offboard.bucket_deleted``        after one bucket's rows are deleted, before its blobs are
+``offboard.bucket_deleted``        after one bucket's rows are deleted, before its blob files are
+                                   deleted (the start-up sweep removes them)
 =================================  ==============================================================
 """
 
