@@ -35,6 +35,7 @@ from onshore.service.listing import ListingService
 from onshore.service.maintenance import sweep_orphans
 from onshore.service.multipart import MultipartService
 from onshore.service.objects import ObjectService
+from onshore.service.offboarding.wiring import offboarding_for
 from onshore.service.operators import Operators
 from onshore.service.quotas import QuotaGuard
 from onshore.service.rootkey import KeyWrapper, load_root_key
@@ -249,6 +250,9 @@ def build(config: Config) -> Deployment:
             trail.close()  # flush buffered records and sign the final digest
         meta.close()
 
+    offboarding, offboarding_gate = offboarding_for(
+        config, meta, blobs, iam_store, keys.tenant_keys, root_key, blocking, iam_changed
+    )
     iam_api = IamApi(iam, identities, region=config.region)
     audit = RequestAudit(trail) if trail is not None else None
     app = S3App(
@@ -259,6 +263,7 @@ def build(config: Config) -> Deployment:
         licensing=licensing,
         iam_api=iam_api,
         audit=audit,
+        offboarding=offboarding_gate,
     )
     admin = None
     if config.admin_address:
@@ -270,5 +275,6 @@ def build(config: Config) -> Deployment:
             separate_roles=config.separate_operator_roles,
             log_requests=config.access_log,
             support=support_access_for(config, meta, root_key),
+            offboarding=offboarding,
         )
     return Deployment(app, services, root, admin)

@@ -279,6 +279,13 @@ SETTINGS: tuple[Setting, ...] = (
         "aes-256-gcm",
         "Cipher for data at rest and key wrapping: aes-256-gcm or sm4-gcm.",
     ),
+    Setting(
+        "offboarding_notice_days",
+        "int",
+        21,
+        "Default notice period (days) of a tenant offboarding, during which the tenant can "
+        "still read and export but not write (SecNumCloud 19.4); see docs/offboarding.md.",
+    ),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}
@@ -348,6 +355,7 @@ class Config:
     audit_retention_override: bool
     encryption: bool
     cipher: str
+    offboarding_notice_days: int
 
     @property
     def host(self) -> str:

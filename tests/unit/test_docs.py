@@ -216,3 +216,17 @@ def test_checks_notice_a_hand_edit(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError):
         config_docs.fill("no markers", "settings", "new")
+
+
+def test_relative_links_in_the_docs_point_to_files_that_exist() -> None:
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    broken = []
+    for page in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(root)}: {target}")
+    assert broken == []

@@ -26,6 +26,7 @@ from onshore.s3api.auth.small import authenticate_buffered, read_small_body
 from onshore.s3api.http import Receive, Request, Scope, Send
 from onshore.service.iam import IamService
 from onshore.service.identity import Identities
+from onshore.service.offboarding import Offboarding
 from onshore.service.operators import ALL_ROLES, Operators, Role
 from onshore.service.support import SupportAccess
 
@@ -47,8 +48,10 @@ class AdminApp:
         separate_roles: bool = False,
         log_requests: bool = True,
         support: SupportAccess | None = None,
+        offboarding: Offboarding | None = None,
     ) -> None:
         self.iam = iam
+        self.offboarding = offboarding
         self.identities = identities
         self.operators = operators
         self.support = support
@@ -151,6 +154,7 @@ class AdminApp:
             roles,
             caller=auth.access_key,
             support=self.support,
+            offboarding=self.offboarding,
         )
         return await route.handler(self.iam, call)
 

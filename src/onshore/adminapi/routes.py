@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from onshore import __version__
+from onshore.adminapi import offboarding
 from onshore.domain.iam import (
     AccessKey,
     KeyStatus,
@@ -28,6 +29,7 @@ from onshore.domain.iam import (
     check_quota_value,
 )
 from onshore.service.iam import IamService
+from onshore.service.offboarding import Offboarding
 from onshore.service.operators import ALL_ROLES, Role
 from onshore.service.support import Record, SupportAccess
 
@@ -43,6 +45,7 @@ class Call:
     roles: frozenset[Role] = ALL_ROLES  # the caller's operator roles
     caller: str = ""  # who is calling (access key id), for the records of decisions
     support: SupportAccess | None = None  # the licensor's support access, when licensing is on
+    offboarding: Offboarding | None = None  # the offboarding service (adminapi/offboarding.py)
 
     def json(self) -> Mapping[str, object]:
         if not self.body.strip():
@@ -362,6 +365,8 @@ ROUTES: tuple[Route, ...] = (
           "their value).", body='{"max_bytes": 1073741824, "max_objects": null, '
           '"max_buckets": 10}'),
     Route("GET", _T + "/quota", get_quota, "Get quotas and current usage."),
+    # system administrator: offboarding (provable deletion at contract end)
+    *(Route(*spec) for spec in offboarding.ROUTES),
     # security administrator: access keys and policies
     Route("POST", _U + "/keys", create_key, "Create an access key (the secret is returned "
           "once), or import one with access_key_id and secret_access_key.",

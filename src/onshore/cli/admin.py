@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from onshore.cli import admin_group
+from onshore.cli import admin_group, offboarding
 from onshore.cli.adminclient import AdminClient, AdminClientError, client_from, segment
 
 Command = Callable[[AdminClient, argparse.Namespace], object]
@@ -43,6 +43,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     _add(tenant, "list", _tenant_list, "list tenants")
     _add(tenant, "show", _tenant_show, "show a tenant with quota and usage", "tenant")
     _add(tenant, "delete", _tenant_delete, "delete a tenant that owns no buckets", "tenant")
+    offboarding.add_admin_commands(tenant, _add)
 
     user = groups.add_parser("user", help="users").add_subparsers(metavar="ACTION")
     _add(user, "create", _user_create, "create a user", "tenant", "name")

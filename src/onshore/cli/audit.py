@@ -18,6 +18,7 @@ import os
 import sys
 from pathlib import Path
 
+from onshore.cli import offboarding
 from onshore.config import setting
 
 HELP = "audit trail: public key, export, verify, search"
@@ -74,6 +75,8 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     )
     verify.add_argument("--json", action="store_true", help="Print the report as JSON.")
     verify.set_defaults(func=_verify)
+
+    offboarding.add_verify_command(sub)
 
     search = sub.add_parser(
         "search",

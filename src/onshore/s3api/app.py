@@ -10,7 +10,8 @@
    against the caller's identity policies and the bucket policy; 403 AccessDenied otherwise.
    Then a write needs disk space above the reserve (:mod:`onshore.service.space`) and, with a
    licensor key pinned, a license that allows it (``AccountProblem``, from the in-memory state
-   of :mod:`onshore.service.licensing.monitor`).
+   of :mod:`onshore.service.licensing.monitor`), for an account not being offboarded
+   (:mod:`onshore.service.offboarding.gate`).
 5. **Body**: a :class:`PayloadReader` that verifies the declared payload hash, aws-chunked
    signatures and checksums as the handler consumes it, with a per-read stall timeout.
 6. **Handle**: ``operations.<family>.<op>()`` → services → ``Response``.
@@ -53,6 +54,7 @@ from onshore.s3api.routing import WRITES, Op, resolve
 from onshore.service.identity import ANONYMOUS, Principal
 from onshore.service.licensing.monitor import STATE_HEADER, Licensing
 from onshore.service.objects import http_date
+from onshore.service.offboarding.gate import OffboardingGate
 from onshore.storage.errors import is_out_of_space
 
 access_log = logging.getLogger("onshore.access")
@@ -78,8 +80,10 @@ class S3App:
         licensing: Licensing | None = None,
         iam_api: IamApi | None = None,
         audit: RequestAudit | None = None,
+        offboarding: OffboardingGate | None = None,
     ) -> None:
         self.audit = audit
+        self.offboarding = offboarding
         self.services = services
         self.config = services.config
         self.handlers = handlers
@@ -207,6 +211,11 @@ class S3App:
         await authorize(req, self.services, op)
         if op in WRITES:
             self.services.space.check(req.content_length() or 0)
+            if self.offboarding is not None and principal is not None:
+                bucket = req.route.bucket if req.route else None
+                await self.offboarding.check_write(
+                    principal.account_id, bucket, self.services.access.bucket
+                )
         if handler is None:
             raise S3NotImplemented(f"{op.value} is not implemented by onshore yet.")
         license_state = (

@@ -37,6 +37,11 @@ point                              the process dies ...
                                    re-wrapped under the next root key
 ``rotate_root.before_switch``      after every tenant key is re-wrapped, before the next root
                                    key replaces the current one
+``offboard.key_fingerprint_recorded``  (tenant offboarding) after the tenant key's fingerprint is
+                                   recorded, before the key is destroyed
+``offboard.keys_destroyed``        after the tenant's keys are destroyed, before its buckets go
+``offboard.bucket_deleted``        after one bucket's rows are deleted, before its blob files are
+                                   deleted (the start-up sweep removes them)
 =================================  ==============================================================
 """
 
