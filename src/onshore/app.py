@@ -198,6 +198,7 @@ def build(config: Config) -> Deployment:
         identities.clear()
         quota.clear()
 
+    licensing = licensing_for(config, meta)  # None unless a licensor key is pinned
     iam = IamService(
         iam_store,
         root_key,
@@ -205,6 +206,7 @@ def build(config: Config) -> Deployment:
         partition=config.partition,
         root_access_key=root.access_key,
         on_change=iam_changed,
+        tenant_gate=licensing.check_new_tenant if licensing is not None else None,
     )
     services = Services(
         config=config,
@@ -238,7 +240,6 @@ def build(config: Config) -> Deployment:
             return False
         return True
 
-    licensing = licensing_for(config, meta)  # None unless a licensor key is pinned
     if licensing is not None:
         licensing.start()
 

@@ -64,8 +64,10 @@ class IamService:
         partition: str,
         root_access_key: str,
         on_change: Callable[[], None] = lambda: None,
+        tenant_gate: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
+        self.tenant_gate = tenant_gate  # raises when one more tenant is not allowed
         self.wrapper = wrapper
         self.blocking = blocking
         self.partition = partition
@@ -89,6 +91,8 @@ class IamService:
     ) -> tuple[Tenant, User, NewAccessKey | None]:
         """The tenant, its admin user, and (``with_key``) the admin user's first access key."""
         check_tenant_name(name)
+        if self.tenant_gate is not None:  # the license's max_tenants
+            await self.blocking(self.tenant_gate)
         for _ in range(5):  # a random 12-digit id collides about never; retry if it does
             tenant = Tenant(account_id=new_account_id(), name=name, created=_now())
             if await self.blocking(self.store.get_tenant, tenant.account_id) is None:

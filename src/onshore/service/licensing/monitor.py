@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from onshore import __version__
 from onshore.domain.errors import AccountProblem
+from onshore.domain.iam import IamError
 from onshore.service.licensing import clock as clock_check
 from onshore.service.licensing import license as lic_mod
 from onshore.service.licensing.deployment import DeploymentKey, load_or_create
@@ -59,6 +60,12 @@ class LicensingSettings:
     refresh_seconds: float = 60.0
 
 
+class TenantLimitReached(IamError):
+    """Creating a tenant would exceed the license's ``max_tenants``."""
+
+    status, code = 403, "LimitExceeded"
+
+
 @dataclass(frozen=True, slots=True)
 class Installed:
     """The license in force (None when none is usable) and why not, if it is not."""
@@ -85,6 +92,7 @@ class Licensing:
         self.evaluation = Evaluation(
             LicenseState.UNLICENSED, "not checked yet", writes_allowed=not settings.required
         )
+        self.max_tenants: int | None = None  # the license's entitlement, set by refresh()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_warning: datetime | None = None
@@ -160,7 +168,19 @@ class Licensing:
         )
         self._log(evaluation, now)
         self.evaluation = evaluation
+        lic = installed.signed.license if installed.signed else None
+        self.max_tenants = lic.entitlements.max_tenants if lic is not None else None
         return evaluation
+
+    def check_new_tenant(self) -> None:
+        """Refuse a new tenant beyond the license's ``max_tenants`` (offboarded ones do not
+        count). Blocking: it counts the tenants in the database."""
+        limit = self.max_tenants
+        if limit is not None and self.store.active_tenants() >= limit:
+            raise TenantLimitReached(
+                f"The license allows {limit} tenants and this deployment has that many: "
+                "offboard one, or install a license with a higher max_tenants."
+            )
 
     def _log(self, evaluation: Evaluation, now: datetime) -> None:
         previous = self.evaluation

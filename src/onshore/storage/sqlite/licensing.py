@@ -144,6 +144,18 @@ class SqliteLicensingStore:
 
         return self._run(work)
 
+    def active_tenants(self) -> int:
+        """Tenants that exist and are not offboarded (what ``max_tenants`` counts)."""
+        row = (
+            self._meta.read_connection()
+            .execute(
+                "SELECT COUNT(*) FROM tenants WHERE account_id NOT IN"
+                " (SELECT account_id FROM offboarding WHERE state = 'offboarded')"
+            )
+            .fetchone()
+        )
+        return int(row[0])
+
     def record_sample(self, sample: Sample) -> None:
         """The hour's latest totals; the hour's peak only grows."""
         self._run(
