@@ -58,8 +58,14 @@ class Deployment:
 
     def asgi(self) -> PortRouter:
         """The application a server process runs: S3 and, on its own port, the admin API."""
-        admin_port = self.services.config.admin_host_port
-        return PortRouter(self.app, self.admin, admin_port[1] if admin_port else None)
+        config = self.services.config
+        admin_port, kms_port = config.admin_host_port, config.kms_host_port
+        return PortRouter(
+            self.app,
+            self.admin,
+            admin_port[1] if admin_port else None,
+            kms_port[1] if kms_port else None,
+        )
 
 
 def open_storage(config: Config) -> tuple[SqliteMetadataStore, FilesystemBlobStore]:

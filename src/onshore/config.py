@@ -226,6 +226,13 @@ SETTINGS: tuple[Setting, ...] = (
         "empty to disable it.",
     ),
     Setting(
+        "kms_address",
+        "str",
+        "",
+        "HOST:PORT on which the AWS KMS API also listens on its own (as kms.REGION.amazonaws.com "
+        "does); empty: only on the S3 port, as X-Amz-Target TrentService requests.",
+    ),
+    Setting(
         "separate_operator_roles",
         "bool",
         False,
@@ -345,6 +352,7 @@ class Config:
     license_required: bool
     license_refresh_seconds: float
     admin_address: str
+    kms_address: str
     separate_operator_roles: bool
     iam_cache_seconds: float
     audit: bool
@@ -383,6 +391,14 @@ class Config:
         if not self.admin_address:
             return None
         host, _, port = self.admin_address.rpartition(":")
+        return host or "127.0.0.1", int(port)
+
+    @property
+    def kms_host_port(self) -> tuple[str, int] | None:
+        """Where the KMS API listens on its own, or None (then only on the S3 port)."""
+        if not self.kms_address:
+            return None
+        host, _, port = self.kms_address.rpartition(":")
         return host or "127.0.0.1", int(port)
 
     @property
@@ -570,6 +586,9 @@ def load(
     admin = str(values["admin_address"] or "")
     if admin and (":" not in admin or not admin.rpartition(":")[2].isdigit()):
         raise ConfigError(f"admin_address must be HOST:PORT or empty, got {admin!r}")
+    kms = str(values["kms_address"] or "")
+    if kms and (":" not in kms or not kms.rpartition(":")[2].isdigit()):
+        raise ConfigError(f"kms_address must be HOST:PORT or empty, got {kms!r}")
     if values["cipher"] not in CIPHERS:
         raise ConfigError(f"cipher must be one of {', '.join(CIPHERS)}, got {values['cipher']!r}")
     _check_identity(values)

@@ -270,3 +270,38 @@ def test_sse_kms_bad_requests(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as err:
         s3.put_object(Bucket=bucket, Key="k", Body=b"x", SSEKMSKeyId="whatever")
     assert code_of(err) == "InvalidArgument"
+
+
+def test_kms_on_its_own_port(tmp_path: Path) -> None:
+    """``kms_address``: the KMS API on its own endpoint, as kms.REGION.amazonaws.com; that
+    endpoint serves nothing else."""
+    import urllib.error
+    import urllib.request
+
+    import boto3
+    from botocore.config import Config
+
+    from tests.api.server import free_port
+
+    port = free_port()
+    proc = ServerProcess(
+        tmp_path / "data", extra_args=("--kms-address", f"127.0.0.1:{port}")
+    ).start()
+    try:
+        session = boto3.session.Session(
+            aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
+        )
+        own = session.client(
+            "kms",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            config=Config(retries={"max_attempts": 1}),
+        )
+        key_id = own.create_key(Description="own endpoint")["KeyMetadata"]["KeyId"]
+        sealed = own.encrypt(KeyId=key_id, Plaintext=b"on the kms port")["CiphertextBlob"]
+        assert own.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"on the kms port"
+        with pytest.raises(urllib.error.HTTPError) as refused:  # no S3 on the KMS endpoint
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/")
+        assert refused.value.code == 400
+        assert b"UnknownOperationException" in refused.value.read()
+    finally:
+        proc.cleanup()

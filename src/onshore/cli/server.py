@@ -47,7 +47,9 @@ def banner(config: Config, access_key: str, secret_key: str | None) -> str:
     endpoint = f"{config.scheme}://{config.host}:{config.port}"
     lines = [f"onshore S3 API: {endpoint}  (region {config.region}, data {config.data_dir})"]
     if config.admin_address:
-        lines.append(f"onshore admin API: http://{config.admin_address}  (root credentials only)")
+        lines.append(f"onshore admin API: http://{config.admin_address}  (operators only)")
+    if config.kms_address:
+        lines.append(f"onshore KMS API: http://{config.kms_address}")
     if secret_key is not None:
         lines += [
             "Root credentials were generated and saved (mode 0600) in "
@@ -157,6 +159,9 @@ def run(overrides: Mapping[str, object]) -> int:
     admin = config.admin_host_port
     if admin is not None:
         sockets.append(_bind(*admin))
+    kms = config.kms_host_port
+    if kms is not None:
+        sockets.append(_bind(*kms))
     server = uvicorn.Server(settings)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT and then re-raises the signal to the
     # handler that was installed before it started; make that a no-op so a clean shutdown
