@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onshore.adminapi.app import AdminApp
+from onshore.adminapi.audit import AdminAudit
+from onshore.adminapi.audit_access import AuditAccess
 from onshore.config import Config
 from onshore.iamapi.app import IamApi
 from onshore.listeners import PortRouter
@@ -257,5 +259,7 @@ def build(config: Config) -> Deployment:
             region=config.region,
             separate_roles=config.separate_operator_roles,
             log_requests=config.access_log,
+            audit=AdminAudit(trail) if trail is not None else None,
+            audit_access=AuditAccess(config.data_dir if trail else None, blocking),
         )
     return Deployment(app, services, root, admin)

@@ -108,6 +108,7 @@ class Facts:
     arn: str = ""
     access_key: str = ""
     user_name: str = ""
+    role: str = ""  # an operator's role (admin API and CLI records): userIdentity.operatorRole
     error_code: str | None = None
     error_message: str | None = None
     response: dict[str, str] | None = None
@@ -133,6 +134,8 @@ def event_of(facts: Facts, *, partition: str, region: str) -> dict[str, object]:
         identity["arn"] = facts.arn
     if facts.access_key:
         identity["accessKeyId"] = facts.access_key
+    if facts.role:
+        identity["operatorRole"] = facts.role
     if facts.user_name:
         identity["userName"] = facts.user_name
     event: dict[str, object] = {

@@ -59,6 +59,8 @@ def render(facts: Facts, *, partition: str, region: str, response_json: str | No
         identity += f'"accountId":{_q(account)},'
     if facts.arn:
         identity += f'"arn":{_q(facts.arn)},'
+    if facts.role:
+        identity += f'"operatorRole":{_q(facts.role)},'
     if account:
         identity += f'"principalId":{_q(account)},'
     identity += f'"type":{_q(facts.identity_type)}'
