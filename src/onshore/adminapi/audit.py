@@ -35,7 +35,7 @@ _PATH_PARAMETERS = {
     "key": "accessKeyId",
     "policy": "policyName",
 }
-_BODY_PARAMETERS = ("name", "status")
+_BODY_PARAMETERS = ("name", "status", "access_key_id")  # never secret_access_key
 _QUERY_PARAMETERS = frozenset(
     {"from", "to", "tenant", "user", "event", "bucket", "key_prefix", "error_code", "limit"}
 )
