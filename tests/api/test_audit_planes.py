@@ -191,8 +191,7 @@ def test_only_the_audit_role_may_search(
     found = operators["audit"].request("GET", query)
     assert isinstance(found, dict) and found["events"]
     assert all(
-        json.loads(e["record"])["userIdentity"].get("accountId") == tenant.account_id
-        for e in found["events"]
+        json.loads(e["record"])["recipientAccountId"] == tenant.account_id for e in found["events"]
     )
     for role in ("system", "security"):
         for path in (query, "/audit/public-key"):
@@ -212,10 +211,20 @@ def test_only_the_audit_role_may_search(
             operators["audit"].request("GET", f"/audit/events?{bad}")
         assert (invalid.value.status, invalid.value.code) == (400, "ValidationError"), bad
     # the search itself is recorded, as the audit administrator's read
-    searched = wait_for(server, by("admin", "SearchAuditEvents"))
-    assert searched["userIdentity"]["operatorRole"] == "audit"
-    refused = wait_for(server, lambda e: e["eventName"] == "SearchAuditEvents" and "errorCode" in e)
-    assert refused["errorCode"] in ("AccessDenied", "ValidationError")
+    assert wait_for(server, searched_by("audit", None))["readOnly"] is True
+    assert wait_for(server, searched_by("system", "AccessDenied"))
+    assert wait_for(server, searched_by("audit", "ValidationError"))
+
+
+def searched_by(role: str, code: str | None) -> Callable[[dict[str, Any]], bool]:
+    def match(event: dict[str, Any]) -> bool:
+        return (
+            by("admin", "SearchAuditEvents")(event)
+            and event["userIdentity"].get("operatorRole") == role
+            and event.get("errorCode") == code
+        )
+
+    return match
 
 
 def test_a_tenant_sees_its_own_events_and_only_those(
@@ -225,6 +234,8 @@ def test_a_tenant_sees_its_own_events_and_only_those(
     for tenant in (mine, theirs):
         s3 = client("s3", server.endpoint, tenant.access_key, tenant.secret_key)
         s3.create_bucket(Bucket=f"own-{tenant.account_id}")
+        # an operator's action on the tenant is about the tenant too (by name and by id)
+        operators["system"].request("PUT", f"/tenants/{tenant.name}/quota", {"max_buckets": 50})
     own = AdminClient(server.admin_endpoint, mine.access_key, mine.secret_key, REGION)
     deadline = time.monotonic() + 10
     while True:
@@ -234,9 +245,13 @@ def test_a_tenant_sees_its_own_events_and_only_those(
         if any(e["eventName"] == "CreateBucket" for e in records) or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    assert records and all(e["userIdentity"]["accountId"] == mine.account_id for e in records)
+    assert records and all(e["recipientAccountId"] == mine.account_id for e in records)
     buckets = {(e.get("requestParameters") or {}).get("bucketName") for e in records}
     assert f"own-{mine.account_id}" in buckets and f"own-{theirs.account_id}" not in buckets
+    quota = [e for e in records if e["eventName"] == "SetQuota"]
+    assert [e["requestParameters"]["tenant"] for e in quota] == [mine.name]
+    assert quota[0]["userIdentity"]["type"] == "Operator"
+    assert quota[0]["userIdentity"]["operatorRole"] == "system"
     # an IAM user of the tenant and the operators may not use the tenant route
     iam = client("iam", server.endpoint, mine.access_key, mine.secret_key)
     iam.create_user(UserName="carol")
@@ -256,7 +271,7 @@ def test_a_tenant_sees_its_own_events_and_only_those(
     )  # fmt: skip
     assert listed.returncode == 0, listed.stderr
     lines = [json.loads(line) for line in listed.stdout.splitlines()]
-    assert lines and {e["userIdentity"]["accountId"] for e in lines} == {mine.account_id}
+    assert lines and {e["recipientAccountId"] for e in lines} == {mine.account_id}
 
 
 def test_cli_search_through_the_admin_api(

@@ -43,6 +43,7 @@ def variants() -> list[Facts]:
                 access_key="AKID" if n % 5 else "",
                 user_name=strings[n % 6],
                 role=["", "audit", "security,system"][n % 3],
+                recipient=["", "", "", "", "", "", "210987654321"][n % 7],
                 error_code=error,
                 error_message=strings[n % 4] if n % 2 else None,
                 response=response,

@@ -152,8 +152,10 @@ class AdminApp:
             raise AccessDenied(
                 f"{req.method} {route.path} requires the {route.role.value} administrator role."
             )
+        params = {k: unquote(v) for k, v in params.items()}
+        record.recipient = await self._subject_account(params)
         call = Call(
-            {k: unquote(v) for k, v in params.items()},
+            params,
             body,
             roles,
             query=req.query,
@@ -183,6 +185,17 @@ class AdminApp:
             account=principal.account_id,
         )
         return await route.handler(self.iam, call)
+
+    async def _subject_account(self, params: dict[str, str]) -> str:
+        """The tenant (account id) a call is about, for its record; "" if none or not found."""
+        try:
+            if "tenant" in params:
+                return (await self.iam.tenant(params["tenant"])).account_id
+            if "key" in params:
+                return (await self.iam.key(params["key"])).account_id
+        except IamError:
+            pass
+        return ""
 
     def _identify(self, record: AdminRecord, access_key: str, roles: frozenset[Role]) -> None:
         """Who the caller is, for its audit record."""

@@ -56,6 +56,7 @@ class AdminRecord:
     access_key: str = ""
     user_name: str = ""
     role: str = ""
+    recipient: str = ""  # the tenant the call is about (indexed under it: its own events)
     bytes_in: int = 0
 
     def routed(self, handler_name: str, params: dict[str, str], body: bytes) -> None:
@@ -99,6 +100,7 @@ class AdminRecord:
             access_key=self.access_key,
             user_name=self.user_name,
             role=self.role,
+            recipient=self.recipient,
             duration_ms=int((time.perf_counter() - self.started) * 1000),
             event_source="admin",
         )
