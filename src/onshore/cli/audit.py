@@ -251,6 +251,13 @@ def _print_found(args: argparse.Namespace, found: list[tuple[int, str]]) -> None
         )
         print(
             f"{seq:>8}  {event.get('eventTime', ''):<24} "
-            f"{(event.get('userIdentity') or {}).get('accountId', '-'):<12} "
+            f"{_account(event):<12} "
             f"{event.get('eventName', ''):<24} {event.get('errorCode') or '-':<16} {resource}"
         )
+
+
+def _account(event: dict[str, object]) -> str:
+    """The account a record is about (an operator's action: the tenant acted on)."""
+    identity = event.get("userIdentity")
+    own = identity.get("accountId") if isinstance(identity, dict) else None
+    return str(event.get("recipientAccountId") or own or "-")
