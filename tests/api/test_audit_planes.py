@@ -116,6 +116,10 @@ def test_admin_api_records_name_the_operator_and_hold_no_secret(
     with pytest.raises(AdminClientError) as missing:
         operators["system"].request("GET", "/tenants/no-such-tenant")
     assert missing.value.status == 404
+    forged = AdminClient(server.admin_endpoint, ACCESS_KEY, "not-the-secret", REGION)
+    with pytest.raises(AdminClientError) as bad_signature:
+        forged.request("DELETE", f"/tenants/{name}")
+    assert bad_signature.value.code == "SignatureDoesNotMatch"
 
     tenant = wait_for(server, by("admin", "CreateTenant", name=name))
     assert tenant["readOnly"] is False and "errorCode" not in tenant
@@ -132,6 +136,9 @@ def test_admin_api_records_name_the_operator_and_hold_no_secret(
     failed = wait_for(server, by("admin", "GetTenant", tenant="no-such-tenant"))
     assert failed["errorCode"] == "NoSuchEntity" and failed["readOnly"] is True
     assert failed["userIdentity"]["operatorRole"] == "system"
+    refused = wait_for(server, by("admin", "DeleteTenant", tenant=name))
+    assert refused["errorCode"] == "SignatureDoesNotMatch"
+    assert refused["userIdentity"] == {"type": "Unknown", "accessKeyId": ACCESS_KEY}
     # the operator CLI's records (from the fixture)
     appointed = wait_for(server, by("cli", "CreateOperator", operatorName="audit-op"))
     assert appointed["userIdentity"]["type"] == "HostUser"
@@ -151,6 +158,9 @@ def test_iam_and_kms_records_have_their_source_name_and_caller(
     new_key = iam.create_access_key(UserName="bob")["AccessKey"]
     with pytest.raises(ClientError):
         iam.get_user(UserName="nobody")
+    forged = client("iam", server.endpoint, tenant.access_key, "not-the-secret")
+    with pytest.raises(ClientError):
+        forged.delete_user(UserName="bob")
     kms = client("kms", server.endpoint, tenant.access_key, tenant.secret_key)
     key_id = kms.create_key(Description="audited")["KeyMetadata"]["KeyId"]
     blob = kms.encrypt(KeyId=key_id, Plaintext=PLAINTEXT)["CiphertextBlob"]
@@ -162,6 +172,8 @@ def test_iam_and_kms_records_have_their_source_name_and_caller(
     assert created["userIdentity"]["accountId"] == tenant.account_id
     assert created["readOnly"] is False and "errorCode" not in created
     assert wait_for(server, by("iam", "CreateAccessKey", UserName="bob"))
+    not_signed = wait_for(server, by("iam", "DeleteUser", UserName="bob"))
+    assert not_signed["errorCode"] == "SignatureDoesNotMatch"
     refused = wait_for(server, by("iam", "GetUser", UserName="nobody"))
     assert refused["errorCode"] == "NoSuchEntity" and refused["readOnly"] is True
     made = wait_for(server, by("kms", "CreateKey", Description="audited"))

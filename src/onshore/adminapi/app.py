@@ -116,6 +116,10 @@ class AdminApp:
         record.bytes_in = len(body)
         claimed = claimed_access_key(req.headers, req.query)
         record.access_key = claimed or ""  # an id, not a secret: who it claims to be
+        found = match(req.method, req.raw_path.rstrip("/") or "/")
+        if isinstance(found, tuple):  # named before authentication: a refusal says what
+            found = found[0], {k: unquote(v) for k, v in found[1].items()}
+            record.routed(found[0].handler.__name__, found[1], body)
         if claimed is not None and not self.identities.is_cached(claimed):
             await self.iam.blocking.batched(self.identities.warm, claimed)
         if claimed is not None:
@@ -133,11 +137,8 @@ class AdminApp:
         req.auth = auth
         if auth.access_key is None:
             raise AccessDenied("The admin API requires requests signed by an operator.")
-        found = match(req.method, req.raw_path.rstrip("/") or "/")
-        if isinstance(found, tuple):
-            record.routed(found[0].handler.__name__, found[1], body)
-            if found[0].tenant_self:
-                return await self._tenant_self(req, record, found[0], body, auth.access_key)
+        if isinstance(found, tuple) and found[0].tenant_self:
+            return await self._tenant_self(req, record, found[0], body, auth.access_key)
         roles = self._roles_of(auth.access_key)
         self._identify(record, auth.access_key, roles)
         if not roles:
@@ -152,7 +153,6 @@ class AdminApp:
             raise AccessDenied(
                 f"{req.method} {route.path} requires the {route.role.value} administrator role."
             )
-        params = {k: unquote(v) for k, v in params.items()}
         record.recipient = await self._subject_account(params)
         call = Call(
             params,

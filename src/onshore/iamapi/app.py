@@ -55,6 +55,10 @@ class IamApi:
         try:
             body = await read_small_body(req.receive, MAX_BODY)
             req.body_done = True
+            params = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+            action = params.get("Action", "")
+            # named before authentication, so a refused call's record says what was tried
+            req.plane = Plane("iam", action[:64] or "Unknown", pick(params, IAM_PARAMETERS))
             claimed = claimed_access_key(req.headers, req.query)
             if claimed is not None and not self.identities.is_cached(claimed):
                 await self.iam.blocking.batched(self.identities.warm, claimed)
@@ -76,9 +80,6 @@ class IamApi:
             if principal is None:
                 raise InvalidAccessKeyId()
             req.principal = principal
-            params = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
-            action = params.get("Action", "")
-            req.plane = Plane("iam", action[:64] or "Unknown", pick(params, IAM_PARAMETERS))
             handler = ACTIONS.get(action)
             if handler is None:
                 return action or "-", _error(

@@ -44,7 +44,8 @@ class RequestAudit:
         failure: S3Error | None,
         bytes_out: int,
     ) -> None:
-        if pending.changes and failure is None:  # its changes carry its records
+        answered_error = req.plane is not None and req.plane.error_code is not None
+        if pending.changes and failure is None and not answered_error:  # changes carry records
             self.trail.finish(pending, None)
             return
         facts = facts_of(req, _started_ms(started), started, op_name)

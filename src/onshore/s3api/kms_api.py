@@ -294,6 +294,7 @@ async def handle(
         if kms is None:
             raise KmsError("UnsupportedOperationException", "KMS is not enabled on this server.")
         body = await _read_body(req)
+        plane.parameters = _parameters(body)
         signed = dict(req.headers)
         signed.setdefault("x-amz-content-sha256", payload_hash(body))
         auth = authenticate(
@@ -313,7 +314,6 @@ async def handle(
         if principal is None:
             raise KmsError("UnrecognizedClientException", "The security token is invalid.")
         req.principal = principal
-        plane.parameters = _parameters(body)
         status, out = await call(
             kms, blocking, req.headers.get("x-amz-target", ""), principal.account_id, body
         )
