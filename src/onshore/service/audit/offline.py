@@ -17,7 +17,7 @@ from __future__ import annotations
 import getpass
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -31,7 +31,7 @@ from onshore.storage.sqlite.writer import JOB_WRAPPER, GroupCommitWriter
 
 __all__ = ["OfflineAudit"]
 
-Work = Any
+Work = Callable[[sqlite3.Connection], Any]
 
 
 @dataclass(frozen=True, slots=True)
