@@ -107,6 +107,9 @@ def test_admin_api_records_name_the_operator_and_hold_no_secret(
     created = root.request("POST", "/tenants", {"name": name})
     assert isinstance(created, dict)
     root.request("POST", f"/tenants/{name}/users", {"name": "alice"})
+    with pytest.raises(AdminClientError) as taken:  # a change that did not happen
+        root.request("POST", f"/tenants/{name}/users", {"name": "alice"})
+    assert taken.value.code == "EntityAlreadyExists"
     imported_id = "AKIAIMPORTED" + uuid.uuid4().hex[:8].upper()
     operators["security"].request(
         "POST",
@@ -136,6 +139,11 @@ def test_admin_api_records_name_the_operator_and_hold_no_secret(
     failed = wait_for(server, by("admin", "GetTenant", tenant="no-such-tenant"))
     assert failed["errorCode"] == "NoSuchEntity" and failed["readOnly"] is True
     assert failed["userIdentity"]["operatorRole"] == "system"
+    wait_for(server, lambda e: by("admin", "CreateUser", tenant=name)(e) and "errorCode" in e)
+    users = [e for e in events(server.data_dir) if by("admin", "CreateUser", tenant=name)(e)]
+    # one record of the change (committed with it), one of the refused duplicate, no more
+    assert sorted(str(e.get("errorCode")) for e in users) == ["EntityAlreadyExists", "None"]
+    assert {e["recipientAccountId"] for e in users} == {created["account_id"]}
     refused = wait_for(server, by("admin", "DeleteTenant", tenant=name))
     assert refused["errorCode"] == "SignatureDoesNotMatch"
     assert refused["userIdentity"] == {"type": "Unknown", "accessKeyId": ACCESS_KEY}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import pytest
 
 from onshore.adminapi.audit_access import filters_of
@@ -45,3 +48,18 @@ def test_search_filters_from_a_query() -> None:
     for bad in ({"limit": "0"}, {"limit": "1001"}, {"to": "soon"}, {"x": "1"}, {"user": ""}):
         with pytest.raises(ValidationError):
             filters_of(bad)
+
+
+def test_no_trail_is_a_clear_409(tmp_path: Path) -> None:
+    from onshore.adminapi.audit_access import AuditAccess, AuditUnavailable
+    from onshore.service.audit.reader import Filters
+    from onshore.service.blocking import Blocking
+
+    blocking = Blocking(1)
+    try:
+        for access in (AuditAccess(None, blocking), AuditAccess(tmp_path, blocking)):
+            with pytest.raises(AuditUnavailable) as off:
+                asyncio.run(access.search(Filters()))
+            assert (off.value.status, off.value.code) == (409, "AuditTrailUnavailable")
+    finally:
+        blocking.shutdown()
