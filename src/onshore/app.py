@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onshore.adminapi.app import AdminApp
+from onshore.adminapi.audit import AdminAudit
+from onshore.adminapi.audit_access import AuditAccess
 from onshore.config import Config
 from onshore.iamapi.app import IamApi
 from onshore.listeners import PortRouter
@@ -283,5 +285,7 @@ def build(config: Config) -> Deployment:
             log_requests=config.access_log,
             support=support_access_for(config, meta, root_key),
             offboarding=offboarding,
+            audit=AdminAudit(trail) if trail is not None else None,
+            audit_access=AuditAccess(config.data_dir if trail else None, blocking),
         )
     return Deployment(app, services, root, admin)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -113,9 +114,23 @@ def test_diagnostics_access_from_request_to_revocation(
     with pytest.raises(Exception) as refused:
         s3.list_buckets()
     assert "InvalidAccessKeyId" in str(refused.value)
-    # Every use is in the access log with the request id.
+    # Every use is in the access log and in the audit trail, with the request id.
     assert server.log_path is not None
     assert f'"support_request":"{grant["request_id"]}"' in server.log_path.read_text()
+    deadline = time.monotonic() + 10
+    while True:
+        found = root.request("GET", "/audit/events?event=SupportDiagnostics")
+        assert isinstance(found, dict)
+        records = [json.loads(e["record"]) if isinstance(e["record"], str) else e["record"]
+                   for e in found["events"]]  # fmt: skip
+        mine = [
+            r for r in records
+            if (r.get("requestParameters") or {}).get("supportAccessRequest") == grant["request_id"]
+        ]  # fmt: skip
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert mine and mine[0]["userIdentity"]["type"] == "LicensorSupport"
     # Revoked: refused at once.
     revoked = admin_cli(server, "access", "revoke", grant["request_id"])
     assert revoked.returncode == 0, revoked.stderr

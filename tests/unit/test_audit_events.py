@@ -42,6 +42,8 @@ def variants() -> list[Facts]:
                 arn="arn:p:iam::1:user/x" if n % 4 else "",
                 access_key="AKID" if n % 5 else "",
                 user_name=strings[n % 6],
+                role=["", "audit", "security,system"][n % 3],
+                recipient=["", "", "", "", "", "", "210987654321"][n % 7],
                 error_code=error,
                 error_message=strings[n % 4] if n % 2 else None,
                 response=response,
@@ -49,6 +51,7 @@ def variants() -> list[Facts]:
                 bytes_out=n * 2,
                 duration_ms=n % 50,
                 extra=extra,
+                event_source=["s3", "iam", "kms", "admin", "cli"][n % 5],
             )
         )
     return found

@@ -17,7 +17,9 @@ import time
 from urllib.parse import unquote
 
 from onshore.adminapi import openapi
-from onshore.adminapi.routes import Call, match
+from onshore.adminapi.audit import AdminAudit, AdminRecord
+from onshore.adminapi.audit_access import AuditAccess
+from onshore.adminapi.routes import Call, Route, match
 from onshore.domain.errors import AccessDenied, S3Error
 from onshore.domain.iam import IamError
 from onshore.domain.ids import new_request_id
@@ -25,7 +27,7 @@ from onshore.s3api.auth.keyhint import claimed_access_key
 from onshore.s3api.auth.small import authenticate_buffered, read_small_body
 from onshore.s3api.http import Receive, Request, Scope, Send
 from onshore.service.iam import IamService
-from onshore.service.identity import Identities
+from onshore.service.identity import Identities, PrincipalKind
 from onshore.service.offboarding import Offboarding
 from onshore.service.operators import ALL_ROLES, Operators, Role
 from onshore.service.support import SupportAccess
@@ -47,14 +49,18 @@ class AdminApp:
         region: str,
         separate_roles: bool = False,
         log_requests: bool = True,
+        audit: AdminAudit | None = None,
+        audit_access: AuditAccess | None = None,
         support: SupportAccess | None = None,
         offboarding: Offboarding | None = None,
     ) -> None:
-        self.iam = iam
+        self.support = support  # the licensor's support access (None: no licensor pinned)
         self.offboarding = offboarding
+        self.audit = audit  # records of admin requests (None: the trail is off)
+        self.audit_access = audit_access  # the /audit routes' read access
+        self.iam = iam
         self.identities = identities
         self.operators = operators
-        self.support = support
         self.region = region
         self.root_roles = frozenset({Role.SYSTEM}) if separate_roles else ALL_ROLES
         self.log_requests = log_requests
@@ -65,16 +71,28 @@ class AdminApp:
         started = time.perf_counter()
         request_id = new_request_id()
         req = Request(scope, receive, request_id)
+        record = AdminRecord(req, time.time_ns() // 1_000_000, started)
+        audit = self.audit
+        pending = audit.begin(record) if audit is not None else None
+        error: tuple[str, str] | None = None
         try:
-            status, payload = await self.handle(req)
-        except IamError as error:
-            status, payload = error.status, _error(error.code, error.message)
-        except S3Error as error:
-            status, payload = error.status, _error(error.code, error.message)
+            status, payload = await self.handle(req, record)
+        except IamError as exc:
+            error = exc.code, exc.message
+            status, payload = exc.status, _error(*error)
+        except S3Error as exc:
+            error = exc.code, exc.message
+            status, payload = exc.status, _error(*error)
         except Exception:
             log.exception("admin request %s failed", request_id)
-            status, payload = 500, _error("InternalError", "Internal error; see the server log.")
+            error = "InternalError", "Internal error; see the server log."
+            status, payload = 500, _error(*error)
+        if error is None and status >= 300 and isinstance(payload, dict):  # 404, 405
+            detail = payload.get("error") or {}
+            error = str(detail.get("code", "")), str(detail.get("message", ""))
         body = b"" if payload is None else json.dumps(payload, indent=1).encode()
+        if pending is not None and audit is not None:
+            audit.finish(pending, record, status, error, record.bytes_in, len(body))
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
@@ -98,11 +116,18 @@ class AdminApp:
                 entry["support_request"] = req.support_request
             access_log.info(json.dumps(entry, separators=(",", ":")))
 
-    async def handle(self, req: Request) -> tuple[int, object]:
+    async def handle(self, req: Request, record: AdminRecord) -> tuple[int, object]:
         if req.method == "GET" and req.raw_path == "/openapi.json":
+            record.name = "GetOpenApiDocument"
             return 200, openapi.document()
         body = await read_small_body(req.receive, MAX_BODY)
+        record.bytes_in = len(body)
         claimed = claimed_access_key(req.headers, req.query)
+        record.access_key = claimed or ""  # an id, not a secret: who it claims to be
+        found = match(req.method, req.raw_path.rstrip("/") or "/")
+        if isinstance(found, tuple):  # named before authentication: a refusal says what
+            found = found[0], {k: unquote(v) for k, v in found[1].items()}
+            record.routed(found[0].handler.__name__, found[1], body)
         if claimed is not None and not self.identities.is_cached(claimed):
             await self.iam.blocking.batched(self.identities.warm, claimed)
         if claimed is not None:  # warm the caches off the event loop
@@ -122,7 +147,10 @@ class AdminApp:
         req.auth = auth
         if auth.access_key is None:
             raise AccessDenied("The admin API requires requests signed by an operator.")
+        if isinstance(found, tuple) and found[0].tenant_self:
+            return await self._tenant_self(req, record, found[0], body, auth.access_key)
         roles = self._roles_of(auth.access_key)
+        self._identify(record, auth.access_key, roles)
         grant = None
         if not roles and self.support is not None:
             grant = self.support.grant_for(auth.access_key)
@@ -130,8 +158,9 @@ class AdminApp:
                 raise AccessDenied("This support access has expired or was revoked.")
         if not roles and grant is None:
             raise AccessDenied("Only operator credentials may use the admin API.")
-        req.support_request = grant.request_id if grant is not None else None
-        found = match(req.method, req.raw_path.rstrip("/") or "/")
+        if grant is not None:
+            req.support_request = grant.request_id
+            record.support(auth.access_key, grant.request_id)
         if found is None:
             return 404, _error("NoSuchRoute", f"No admin endpoint {req.raw_path}.")
         if found is False:
@@ -148,19 +177,68 @@ class AdminApp:
             raise AccessDenied(
                 f"{req.method} {route.path} requires the {route.role.value} administrator role."
             )
+        record.recipient = await self._subject_account(params)
         call = Call(
-            {k: unquote(v) for k, v in params.items()},
+            params,
             body,
             roles,
+            query=req.query,
+            audit=self.audit_access,
             caller=auth.access_key,
             support=self.support,
             offboarding=self.offboarding,
         )
         return await route.handler(self.iam, call)
 
+    async def _tenant_self(
+        self, req: Request, record: AdminRecord, route: Route, body: bytes, access_key: str
+    ) -> tuple[int, object]:
+        """A route a tenant's admin user calls about its own account (and no operator does)."""
+        principal = self.identities.principal(access_key)
+        if principal is not None:
+            record.principal(principal)
+        else:
+            self._identify(record, access_key, self._roles_of(access_key))
+        if principal is None or principal.kind is not PrincipalKind.TENANT_ADMIN:
+            raise AccessDenied(
+                f"{req.method} {route.path} is for a tenant's admin user, about its own account."
+            )
+        call = Call(
+            {},
+            body,
+            frozenset(),
+            query=req.query,
+            audit=self.audit_access,
+            account=principal.account_id,
+        )
+        return await route.handler(self.iam, call)
+
+    async def _subject_account(self, params: dict[str, str]) -> str:
+        """The tenant (account id) a call is about, for its record; "" if none or not found."""
+        try:
+            if "tenant" in params:
+                return (await self.iam.tenant(params["tenant"])).account_id
+            if "key" in params:
+                return (await self.iam.key(params["key"])).account_id
+        except IamError:
+            pass
+        return ""
+
+    def _identify(self, record: AdminRecord, access_key: str, roles: frozenset[Role]) -> None:
+        """Who the caller is, for its audit record."""
+        principal = self.identities.principal(access_key)
+        if principal is not None and not principal.is_root:
+            record.principal(principal)  # a tenant's key: refused, but recorded as who it is
+            return
+        name = None if principal is not None else self.operators.name_of(access_key)
+        record.operator(access_key, name, frozenset(r.value for r in roles))
+        if principal is not None:
+            record.account_id, record.arn = principal.account_id, principal.arn
+
     def _secret_for(self, access_key: str) -> str | None:
-        """Operators' secrets, then the identities' (root, and tenants' keys: a tenant's valid
-        signature is then refused with AccessDenied, like any caller without a role)."""
+        """Operators' secrets, support grants', then the identities' (root, and tenants' keys: a
+        tenant's valid signature is then refused with AccessDenied, like any caller without a
+        role)."""
         return (
             self.operators.secret_for(access_key)
             or (self.support.secret_for(access_key) if self.support is not None else None)

@@ -35,7 +35,7 @@ def document() -> dict[str, object]:
         operation: dict[str, object] = {
             "summary": route.summary,
             "operationId": route.handler.__name__,
-            "x-onshore-role": route.role.value,
+            "x-onshore-role": "tenant-admin" if route.tenant_self else route.role.value,
             "parameters": params,
             "responses": {
                 str(route.status): {"description": "Success"},

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from onshore import __version__
 from onshore.adminapi import offboarding
+from onshore.adminapi.audit_access import AuditAccess, AuditUnavailable, filters_of
 from onshore.domain.iam import (
     AccessKey,
     KeyStatus,
@@ -46,6 +47,9 @@ class Call:
     caller: str = ""  # who is calling (access key id), for the records of decisions
     support: SupportAccess | None = None  # the licensor's support access, when licensing is on
     offboarding: Offboarding | None = None  # the offboarding service (adminapi/offboarding.py)
+    query: Mapping[str, str] = field(default_factory=dict)
+    audit: AuditAccess | None = None  # the audit trail, read-only (the /audit routes)
+    account: str | None = None  # the calling tenant's account (tenant_self routes only)
 
     def json(self) -> Mapping[str, object]:
         if not self.body.strip():
@@ -80,6 +84,7 @@ class Route:
     body: str = ""  # what the request body holds, for the OpenAPI document
     status: int = 200
     role: Role = Role.SYSTEM  # the operator role the endpoint requires
+    tenant_self: bool = False  # called by a tenant's admin user about itself, not an operator
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -344,6 +349,36 @@ async def support_diagnostics(iam: IamService, call: Call) -> Result:
     }
 
 
+# --- the audit trail (see onshore.adminapi.audit_access) -----------------------------------------
+def _audit(call: Call) -> AuditAccess:
+    if call.audit is None:
+        raise AuditUnavailable("The audit trail is not available on this server.")
+    return call.audit
+
+
+async def search_audit_events(iam: IamService, call: Call) -> Result:
+    found = await _audit(call).search(filters_of(call.query))
+    return 200, {"events": found}
+
+
+async def get_audit_public_key(iam: IamService, call: Call) -> Result:
+    keys = await _audit(call).public_keys()
+    if not keys:
+        raise AuditUnavailable("The audit trail has no key yet.")
+    fingerprint, pem = keys[-1]
+    return 200, {
+        "fingerprint": fingerprint,
+        "public_key_pem": pem,
+        "all": [{"fingerprint": f, "public_key_pem": p} for f, p in keys],
+    }
+
+
+async def list_tenant_audit_events(iam: IamService, call: Call) -> Result:
+    assert call.account is not None  # the app only routes a tenant admin here
+    found = await _audit(call).search(filters_of(call.query, account=call.account))
+    return 200, {"account_id": call.account, "events": found}
+
+
 _T = "/tenants/{tenant}"
 _U = _T + "/users/{user}"
 _SEC = Role.SECURITY
@@ -400,6 +435,16 @@ ROUTES: tuple[Route, ...] = (
           "approved access now.", role=_SEC),
     Route("GET", "/support/diagnostics", support_diagnostics, "Health and aggregate figures, "
           "no names (what a diagnostics support grant may read)."),
+    # audit administrator: the audit trail
+    Route("GET", "/audit/events", search_audit_events, "Search audit records (query: from, to, "
+          "tenant, user, event, bucket, key_prefix, error_code, limit).", role=Role.AUDIT),
+    Route("GET", "/audit/public-key", get_audit_public_key, "The audit public key (PEM) that "
+          "verifies exported digests.", role=Role.AUDIT),
+    # a tenant's admin user, about its own account only (signed with its own key)
+    Route("GET", "/audit/tenant-events", list_tenant_audit_events, "A tenant's own audit "
+          "records (same query as /audit/events, tenant forced to the caller's account); "
+          "signed by the tenant's admin user, not an operator.", role=Role.AUDIT,
+          tenant_self=True),
 )  # fmt: skip
 
 

@@ -26,6 +26,7 @@ from urllib.parse import quote, urlsplit
 
 from onshore.s3api.auth.sigv4 import (
     canonical_headers,
+    canonical_query,
     canonical_request,
     signature,
     signing_key,
@@ -95,7 +96,7 @@ class AdminClient:
         canonical = canonical_request(
             method,
             parts.path or "/",
-            parts.query,
+            canonical_query(parts.query),  # sorted, as the server canonicalizes it
             canonical_headers(headers, signed),
             ";".join(signed),
             payload_hash,

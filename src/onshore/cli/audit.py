@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from onshore.cli import offboarding
+from onshore.cli import audit_remote, offboarding
 from onshore.config import setting
 
 HELP = "audit trail: public key, export, verify, search"
@@ -94,6 +94,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     search.add_argument("--error-code", metavar="CODE", help="S3 error code, e.g. AccessDenied.")
     search.add_argument("--limit", type=int, default=100, help="At most this many records.")
     search.add_argument("--json", action="store_true", help="One JSON record per line.")
+    audit_remote.add_arguments(search)
     search.set_defaults(func=_search)
     parser.set_defaults(func=lambda args: _usage(parser))
 
@@ -210,6 +211,14 @@ def _search(args: argparse.Namespace) -> int:
         start, end = _times(args)
     except ValueError as exc:
         return _fail(str(exc))
+    if args.endpoint:
+        from onshore.cli.adminclient import AdminClientError
+
+        try:
+            _print_found(args, audit_remote.search_remote(args))
+        except AdminClientError as exc:
+            return _fail(f"{exc.code}: {exc.message}")
+        return 0
     filters = Filters(
         start_ms=start,
         end_ms=end,
@@ -226,20 +235,31 @@ def _search(args: argparse.Namespace) -> int:
             found = search(conn, filters)
     except TrailUnavailable as exc:
         return _fail(str(exc))
+    _print_found(args, [(stored.seq, stored.event) for stored in found])
+    return 0
+
+
+def _print_found(args: argparse.Namespace, found: list[tuple[int, str]]) -> None:
     if args.json:
-        for event in found:
-            print(event.event)
-        return 0
+        for _, text in found:
+            print(text)
+        return
     print(f"{'SEQ':>8}  {'TIME':<24} {'ACCOUNT':<12} {'OPERATION':<24} {'ERROR':<16} RESOURCE")
-    for stored in found:
-        event = json.loads(stored.event)
+    for seq, text in found:
+        event = json.loads(text)
         params = event.get("requestParameters") or {}
         resource = "/".join(
             part for part in (params.get("bucketName"), params.get("key")) if part is not None
         )
         print(
-            f"{stored.seq:>8}  {event.get('eventTime', ''):<24} "
-            f"{(event.get('userIdentity') or {}).get('accountId', '-'):<12} "
+            f"{seq:>8}  {event.get('eventTime', ''):<24} "
+            f"{_account(event):<12} "
             f"{event.get('eventName', ''):<24} {event.get('errorCode') or '-':<16} {resource}"
         )
-    return 0
+
+
+def _account(event: dict[str, object]) -> str:
+    """The account a record is about (an operator's action: the tenant acted on)."""
+    identity = event.get("userIdentity")
+    own = identity.get("accountId") if isinstance(identity, dict) else None
+    return str(event.get("recipientAccountId") or own or "-")

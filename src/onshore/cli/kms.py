@@ -41,6 +41,7 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def run_rotate_root(args: argparse.Namespace) -> int:
     from onshore.app import StorageUnavailable, open_offline
+    from onshore.service.audit.offline import OfflineAudit
     from onshore.service.kms.rotation import rotate_root
     from onshore.service.rootkey import RootKeyError, UnwrapError
 
@@ -52,11 +53,23 @@ def run_rotate_root(args: argparse.Namespace) -> int:
     except (StorageUnavailable, sqlite3.DatabaseError) as exc:
         print(f"onshore kms rotate-root: {exc}", file=sys.stderr)
         return 2
+    audit = OfflineAudit.from_settings()
     try:
-        result = rotate_root(data_dir, meta)
-    except (RootKeyError, UnwrapError, OSError) as exc:
-        print(f"onshore kms rotate-root: {exc}", file=sys.stderr)
-        return 2
+        try:
+            result = rotate_root(data_dir, meta)
+        except (RootKeyError, UnwrapError, OSError) as exc:
+            audit.record(meta.writer, "RotateRootKey", {}, error=("RotationFailed", str(exc)))
+            print(f"onshore kms rotate-root: {exc}", file=sys.stderr)
+            return 2
+        audit.record(
+            meta.writer,
+            "RotateRootKey",
+            {
+                "oldKeyFingerprint": result.old_fingerprint,
+                "newKeyFingerprint": result.new_fingerprint,
+                "rewrapped": str(result.rewrapped),
+            },
+        )
     finally:
         meta.close()
     print(

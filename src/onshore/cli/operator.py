@@ -12,9 +12,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from onshore.config import setting
 from onshore.domain.iam import IamError
+
+if TYPE_CHECKING:
+    from onshore.service.audit.offline import OfflineAudit
 
 HELP = "appoint system, security and audit administrators (on the server host)"
 
@@ -53,13 +57,23 @@ def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return meta, Operators(meta, load_root_key(folder), ttl=0)
 
 
+def _audit() -> OfflineAudit:
+    """How this command records itself in the audit trail (see onshore.service.audit.offline)."""
+    from onshore.service.audit.offline import OfflineAudit
+
+    return OfflineAudit.from_settings()
+
+
 def _create(args: argparse.Namespace) -> int:
     from onshore.service.operators import Role
 
     meta, operators = _open(args)
+    audit, params = _audit(), {"operatorName": args.name, "role": args.role}
     try:
-        operator, secret = operators.create(args.name, Role(args.role))
+        with audit.recording("CreateOperator", params):
+            operator, secret = operators.create(args.name, Role(args.role))
     except IamError as error:
+        audit.record(meta.writer, "CreateOperator", params, error=(error.code, error.message))
         print(f"onshore: {error.message}", file=sys.stderr)
         return 1
     finally:
@@ -110,9 +124,12 @@ def _list(args: argparse.Namespace) -> int:
 
 def _delete(args: argparse.Namespace) -> int:
     meta, operators = _open(args)
+    audit, params = _audit(), {"operatorName": args.name}
     try:
-        operators.delete(args.name)
+        with audit.recording("DeleteOperator", params):
+            operators.delete(args.name)
     except IamError as error:
+        audit.record(meta.writer, "DeleteOperator", params, error=(error.code, error.message))
         print(f"onshore: {error.message}", file=sys.stderr)
         return 1
     finally:

@@ -24,6 +24,7 @@ from onshore.iamapi.actions import ACTIONS, Caller
 from onshore.s3api.auth.keyhint import claimed_access_key
 from onshore.s3api.auth.small import authenticate_buffered, read_small_body
 from onshore.s3api.http import Request, Response
+from onshore.service.audit.planes import IAM_PARAMETERS, Plane, pick
 from onshore.service.iam import IamService
 from onshore.service.identity import Identities, PrincipalKind
 
@@ -50,9 +51,14 @@ class IamApi:
     async def __call__(self, req: Request) -> tuple[str, Response]:
         """The action's name (for the access log) and its response."""
         action = "-"
+        req.plane = Plane("iam")
         try:
             body = await read_small_body(req.receive, MAX_BODY)
             req.body_done = True
+            params = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+            action = params.get("Action", "")
+            # named before authentication, so a refused call's record says what was tried
+            req.plane = Plane("iam", action[:64] or "Unknown", pick(params, IAM_PARAMETERS))
             claimed = claimed_access_key(req.headers, req.query)
             if claimed is not None and not self.identities.is_cached(claimed):
                 await self.iam.blocking.batched(self.identities.warm, claimed)
@@ -74,8 +80,6 @@ class IamApi:
             if principal is None:
                 raise InvalidAccessKeyId()
             req.principal = principal
-            params = dict(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
-            action = params.get("Action", "")
             handler = ACTIONS.get(action)
             if handler is None:
                 return action or "-", _error(
@@ -102,5 +106,7 @@ class IamApi:
 
 
 def _error(status: int, code: str, message: str, req: Request) -> Response:
+    if req.plane is not None:
+        req.plane.failed(code, message)
     body = wire.error(code, message, req.request_id, sender=status < 500)
     return Response.xml(body, status, {"Content-Type": "text/xml"})

@@ -44,14 +44,19 @@ class RequestAudit:
         failure: S3Error | None,
         bytes_out: int,
     ) -> None:
-        if pending.changes and failure is None:  # its changes carry its records
+        answered_error = req.plane is not None and req.plane.error_code is not None
+        if pending.changes and failure is None and not answered_error:  # changes carry records
             self.trail.finish(pending, None)
             return
         facts = facts_of(req, _started_ms(started), started, op_name)
         facts.bytes_out = bytes_out
+        plane = req.plane
         if failure is not None:
             facts.error_code = failure.code
             facts.error_message = failure.message
+        elif plane is not None and plane.error_code is not None:  # answered by the plane
+            facts.error_code = plane.error_code
+            facts.error_message = plane.error_message
         facts.extra = {"status": status} if status >= 300 else None
         self.trail.finish(pending, facts)
 
@@ -63,26 +68,34 @@ def _started_ms(started: float) -> int:
 def facts_of(req: Request, time_ms: int, started: float, op_name: str | None = None) -> Facts:
     """The facts of ``req`` as known now (identity once authenticated, bytes so far)."""
     route = req.route
-    name = op_name or (route.op.value if route is not None else "Unknown")
-    if name == "-":
-        name = "Unknown"
-    parameters = {k: v for k, v in req.query.items() if k in QUERY_ALLOWED}
-    for header, label in HEADERS_ALLOWED.items():
-        value = req.headers.get(header)
-        if value is not None:
-            parameters[label] = value
+    plane = req.plane
+    if plane is not None:  # the IAM or KMS API (see onshore.service.audit.planes)
+        name = plane.name
+        parameters = dict(plane.parameters)
+        read_only = plane.read_only
+    else:
+        name = op_name or (route.op.value if route is not None else "Unknown")
+        if name == "-":
+            name = "Unknown"
+        parameters = {k: v for k, v in req.query.items() if k in QUERY_ALLOWED}
+        for header, label in HEADERS_ALLOWED.items():
+            value = req.headers.get(header)
+            if value is not None:
+                parameters[label] = value
+        read_only = name.startswith(_READ_PREFIXES)
     facts = Facts(
         time_ms=time_ms,
         event_name=name,
         request_id=req.request_id,
         source_ip=req.client,
         user_agent=req.headers.get("user-agent", "")[:_USER_AGENT_MAX],
-        read_only=name.startswith(_READ_PREFIXES),
+        read_only=read_only,
         bucket=route.bucket if route is not None else None,
         key=route.key if route is not None else None,
         parameters=parameters,
         bytes_in=req.body.bytes_received if req.body is not None else 0,
         duration_ms=int((time.perf_counter() - started) * 1000),
+        event_source=plane.source if plane is not None else "s3",
     )
     principal = req.principal
     if principal is not None:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from onshore.s3api.app import EmptyBody
     from onshore.s3api.auth import AuthResult, PayloadReader
     from onshore.s3api.routing import Route
+    from onshore.service.audit.planes import Plane
     from onshore.service.identity import Principal
 
 Scope = MutableMapping[str, object]
@@ -40,6 +41,7 @@ class Request:
         "route",
         "auth",
         "principal",
+        "plane",
         "body",
         "header_bytes",
         "body_done",
@@ -82,6 +84,7 @@ class Request:
         self.auth: AuthResult | None = None
         self.principal: Principal | None = None
         self.support_request: str | None = None  # admin API: the licensor's support access id
+        self.plane: Plane | None = None  # set by the IAM and KMS APIs, for the audit record
         self.body: PayloadReader | EmptyBody | None = None
         self.body_done = False
         self.body_seen = 0

@@ -21,6 +21,7 @@ from onshore.domain.errors import S3Error
 from onshore.domain.models import KmsKey
 from onshore.s3api.auth import authenticate
 from onshore.s3api.http import Request, Response
+from onshore.service.audit.planes import KMS_PARAMETERS, Plane, pick
 from onshore.service.blocking import Blocking
 from onshore.service.identity import Identities
 from onshore.service.kms.keys import KmsError, KmsService
@@ -287,10 +288,13 @@ async def handle(
 ) -> Response:
     """One KMS API request: read the JSON body, verify SigV4 (service ``kms``), dispatch."""
     headers = {"Content-Type": CONTENT_TYPE}
+    target = req.headers.get("x-amz-target", "")
+    req.plane = plane = Plane("kms", target.removeprefix(TARGET_PREFIX)[:64] or "Unknown")
     try:
         if kms is None:
             raise KmsError("UnsupportedOperationException", "KMS is not enabled on this server.")
         body = await _read_body(req)
+        plane.parameters = _parameters(body)
         signed = dict(req.headers)
         signed.setdefault("x-amz-content-sha256", payload_hash(body))
         auth = authenticate(
@@ -309,6 +313,7 @@ async def handle(
         principal = identities.principal(auth.access_key)
         if principal is None:
             raise KmsError("UnrecognizedClientException", "The security token is invalid.")
+        req.principal = principal
         status, out = await call(
             kms, blocking, req.headers.get("x-amz-target", ""), principal.account_id, body
         )
@@ -317,4 +322,23 @@ async def handle(
     except S3Error as err:
         kind = "InvalidSignatureException" if err.status == 403 else err.code
         status, out = (400 if err.status < 500 else err.status), error_body(kind, err.message)
+    if status >= 300:
+        _failed(plane, out)
     return Response(status, headers, out)
+
+
+def _parameters(body: bytes) -> dict[str, str]:
+    """The allow-listed fields of a request body, for its audit record (never a plaintext)."""
+    try:
+        parsed = json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return pick(parsed, KMS_PARAMETERS) if isinstance(parsed, dict) else {}
+
+
+def _failed(plane: Plane, out: bytes) -> None:
+    try:
+        error = json.loads(out)
+        plane.failed(str(error.get("__type", "")), str(error.get("message", "")))
+    except (ValueError, AttributeError):
+        plane.failed("InternalFailure", "")

@@ -80,7 +80,7 @@ class Operators:
         self._ttl = ttl
         self._clock = clock
         self._lock = threading.Lock()
-        self._cache: dict[str, tuple[Role, str]] = {}
+        self._cache: dict[str, tuple[Role, str, str]] = {}
         self._loaded_at = float("-inf")
 
     # --- administration (the ``onshore operator`` CLI) -------------------------------------------
@@ -123,20 +123,20 @@ class Operators:
         with self._lock:
             self._loaded_at = float("-inf")
 
-    def _load(self) -> dict[str, tuple[Role, str]]:
+    def _load(self) -> dict[str, tuple[Role, str, str]]:
         with self._lock:
             if self._clock() - self._loaded_at < self._ttl:
                 return self._cache
         rows = self._meta.read_connection().execute(
-            "SELECT role, access_key, secret FROM operators"
+            "SELECT role, access_key, secret, name FROM operators"
         )
-        fresh: dict[str, tuple[Role, str]] = {}
-        for role, access_key, wrapped in rows:
+        fresh: dict[str, tuple[Role, str, str]] = {}
+        for role, access_key, wrapped, name in rows:
             try:
                 secret = self._wrapper.unwrap(bytes(wrapped), context=access_key.encode())
             except UnwrapError:
                 continue  # sealed by another root key: that operator cannot sign in
-            fresh[access_key] = (Role(role), secret.decode())
+            fresh[access_key] = (Role(role), secret.decode(), name)
         with self._lock:
             self._cache, self._loaded_at = fresh, self._clock()
         return fresh
@@ -148,3 +148,8 @@ class Operators:
     def role_of(self, access_key: str) -> Role | None:
         found = self._load().get(access_key)
         return None if found is None else found[0]
+
+    def name_of(self, access_key: str) -> str | None:
+        """The operator's name (for its audit records)."""
+        found = self._load().get(access_key)
+        return None if found is None else found[2]

@@ -108,6 +108,8 @@ class Facts:
     arn: str = ""
     access_key: str = ""
     user_name: str = ""
+    role: str = ""  # an operator's role (admin API and CLI records): userIdentity.operatorRole
+    recipient: str = ""  # the account acted on, when not the caller's (an operator's action)
     error_code: str | None = None
     error_message: str | None = None
     response: dict[str, str] | None = None
@@ -133,6 +135,8 @@ def event_of(facts: Facts, *, partition: str, region: str) -> dict[str, object]:
         identity["arn"] = facts.arn
     if facts.access_key:
         identity["accessKeyId"] = facts.access_key
+    if facts.role:
+        identity["operatorRole"] = facts.role
     if facts.user_name:
         identity["userName"] = facts.user_name
     event: dict[str, object] = {
@@ -151,7 +155,7 @@ def event_of(facts: Facts, *, partition: str, region: str) -> dict[str, object]:
         "readOnly": facts.read_only,
         "eventType": "AwsApiCall",
         "managementEvent": facts.key is None,
-        "recipientAccountId": facts.account_id or None,
+        "recipientAccountId": facts.recipient or facts.account_id or None,
         "resources": _resources(facts, partition),
         "additionalEventData": {
             "bytesTransferredIn": facts.bytes_in,
@@ -214,7 +218,7 @@ def fill(row: AuditRow, facts: Facts, response: dict[str, str] | None, index: in
 def row_of_event(facts: Facts, event: str) -> AuditRow:
     return AuditRow(
         time_ms=facts.time_ms,
-        account=facts.account_id,
+        account=facts.recipient or facts.account_id,
         user_name=facts.user_name or facts.arn,
         event_name=facts.event_name,
         bucket=facts.bucket,
@@ -231,7 +235,7 @@ def row_from_event(time_ms: int, text: str) -> AuditRow:
     params = event.get("requestParameters") or {}
     return AuditRow(
         time_ms=time_ms,
-        account=str(identity.get("accountId", "")),
+        account=str(event.get("recipientAccountId") or identity.get("accountId", "")),
         user_name=str(identity.get("userName") or identity.get("arn") or ""),
         event_name=str(event.get("eventName", "")),
         bucket=params.get("bucketName"),
@@ -242,9 +246,11 @@ def row_from_event(time_ms: int, text: str) -> AuditRow:
 
 
 def account_of(text: str) -> str:
-    """The account (tenant) id a stored record is about."""
-    identity = json.loads(text).get("userIdentity") or {}
-    return str(identity.get("accountId", ""))
+    """The account (tenant) id a stored record is about: ``recipientAccountId`` (the caller's
+    account, or the tenant an operator acted on), else the caller's."""
+    event = json.loads(text)
+    identity = event.get("userIdentity") or {}
+    return str(event.get("recipientAccountId") or identity.get("accountId", ""))
 
 
 def row_of(facts: Facts, *, partition: str, region: str) -> AuditRow:

@@ -59,6 +59,8 @@ def render(facts: Facts, *, partition: str, region: str, response_json: str | No
         identity += f'"accountId":{_q(account)},'
     if facts.arn:
         identity += f'"arn":{_q(facts.arn)},'
+    if facts.role:
+        identity += f'"operatorRole":{_q(facts.role)},'
     if account:
         identity += f'"principalId":{_q(account)},'
     identity += f'"type":{_q(facts.identity_type)}'
@@ -72,6 +74,7 @@ def render(facts: Facts, *, partition: str, region: str, response_json: str | No
         if key is not None:
             resources += f',{{"ARN":{_q(bucket_arn + "/" + key)},{owner}"type":"AWS::S3::Object"}}'
     source = f"{facts.event_source}.{partition}"
+    recipient = facts.recipient or account or None
     response = response_json if response_json is not None else _object(facts.response)
     return (
         f'{{"additionalEventData":{_object(extra)},"awsRegion":{_q(region)},'
@@ -79,7 +82,7 @@ def render(facts: Facts, *, partition: str, region: str, response_json: str | No
         f'"eventName":{_q(facts.event_name)},"eventSource":{_q(source)},'
         f'"eventTime":"{_iso_ms(facts.time_ms)}","eventType":"AwsApiCall",'
         f'"eventVersion":"{EVENT_VERSION}","managementEvent":{_value(key is None)},'
-        f'"readOnly":{_value(facts.read_only)},"recipientAccountId":{_value(account or None)},'
+        f'"readOnly":{_value(facts.read_only)},"recipientAccountId":{_value(recipient)},'
         f'"requestID":{_q(facts.request_id)},"requestParameters":{_object(params or None)},'
         f'"resources":[{resources}],"responseElements":{response},'
         f'"sourceIPAddress":{_q(facts.source_ip)},"userAgent":{_q(facts.user_agent)},'
