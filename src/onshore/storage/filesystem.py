@@ -35,6 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from onshore.storage import iofaults
 from onshore.storage.ports import TempFile
 
 __all__ = ["FilesystemBlobStore", "FilesystemBlobWriter"]
@@ -78,6 +79,7 @@ class FilesystemBlobWriter:
         self._fd = os.open(self._temp, flags, 0o600)
 
     def write(self, data: bytes) -> None:
+        iofaults.check("write")
         fd = self._open_fd()
         view = memoryview(data)
         while view:
@@ -87,6 +89,7 @@ class FilesystemBlobWriter:
     def commit(self) -> str:
         fd = self._open_fd()
         try:
+            iofaults.check("fsync")
             os.fsync(fd)
         finally:
             self._close_fd()
@@ -157,6 +160,7 @@ class FilesystemBlobStore:
         return FilesystemBlobWriter(self)
 
     def open(self, blob_id: str) -> BinaryIO:
+        iofaults.check("read")
         return self.path_of(blob_id).open("rb")
 
     def delete(self, blob_ids: Iterable[str]) -> None:
