@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 
 from onshore.config import setting
 from onshore.domain.iam import IamError
+from onshore.service.operators import Operators
+from onshore.storage.sqlite import SqliteMetadataStore
 
 if TYPE_CHECKING:
     from onshore.service.audit.offline import OfflineAudit
@@ -42,13 +44,11 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     delete.set_defaults(func=_delete)
 
 
-def _open(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _open(args: argparse.Namespace) -> tuple[SqliteMetadataStore, Operators]:
     import os
 
     from onshore.app import METADATA_FILE
-    from onshore.service.operators import Operators
     from onshore.service.rootkey import load_root_key
-    from onshore.storage.sqlite import SqliteMetadataStore
 
     folder = Path(args.data_dir or os.environ.get(setting("data_dir").env) or "./onshore-data")
     if not (folder / METADATA_FILE).is_file():
