@@ -40,6 +40,19 @@ class Ownership(str, Enum):
     def acls_enabled(self) -> bool:
         return self is not Ownership.BUCKET_OWNER_ENFORCED
 
+    @classmethod
+    def stored(cls, text: str | None) -> Ownership:
+        """The ownership in force for a stored config: none stored means
+        ``BucketOwnerEnforced`` (every new bucket's default); :data:`NO_CONTROLS` (the controls
+        were deleted) behaves as ``ObjectWriter``, as on AWS."""
+        if text is None:
+            return cls.BUCKET_OWNER_ENFORCED
+        return cls.OBJECT_WRITER if text == NO_CONTROLS else cls(text)
+
+
+#: The stored ownership config of a bucket whose ownership controls were deleted.
+NO_CONTROLS = "none"
+
 
 class Permission(str, Enum):
     FULL_CONTROL = "FULL_CONTROL"

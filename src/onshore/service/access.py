@@ -177,7 +177,7 @@ class AccessControl:
         pab_text = self.meta.get_bucket_config(name, PUBLIC_ACCESS_BLOCK)
         pab = PublicAccessBlock() if pab_text is None else PublicAccessBlock.from_json(pab_text)
         ownership_text = self.meta.get_bucket_config(name, OWNERSHIP)
-        ownership = Ownership(ownership_text or Ownership.BUCKET_OWNER_ENFORCED.value)
+        ownership = Ownership.stored(ownership_text)
         acl_text = self.meta.get_bucket_config(name, ACL) if ownership.acls_enabled else None
         acl = None if acl_text is None else Acl.from_json(acl_text)
         block = self.deployment_block.merged(pab)

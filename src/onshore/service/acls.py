@@ -15,7 +15,7 @@ to store a public ACL with 403 AccessDenied, as AWS does.
 
 from __future__ import annotations
 
-from onshore.domain.acl import Acl, Ownership, canned
+from onshore.domain.acl import NO_CONTROLS, Acl, Ownership, canned
 from onshore.domain.errors import (
     AccessDenied,
     InvalidBucketAclWithObjectOwnership,
@@ -24,8 +24,6 @@ from onshore.domain.errors import (
     OwnershipControlsNotFoundError,
 )
 from onshore.service.access import ACL, OWNERSHIP, AccessControl, BucketAccess
-
-NO_CONTROLS = "none"
 
 
 class AclService:
@@ -52,7 +50,7 @@ class AclService:
         text = await self.blocking(self.meta.get_bucket_config, bucket, OWNERSHIP)
         if text == NO_CONTROLS:
             raise OwnershipControlsNotFoundError(BucketName=bucket)
-        return Ownership(text or Ownership.BUCKET_OWNER_ENFORCED.value)
+        return Ownership.stored(text)
 
     async def set_ownership(self, bucket: str, ownership: Ownership) -> None:
         """Store object ownership. Going to BucketOwnerEnforced is refused while the bucket ACL
