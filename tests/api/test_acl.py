@@ -19,7 +19,14 @@ from botocore import UNSIGNED
 from botocore.exceptions import ClientError
 
 from tests.api.conftest import empty_bucket, make_client
-from tests.api.iam_support import TenantKeys, admin_client, client, new_tenant
+from tests.api.iam_support import (
+    TenantKeys,
+    admin_client,
+    allow,
+    client,
+    new_tenant,
+    new_user_key,
+)
 from tests.api.raw import request
 from tests.api.server import ServerProcess
 
@@ -534,3 +541,20 @@ def test_bad_acl_requests(open_server: ServerProcess, root: Any, wbkt: str) -> N
     )
     response = request(open_server.endpoint, "PUT", f"/{wbkt}?acl", body=bad)
     assert (response.status, response.code) == (400, "MalformedACLError")
+
+
+def test_a_grant_to_an_account_reaches_its_users_through_their_policies(
+    open_server: ServerProcess, root: Any, other: tuple[TenantKeys, Any], wbkt: str
+) -> None:
+    tenant, _ = other
+    admin = admin_client(open_server)
+    name = f"u{uuid.uuid4().hex[:8]}"
+    access_key, secret_key = new_user_key(admin, tenant, name)
+    them = client("s3", open_server.endpoint, access_key, secret_key)
+    root.put_object_acl(Bucket=wbkt, Key="obj", GrantRead=f"id={tenant.account_id}")
+    assert not allowed(lambda: them.get_object(Bucket=wbkt, Key="obj"))  # its account: no
+    allow(admin, tenant, name, "s3:GetObject")
+    assert them.get_object(Bucket=wbkt, Key="obj")["Body"].read() == b"hello"
+    # its identity policy alone is not enough where no ACL grants anything
+    root.put_object(Bucket=wbkt, Key="other", Body=b"o")
+    assert not allowed(lambda: them.get_object(Bucket=wbkt, Key="other"))
