@@ -436,6 +436,12 @@ def test_bucket_owner_enforced_ignores_acls(root: Any, anon: Any, wbkt: str) -> 
         root.put_object_acl(Bucket=wbkt, Key="obj", ACL="public-read")
     assert code(err) == "AccessControlListNotSupported"
     assert grants(root.get_bucket_acl(Bucket=wbkt)) == {("000000000000", "FULL_CONTROL")}
+    assert grants(root.get_object_acl(Bucket=wbkt, Key="obj")) == {("000000000000", "FULL_CONTROL")}
+    # enabling ACLs again restores the object's stored ACL, as on AWS
+    root.put_bucket_ownership_controls(
+        Bucket=wbkt, OwnershipControls={"Rules": [{"ObjectOwnership": "ObjectWriter"}]}
+    )
+    anon.get_object(Bucket=wbkt, Key="obj")
 
 
 def test_bucket_block_public_access(

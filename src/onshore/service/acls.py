@@ -94,7 +94,11 @@ class AclService:
         await self._put_config(bucket, ACL, acl.to_json())
 
     async def object_acl(self, bucket: str, key: str, version_id: str | None) -> Acl:
+        """The version's ACL. With ACLs disabled the bucket owner's FULL_CONTROL: a stored ACL
+        is kept but counts for nothing until ACLs are enabled again (as on AWS)."""
         access = await self._bucket(bucket)
+        if not access.ownership.acls_enabled:
+            return canned("private", access.owner)
         text = await self.blocking(self.meta.get_object_acl, bucket, key, version_id)
         return canned("private", access.owner) if text is None else Acl.from_json(text)
 
