@@ -1,5 +1,8 @@
 """Access control for buckets: the bucket policy and Block Public Access settings, stored as
-bucket sub-resources, cached, and applied to each request's decision.
+bucket sub-resources, cached, and applied to each request's decision; with them the bucket's
+object ownership and ACL (:mod:`onshore.domain.acl`), consulted only when the bucket allows
+ACLs and the policies alone would deny — then an object action also reads the object
+version's ACL (one indexed SQLite read).
 
 What a decision needs about a bucket — its owner, its parsed policy, its Block Public Access
 flags — is read in one blocking call and cached per process for ``policy_cache_seconds``
