@@ -55,26 +55,29 @@ _IGNORED_ON_WRITE = (
 
 NOTES: Mapping[str, str] = {
     "CreateBucket": "LocationConstraint must be the served region. "
-    "`x-amz-bucket-object-lock-enabled: true` gets 501. ACLs other than `private` get "
-    "InvalidBucketAclWithObjectOwnership (ACLs are disabled); the object-ownership header is "
-    "ignored.",
+    "`x-amz-bucket-object-lock-enabled: true` gets 501. `x-amz-object-ownership` (default "
+    "BucketOwnerEnforced); with ACLs disabled, ACLs other than owner-only ones get "
+    "InvalidBucketAclWithObjectOwnership.",
     "ListBuckets": "`prefix`, `max-buckets`, `continuation-token`. Lists the caller's "
     "account's buckets; `bucket-region` is ignored.",
     "PutBucketPolicy": "The AWS policy language, validated (MalformedPolicy says what is wrong) "
     "and enforced on every request; see [iam.md](iam.md).",
     "GetBucketPolicyStatus": "IsPublic as Block Public Access defines it.",
-    "PutPublicAccessBlock": "BlockPublicPolicy and RestrictPublicBuckets are enforced; the "
-    "ACL flags have nothing to act on (ACLs are disabled). The deployment-wide "
-    "`block_public_access` setting (default on) adds all four.",
-    "GetBucketAcl": "ACLs are disabled (BucketOwnerEnforced): the owner has FULL_CONTROL.",
-    "GetObjectAcl": "ACLs are disabled (BucketOwnerEnforced): the bucket owner has FULL_CONTROL.",
-    "PutBucketAcl": "ACLs are disabled (BucketOwnerEnforced): only `private`, "
-    "`bucket-owner-full-control` or an owner-only grant; anything else gets "
-    "AccessControlListNotSupported.",
-    "PutObjectAcl": "As PutBucketAcl.",
-    "GetBucketOwnershipControls": "Always BucketOwnerEnforced.",
-    "PutBucketOwnershipControls": "BucketOwnerEnforced only; ObjectWriter and "
-    "BucketOwnerPreferred (ACLs enabled) get 501.",
+    "PutPublicAccessBlock": "All four flags are enforced (BlockPublicAcls, IgnorePublicAcls on "
+    "buckets whose ownership allows ACLs). The deployment-wide `block_public_access` setting "
+    "(default on) adds all four.",
+    "GetBucketAcl": "With ACLs disabled (BucketOwnerEnforced, the default) the owner has "
+    "FULL_CONTROL; with ACLs enabled the stored ACL. See [iam.md](iam.md).",
+    "GetObjectAcl": "As GetBucketAcl, per object version.",
+    "PutBucketAcl": "Canned ACLs, `x-amz-grant-*` headers (account ids and the AllUsers, "
+    "AuthenticatedUsers, LogDelivery groups; no e-mail grantees) or the XML body, enforced when "
+    "the bucket's ownership allows ACLs; with ACLs disabled only owner-only ACLs "
+    "(else AccessControlListNotSupported).",
+    "PutObjectAcl": "As PutBucketAcl, per object version.",
+    "GetBucketOwnershipControls": "OwnershipControlsNotFoundError after "
+    "DeleteBucketOwnershipControls.",
+    "PutBucketOwnershipControls": "BucketOwnerEnforced, BucketOwnerPreferred, ObjectWriter.",
+    "DeleteBucketOwnershipControls": "The bucket then behaves as ObjectWriter, as on AWS.",
     "PutBucketVersioning": "Enabled and Suspended; MFA delete gets 501.",
     "PutObject": "Stores Content-Type, -Encoding, -Disposition, -Language, Cache-Control, "
     "Expires, `x-amz-meta-*` (2 KB), the storage class (a label: every class is stored alike), "
@@ -111,15 +114,24 @@ FAMILIES: Mapping[str, str] = {
     "other": "Other",
 }
 _MULTIPART = {
-    "CreateMultipartUpload", "UploadPart", "UploadPartCopy", "CompleteMultipartUpload",
-    "AbortMultipartUpload", "ListParts", "ListMultipartUploads",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "UploadPartCopy",
+    "CompleteMultipartUpload",
+    "AbortMultipartUpload",
+    "ListParts",
+    "ListMultipartUploads",
 }
 _VERSIONING = {"GetBucketVersioning", "PutBucketVersioning", "ListObjectVersions"}
 _LISTING = {"ListObjects", "ListObjectsV2"}
 _OTHER = {"WriteGetObjectResponse"}
 _BUCKET_LEVEL = {
-    "ListBuckets", "ListDirectoryBuckets", "GetObjectLockConfiguration",
-    "PutObjectLockConfiguration", "GetPublicAccessBlock", "PutPublicAccessBlock",
+    "ListBuckets",
+    "ListDirectoryBuckets",
+    "GetObjectLockConfiguration",
+    "PutObjectLockConfiguration",
+    "GetPublicAccessBlock",
+    "PutPublicAccessBlock",
     "DeletePublicAccessBlock",
 }
 
@@ -127,8 +139,11 @@ _BUCKET_LEVEL = {
 def family(name: str) -> str:
     """The section of the table an operation belongs to (explicit sets, then its name)."""
     for key, members in (
-        ("multipart", _MULTIPART), ("versioning", _VERSIONING), ("listing", _LISTING),
-        ("buckets", _BUCKET_LEVEL), ("other", _OTHER),
+        ("multipart", _MULTIPART),
+        ("versioning", _VERSIONING),
+        ("listing", _LISTING),
+        ("buckets", _BUCKET_LEVEL),
+        ("other", _OTHER),
     ):
         if name in members:
             return key

@@ -35,17 +35,17 @@ def test_every_operation_has_an_action_s3_defines() -> None:
         (
             Route(Op.GetObject, "b", "k"),
             {"versionId": "v"},
-            [Check("s3:GetObjectVersion", "b", "k")],
+            [Check("s3:GetObjectVersion", "b", "k", "v")],
         ),
         (
             Route(Op.HeadObject, "b", "k"),
             {"versionId": "v"},
-            [Check("s3:GetObjectVersion", "b", "k")],
+            [Check("s3:GetObjectVersion", "b", "k", "v")],
         ),
         (
             Route(Op.DeleteObject, "b", "k"),
             {"versionId": "v"},
-            [Check("s3:DeleteObjectVersion", "b", "k")],
+            [Check("s3:DeleteObjectVersion", "b", "k", "v")],
         ),
         (Route(Op.CreateMultipartUpload, "b", "k"), {}, [Check("s3:PutObject", "b", "k")]),
         (Route(Op.UploadPart, "b", "k"), {}, [Check("s3:PutObject", "b", "k")]),
@@ -71,7 +71,7 @@ def test_copy_needs_the_source_too() -> None:
         Check("s3:GetObject", "src", "a/b"),
     )
     assert checks(Route(Op.UploadPartCopy, "dst", "k"), {}, ("src", "a", "v1"))[1] == Check(
-        "s3:GetObjectVersion", "src", "a"
+        "s3:GetObjectVersion", "src", "a", "v1"
     )
 
 

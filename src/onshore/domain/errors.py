@@ -411,3 +411,12 @@ def _all_errors() -> dict[str, type[S3Error]]:
 ERRORS: Mapping[str, type[S3Error]] = _all_errors()
 
 __all__ = ["ERRORS", "S3Error", *sorted(ERRORS)]
+
+
+class OwnershipControlsNotFoundError(S3Error):
+    status, message = 404, "The bucket ownership controls were not found"
+
+
+class UnresolvableGrantByEmailAddress(S3Error):
+    status = 400
+    message = "The email address you provided does not match any account on record."

@@ -138,6 +138,7 @@ class Check:
     action: str
     bucket: str | None
     key: str | None = None
+    version_id: str | None = None  # the object version an object ACL is read from
 
     def resource(self, partition: str) -> str:
         if self.bucket is None:
@@ -159,14 +160,15 @@ def checks(
     elif level is Level.BUCKET or route.key is None:
         found = [Check(action, route.bucket)]
     else:
-        found = [Check(action, route.bucket, route.key)]
+        found = [Check(action, route.bucket, route.key, query.get("versionId") or None)]
     if route.op in COPIES and copy_source is not None:
         bucket, key, version_id = copy_source
-        found.append(Check("s3:GetObjectVersion" if version_id else "s3:GetObject", bucket, key))
+        action = "s3:GetObjectVersion" if version_id else "s3:GetObject"
+        found.append(Check(action, bucket, key, version_id))
     return tuple(found)
 
 
 def check_for_key(op: Op, bucket: str, key: str, version_id: str | None) -> Check:
     """The permission one key of a :data:`PER_KEY` operation needs."""
     action, _, versioned = ACTIONS[op]
-    return Check(versioned if version_id and versioned else action, bucket, key)
+    return Check(versioned if version_id and versioned else action, bucket, key, version_id)

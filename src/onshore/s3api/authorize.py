@@ -46,6 +46,8 @@ async def _require(req: Request, services: Services, check: Check, op: Op) -> No
         lambda: _context(req, op),
         check.bucket,
         use_bucket_policy=op not in _NO_BUCKET_POLICY,
+        key=check.key,
+        version_id=check.version_id,
     )
     if not decision.allowed:
         raise AccessDenied()

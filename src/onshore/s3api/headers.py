@@ -17,7 +17,6 @@ from collections.abc import Mapping
 
 from onshore.domain import etag as etags
 from onshore.domain.errors import (
-    AccessControlListNotSupported,
     InvalidArgument,
     InvalidDigest,
     InvalidStorageClass,
@@ -26,7 +25,6 @@ from onshore.domain.errors import (
 )
 from onshore.domain.models import NULL_VERSION, ObjectVersion, WriteCondition
 from onshore.s3api import sse
-from onshore.s3api.acl import GRANT_HEADERS, refuse_canned_acl
 from onshore.service.objects import NewObject, http_date
 
 STORED_HEADERS = (
@@ -75,8 +73,6 @@ UNSUPPORTED_HEADERS = {
     "x-amz-object-lock-legal-hold": "Object Lock",
     "x-amz-website-redirect-location": "Website redirects",
 }
-#: Canned ACLs that only restate the default (owner-only access), so accepting them is honest.
-DEFAULT_ACLS = frozenset({"private", "bucket-owner-full-control"})
 
 
 def refuse_unsupported(headers: Mapping[str, str]) -> None:
@@ -86,11 +82,7 @@ def refuse_unsupported(headers: Mapping[str, str]) -> None:
             raise S3NotImplemented(
                 f"{feature} ({name}) is not implemented by onshore yet.", Header=name
             )
-    if any(name in headers for name in GRANT_HEADERS):
-        raise AccessControlListNotSupported()  # ACLs are disabled (see onshore.s3api.acl)
-    acl = headers.get("x-amz-acl")
-    if acl is not None and acl.strip() not in DEFAULT_ACLS:
-        refuse_canned_acl(acl)
+    # ACL headers are judged by onshore.s3api.write_acl, which knows the bucket's ownership.
 
 
 def content_md5(headers: Mapping[str, str]) -> bytes | None:

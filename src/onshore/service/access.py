@@ -1,5 +1,8 @@
 """Access control for buckets: the bucket policy and Block Public Access settings, stored as
-bucket sub-resources, cached, and applied to each request's decision.
+bucket sub-resources, cached, and applied to each request's decision; with them the bucket's
+object ownership and ACL (:mod:`onshore.domain.acl`), consulted only when the bucket allows
+ACLs and the policies alone would deny — then an object action also reads the object
+version's ACL (one indexed SQLite read).
 
 What a decision needs about a bucket — its owner, its parsed policy, its Block Public Access
 flags — is read in one blocking call and cached per process for ``policy_cache_seconds``
@@ -23,6 +26,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from onshore.domain.acl import (
+    BUCKET_ACTIONS,
+    OBJECT_ACTIONS,
+    Acl,
+    GrantReach,
+    Ownership,
+    canned,
+)
 from onshore.domain.errors import (
     AccessDenied,
     MalformedPolicy,
@@ -43,10 +54,13 @@ from onshore.service.policy import (
     is_public,
     parse_policy,
 )
+from onshore.service.policy.evaluate import Reach
 from onshore.service.policy.patterns import Context
 from onshore.storage.ports import MetadataStore
 
 POLICY = "policy"
+ACL = "acl"
+OWNERSHIP = "ownership"
 PUBLIC_ACCESS_BLOCK = "public-access-block"
 log = logging.getLogger("onshore.access")
 PAB_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
@@ -116,6 +130,8 @@ class BucketAccess:
     owner: str
     policy: Policy | None
     block: PublicAccessBlock
+    ownership: Ownership = Ownership.BUCKET_OWNER_ENFORCED
+    acl: Acl | None = None  # the stored bucket ACL (None: the owner-only default)
 
 
 class AccessControl:
@@ -163,7 +179,12 @@ class AccessControl:
         policy = None if text is None else self._stored_policy(name, text)
         pab_text = self.meta.get_bucket_config(name, PUBLIC_ACCESS_BLOCK)
         pab = PublicAccessBlock() if pab_text is None else PublicAccessBlock.from_json(pab_text)
-        return BucketAccess(bucket.owner_id, policy, self.deployment_block.merged(pab))
+        ownership_text = self.meta.get_bucket_config(name, OWNERSHIP)
+        ownership = Ownership.stored(ownership_text)
+        acl_text = self.meta.get_bucket_config(name, ACL) if ownership.acls_enabled else None
+        acl = None if acl_text is None else Acl.from_json(acl_text)
+        block = self.deployment_block.merged(pab)
+        return BucketAccess(bucket.owner_id, policy, block, ownership, acl)
 
     def _stored_policy(self, name: str, text: str) -> Policy:
         try:
@@ -189,9 +210,13 @@ class AccessControl:
         bucket: str | None,
         *,
         use_bucket_policy: bool = True,
+        key: str | None = None,
+        version_id: str | None = None,
     ) -> Decision:
         """One decision. ``bucket`` None: a service-level action (ListBuckets). ``context``
-        builds the request's condition keys, only if some policy could look at them."""
+        builds the request's condition keys, only if some policy could look at them. ``key``
+        and ``version_id`` name the object whose ACL may count (when the bucket allows ACLs
+        and no policy decided)."""
         access: BucketAccess | None = None
         if bucket is not None and use_bucket_policy:
             cached = self._cache.get(bucket)
@@ -205,16 +230,70 @@ class AccessControl:
             # their account's root user. The lookup may do I/O, so it runs off the event loop.
             identity = await self.blocking(self.identity_policies, principal)
         needs_context = bool(identity) or (access is not None and access.policy is not None)
-        return evaluate(
+        conditions = context() if needs_context else {}
+        decision = evaluate(
             principal=principal,
             action=action,
             resource=resource,
-            context=context() if needs_context else {},
+            context=conditions,
             identity=identity,
             bucket_policy=access.policy if access else None,
             owner=access.owner if access else None,
             restrict_public=access.block.restrict_public_buckets if access else False,
         )
+        if decision is not Decision.IMPLICIT_DENY or access is None:
+            return decision
+        if not access.ownership.acls_enabled:
+            return decision
+        reach = await self._acl_reach(access, principal, action, bucket, key, version_id)
+        if reach is Reach.NONE:
+            return decision
+        return evaluate(
+            principal=principal,
+            action=action,
+            resource=resource,
+            context=conditions,
+            identity=identity,
+            bucket_policy=access.policy,
+            owner=access.owner,
+            restrict_public=access.block.restrict_public_buckets,
+            acl_reach=reach,
+        )
+
+    async def _acl_reach(
+        self,
+        access: BucketAccess,
+        principal: Principal,
+        action: str,
+        bucket: str | None,
+        key: str | None,
+        version_id: str | None,
+    ) -> Reach:
+        """How the bucket's or the object's ACL reaches ``principal`` for ``action``."""
+        lowered = action.lower()
+        if lowered in BUCKET_ACTIONS:
+            acl = access.acl or canned("private", access.owner)
+            wanted = BUCKET_ACTIONS[lowered]
+        elif lowered in OBJECT_ACTIONS and bucket is not None and key is not None:
+            found = await self.blocking(self.meta.get_object_acl, bucket, key, version_id)
+            if found is None:
+                return Reach.NONE
+            acl = Acl.from_json(found)
+            wanted = OBJECT_ACTIONS[lowered]
+        else:
+            return Reach.NONE
+        anonymous = principal.is_anonymous
+        reach = acl.grants_to(
+            None if anonymous else principal.account_id,
+            not anonymous,
+            wanted,
+            access.block.ignore_public_acls,
+        )
+        return {
+            GrantReach.NONE: Reach.NONE,
+            GrantReach.ACCOUNT: Reach.ACCOUNT,
+            GrantReach.GROUP: Reach.DIRECT,
+        }[reach]
 
     def identity_policies(self, principal: Principal) -> tuple[Policy, ...]:
         if principal.is_anonymous:

@@ -95,6 +95,10 @@ class MemoryMetadataStore:
         self._buckets: dict[str, _BucketState] = {}
         self._seq = itertools.count(1)
         self._tenant_keys: dict[str, TenantKey] = {}
+        # (bucket, key, version id) -> (the stored version it belongs to, document): an entry
+        # whose version object is no longer stored is stale (the version was replaced/deleted).
+        self._object_acls: dict[tuple[str, str, str], tuple[ObjectVersion, str]] = {}
+        self._upload_acls: dict[tuple[str, str], str] = {}  # upload ids are never reused
 
     # --- lifecycle ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -192,6 +196,50 @@ class MemoryMetadataStore:
                 configs.pop(kind, None)
             else:
                 configs[kind] = document
+
+    def _stored_version(self, bucket: str, key: str, version_id: str) -> ObjectVersion | None:
+        for version in self._state(bucket).versions.get(key, []):
+            if version.version_id == version_id:
+                return version
+        return None
+
+    def get_object_acl(self, bucket: str, key: str, version_id: str | None) -> str | None:
+        with self._lock:
+            if version_id is None:
+                versions = (
+                    self._buckets[bucket].versions.get(key) if bucket in self._buckets else None
+                )
+                if not versions:
+                    return None
+                version_id = versions[0].version_id
+            entry = self._object_acls.get((bucket, key, version_id))
+            if entry is None or bucket not in self._buckets:
+                return None
+            current = self._stored_version(bucket, key, version_id)
+            return entry[1] if current is entry[0] else None
+
+    def put_object_acl(self, bucket: str, key: str, version_id: str, document: str) -> bool:
+        with self._lock:
+            current = self._stored_version(bucket, key, version_id)
+            if current is None:
+                return False
+            self._object_acls[(bucket, key, version_id)] = (current, document)
+            return True
+
+    def get_upload_acl(self, bucket: str, upload_id: str) -> str | None:
+        with self._lock:
+            state = self._buckets.get(bucket)
+            if state is None or upload_id not in state.uploads:
+                return None
+            return self._upload_acls.get((bucket, upload_id))
+
+    def put_upload_acl(self, bucket: str, upload_id: str, document: str) -> bool:
+        with self._lock:
+            state = self._buckets.get(bucket)
+            if state is None or upload_id not in state.uploads:
+                return False
+            self._upload_acls[(bucket, upload_id)] = document
+            return True
 
     # --- tenant keys (encryption at rest) -------------------------------------------------------
     def get_tenant_key(self, account_id: str) -> TenantKey | None:

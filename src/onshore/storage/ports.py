@@ -83,6 +83,19 @@ class MetadataStore(Protocol):
     def put_bucket_config(self, name: str, kind: str, document: str | None) -> None:
         """Store (or with None, delete) a sub-resource document. Raises NoSuchBucket."""
 
+    def get_object_acl(self, bucket: str, key: str, version_id: str | None) -> str | None:
+        """The ACL document stored for one object version (``version_id`` None: the latest),
+        or None (no ACL stored, or no such version). An ACL lives and dies with its version."""
+
+    def put_object_acl(self, bucket: str, key: str, version_id: str, document: str) -> bool:
+        """Store one object version's ACL document; False if the version does not exist."""
+
+    def get_upload_acl(self, bucket: str, upload_id: str) -> str | None:
+        """The ACL document a multipart upload will give its object, or None."""
+
+    def put_upload_acl(self, bucket: str, upload_id: str, document: str) -> bool:
+        """Store a multipart upload's ACL document; False if the upload does not exist."""
+
     # --- objects --------------------------------------------------------------------------------
     def get_object(
         self, bucket: str, key: str, version_id: str | None = None

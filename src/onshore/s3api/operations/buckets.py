@@ -9,12 +9,11 @@ import binascii
 from onshore.domain.errors import (
     IllegalVersioningConfigurationException,
     InvalidArgument,
-    InvalidBucketAclWithObjectOwnership,
     MalformedXML,
 )
 from onshore.domain.models import Versioning
 from onshore.s3api import xml
-from onshore.s3api.acl import GRANT_HEADERS, refuse_canned_acl
+from onshore.s3api.bucket_acl import create_bucket_acl, store_bucket_acl
 from onshore.s3api.http import Request, Response
 from onshore.s3api.operations import Services, operation
 from onshore.s3api.routing import Op
@@ -94,16 +93,14 @@ async def create_bucket(req: Request, services: Services) -> Response:
         if xml.local(root.tag) != "CreateBucketConfiguration":
             raise MalformedXML()
         location = xml.text(root, "LocationConstraint") or None
-    if "x-amz-acl" in req.headers:
-        refuse_canned_acl(req.headers["x-amz-acl"], InvalidBucketAclWithObjectOwnership)
-    if any(name in req.headers for name in GRANT_HEADERS):
-        raise InvalidBucketAclWithObjectOwnership()
+    assert req.principal is not None
+    ownership, acl = await create_bucket_acl(req, services, req.principal.account_id)
     if req.headers.get("x-amz-bucket-object-lock-enabled", "").lower() == "true":
         from onshore.domain.errors import S3NotImplemented
 
         raise S3NotImplemented("Object Lock is not implemented by onshore yet.")
-    assert req.principal is not None
     await services.buckets.create(req.bucket, owner_id=req.principal.account_id, location=location)
+    await store_bucket_acl(services, req.bucket, ownership, acl)
     return Response(200, {"Location": f"/{req.bucket}"})
 
 

@@ -26,6 +26,7 @@ from onshore.s3api.http import Request, Response
 from onshore.s3api.operations import Services, operation
 from onshore.s3api.operations.buckets import read_xml_body
 from onshore.s3api.routing import Op
+from onshore.s3api.write_acl import store_write_acl, write_acl
 from onshore.service.multipart import check_part_number
 from onshore.service.objects import NewObject, http_date
 
@@ -50,6 +51,7 @@ async def put_object(req: Request, services: Services) -> Response:
     """https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObject.html"""
     assert req.body is not None and req.principal is not None
     new = hdr.new_object(req.headers)
+    acl = await write_acl(req, services)
     version = await services.objects.put_object(
         req.bucket,
         req.key,
@@ -58,6 +60,7 @@ async def put_object(req: Request, services: Services) -> Response:
         owner_id=req.principal.account_id,
         expected_size=req.body.decoded_length,
     )
+    await store_write_acl(services, req.bucket, req.key, version.version_id, acl)
     out = {"ETag": etags.quote(version.etag), **hdr.version_headers(version)}
     out.update(sse.response_headers(version.encryption))
     if version.checksum is not None:
@@ -278,6 +281,7 @@ async def copy_object(req: Request, services: Services) -> Response:
     if req.headers.get("x-amz-tagging-directive", "COPY").upper() == "REPLACE":
         hdr.refuse_unsupported({"x-amz-tagging": ""})
     new = hdr.new_object(req.headers) if directive == "REPLACE" else None
+    acl = await write_acl(req, services)
     target_mode, target_customer, target_kms = sse.check_write(req.headers)
     source = await copy_source(req, services)
     if new is None and "x-amz-storage-class" in req.headers:
@@ -300,6 +304,7 @@ async def copy_object(req: Request, services: Services) -> Response:
         source_customer=sse.customer_key(req.headers, sse.COPY_SOURCE_CUSTOMER),
         target_sse=NewObject(sse=target_mode, customer_key=target_customer, kms_key_id=target_kms),
     )
+    await store_write_acl(services, req.bucket, req.key, version.version_id, acl)
     body = [
         xml.element("ETag", etags.quote(version.etag)),
         xml.element("LastModified", xml.timestamp(version.last_modified)),

@@ -20,6 +20,11 @@ the caller's identity policies and the bucket's policy — the answer is:
 One exception, as on AWS: the owning account's root (or tenant admin) may always get, put and
 delete the bucket policy, so a policy that denies everyone cannot lock the owner out.
 
+ACLs (when the bucket's object ownership allows them, see :mod:`onshore.domain.acl`): a grant
+counts as an Allow of a bucket policy would — a grant to ``AllUsers`` / ``AuthenticatedUsers``
+like ``"Principal": "*"``, a grant to an account like naming the account — and never beats an
+explicit Deny.
+
 Block Public Access's *RestrictPublicBuckets*: when the bucket policy is public
 (:func:`~onshore.service.policy.public.is_public`), its Allow statements count only for
 principals of the owning account — anonymous and cross-account grants are ignored.
@@ -51,7 +56,7 @@ class Decision(str, Enum):
         return self is Decision.ALLOW
 
 
-class _Reach(int, Enum):
+class Reach(int, Enum):
     """How a bucket policy statement's Principal reaches the caller."""
 
     NONE = 0
@@ -73,24 +78,24 @@ def applies(
     return all(holds(c, context, variables) for c in statement.conditions)
 
 
-def _reach(principals: Principals, caller: Principal) -> _Reach:
+def _reach(principals: Principals, caller: Principal) -> Reach:
     if principals.anyone:
-        return _Reach.DIRECT
+        return Reach.DIRECT
     if caller.kind is PrincipalKind.ANONYMOUS:
-        return _Reach.NONE
+        return Reach.NONE
     if caller.arn in principals.arns:
-        return _Reach.DIRECT
+        return Reach.DIRECT
     if caller.account_id in principals.accounts:
         admin = caller.kind in (PrincipalKind.ROOT, PrincipalKind.TENANT_ADMIN)
-        return _Reach.DIRECT if admin else _Reach.ACCOUNT
-    return _Reach.NONE
+        return Reach.DIRECT if admin else Reach.ACCOUNT
+    return Reach.NONE
 
 
-def _statement_reach(statement: Statement, caller: Principal) -> _Reach:
+def _statement_reach(statement: Statement, caller: Principal) -> Reach:
     assert statement.principals is not None
     found = _reach(statement.principals, caller)
     if statement.not_principal:
-        return _Reach.NONE if found is not _Reach.NONE else _Reach.DIRECT
+        return Reach.NONE if found is not Reach.NONE else Reach.DIRECT
     return found
 
 
@@ -104,11 +109,15 @@ def evaluate(
     bucket_policy: Policy | None = None,
     owner: str | None = None,
     restrict_public: bool = False,
+    acl_reach: Reach = Reach.NONE,
 ) -> Decision:
     """The decision for one (action, resource). ``owner`` is the bucket owner's account id, or
     None when the resource does not exist yet (CreateBucket, ListBuckets, a missing bucket):
     then the caller's own account is taken as the owner, so a caller with the right permission
-    learns "no such bucket" and nobody else learns anything."""
+    learns "no such bucket" and nobody else learns anything.
+
+    ``acl_reach``: how an ACL grant reaches the caller (when the bucket allows ACLs): it counts
+    as a bucket policy Allow of that reach would — after every Deny has been looked at."""
     anonymous = principal.kind is PrincipalKind.ANONYMOUS
     root_like = principal.kind in (PrincipalKind.ROOT, PrincipalKind.TENANT_ADMIN)
     if root_like and principal.account_id == owner and action.lower() in _LOCKOUT_PROOF:
@@ -122,14 +131,14 @@ def evaluate(
                 identity_allow = True
     if owner is None:
         owner = None if anonymous else principal.account_id
-    resource_reach = _Reach.NONE
+    resource_reach = Reach.NONE
     if bucket_policy is not None:
         ignore_allows = (
             restrict_public and principal.account_id != owner and is_public(bucket_policy)
         )
         for statement in bucket_policy.statements:
             found = _statement_reach(statement, principal)
-            if found is _Reach.NONE:
+            if found is Reach.NONE:
                 continue
             if statement.effect is Effect.ALLOW and (ignore_allows or found <= resource_reach):
                 continue
@@ -138,10 +147,11 @@ def evaluate(
             if statement.effect is Effect.DENY:
                 return Decision.EXPLICIT_DENY
             resource_reach = found
+    resource_reach = max(resource_reach, acl_reach)
     if anonymous:
-        allowed = resource_reach is _Reach.DIRECT
+        allowed = resource_reach is Reach.DIRECT
     elif principal.account_id == owner:
-        allowed = root_like or identity_allow or resource_reach is _Reach.DIRECT
+        allowed = root_like or identity_allow or resource_reach is Reach.DIRECT
     else:
-        allowed = resource_reach is not _Reach.NONE and (root_like or identity_allow)
+        allowed = resource_reach is not Reach.NONE and (root_like or identity_allow)
     return Decision.ALLOW if allowed else Decision.IMPLICIT_DENY

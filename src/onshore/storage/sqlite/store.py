@@ -46,7 +46,7 @@ from onshore.domain.models import (
     WriteCondition,
     WriteResult,
 )
-from onshore.storage.sqlite import codec, keys, listing, mutations, schema
+from onshore.storage.sqlite import acls, codec, keys, listing, mutations, schema
 from onshore.storage.sqlite.writer import GroupCommitWriter, delivering_to, unwrapped
 
 P = ParamSpec("P")
@@ -242,6 +242,20 @@ class SqliteMetadataStore:
 
     def put_bucket_config(self, name: str, kind: str, document: str | None) -> None:
         self._writer.submit(lambda c: mutations.put_bucket_config(c, name, kind, document))
+
+    def get_object_acl(self, bucket: str, key: str, version_id: str | None) -> str | None:
+        return acls.get_object_acl(self._conn(), bucket, codec.key_bytes(key), version_id)
+
+    def put_object_acl(self, bucket: str, key: str, version_id: str, document: str) -> bool:
+        return self._writer.submit(
+            lambda c: acls.put_object_acl(c, bucket, codec.key_bytes(key), version_id, document)
+        )
+
+    def get_upload_acl(self, bucket: str, upload_id: str) -> str | None:
+        return acls.get_upload_acl(self._conn(), bucket, upload_id)
+
+    def put_upload_acl(self, bucket: str, upload_id: str, document: str) -> bool:
+        return self._writer.submit(lambda c: acls.put_upload_acl(c, bucket, upload_id, document))
 
     # --- objects --------------------------------------------------------------------------------
     def get_object(
