@@ -78,11 +78,15 @@ def open_storage(config: Config) -> tuple[SqliteMetadataStore, FilesystemBlobSto
 
 
 def object_keys(
-    config: Config, meta: SqliteMetadataStore, blocking: Blocking, kms: KmsService | None = None
+    config: Config,
+    meta: SqliteMetadataStore,
+    blocking: Blocking,
+    root_key: KeyWrapper,
+    kms: KmsService | None = None,
 ) -> ObjectKeys:
     """Encryption at rest: root key → tenant keys (in the metadata DB) → data keys."""
     check_no_pending_rotation(config.data_dir)
-    tenant_keys = TenantKeys(meta, load_root_key(config.data_dir), CipherName(config.cipher))
+    tenant_keys = TenantKeys(meta, root_key, CipherName(config.cipher))
     defaults = BucketDefaults(meta, blocking, enabled=config.encryption)
     return ObjectKeys(tenant_keys, blocking, enabled=config.encryption, defaults=defaults, kms=kms)
 
@@ -151,17 +155,6 @@ def create_app() -> PortRouter:
     return build(config).asgi()
 
 
-def support_access_for(
-    config: Config, meta: SqliteMetadataStore, root_key: KeyWrapper
-) -> SupportAccess | None:
-    """The licensor's support access (:mod:`onshore.service.support`), or None when no licensor
-    key is pinned: then the licensor has no way in at all."""
-    settings = settings_for(config)
-    if settings is None:
-        return None
-    return SupportAccess(meta, root_key, settings.trusted, partition=config.partition)
-
-
 def _die_with_parent() -> None:
     """Linux: have the kernel kill this worker if the supervising process dies (even by
     SIGKILL), so no orphaned worker keeps serving from a half-stopped deployment."""
@@ -182,11 +175,11 @@ def _die_with_parent() -> None:
 def build(config: Config) -> Deployment:
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
     meta, blobs = open_storage(config)
-    trail = open_trail(config, meta)
+    root_key = load_root_key(config.data_dir)  # the one read of the key in a server process
+    trail = open_trail(config, meta, root_key)
     blocking = Blocking(config.workers_threads)
-    root_key = load_root_key(config.data_dir)
     kms = KmsService(meta, root_key, partition=config.partition, region=config.region)
-    keys = object_keys(config, meta, blocking, kms)
+    keys = object_keys(config, meta, blocking, root_key, kms)
     iam_store = SqliteIamStore(meta)
     ttl = config.iam_cache_seconds
     identities = Identities(
@@ -206,7 +199,7 @@ def build(config: Config) -> Deployment:
         identities.clear()
         quota.clear()
 
-    licensing = licensing_for(config, meta)  # None unless a licensor key is pinned
+    licensing = licensing_for(config, meta, root_key)  # None unless a licensor key is pinned
     iam = IamService(
         iam_store,
         root_key,
@@ -283,7 +276,13 @@ def build(config: Config) -> Deployment:
             region=config.region,
             separate_roles=config.separate_operator_roles,
             log_requests=config.access_log,
-            support=support_access_for(config, meta, root_key),
+            support=(
+                SupportAccess(
+                    meta, root_key, licensing.settings.trusted, partition=config.partition
+                )
+                if licensing is not None
+                else None  # no licensor key pinned: the licensor has no way in at all
+            ),
             offboarding=offboarding,
             audit=AdminAudit(trail) if trail is not None else None,
             audit_access=AuditAccess(config.data_dir if trail else None, blocking),

@@ -222,8 +222,7 @@ SETTINGS: tuple[Setting, ...] = (
         "admin_address",
         "str",
         "127.0.0.1:9001",
-        "HOST:PORT the operator admin API (JSON, operators only) listens on; "
-        "empty to disable it.",
+        "HOST:PORT the operator admin API (JSON, operators only) listens on; empty to disable it.",
     ),
     Setting(
         "kms_address",

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from onshore.cli.adminclient import AdminClient
+from tests.api.iam_support import admin_client
 from tests.api.server import ACCESS_KEY, REGION, SECRET_KEY, ServerProcess, client_env
 
 # Hermetic boto3 in this process too: no machine-wide AWS configuration.
@@ -40,6 +42,12 @@ def make_client(endpoint: str, **config: Any) -> Any:
             **config,
         ),
     )
+
+
+@pytest.fixture(scope="module")
+def admin(server: ServerProcess) -> AdminClient:
+    """The admin API of this module's ``server``, as the root credentials."""
+    return admin_client(server)
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import pytest
 
 from onshore.cli.adminclient import AdminClient
 from tests.api.server import ACCESS_KEY, REGION, SECRET_KEY, ServerProcess
@@ -18,6 +21,16 @@ class TenantKeys:
     name: str
     access_key: str
     secret_key: str
+
+
+def iam_server(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[ServerProcess]:
+    """A server for a test module (as a fixture body: ``yield from``) whose IAM changes take
+    effect at once in every worker process (no identity cache)."""
+    proc = ServerProcess(
+        tmp_path_factory.mktemp(name) / "data", env={"ONSHORE_IAM_CACHE_SECONDS": "0"}
+    ).start()
+    yield proc
+    proc.cleanup()
 
 
 def admin_client(server: ServerProcess) -> AdminClient:

@@ -12,7 +12,7 @@ import pytest
 
 from onshore.adminapi.routes import ROUTES
 from onshore.cli.adminclient import AdminClient, AdminClientError
-from tests.api.iam_support import admin_client, client, new_tenant
+from tests.api.iam_support import admin_client, client, iam_server, new_tenant
 from tests.api.server import ACCESS_KEY, REGION, ServerProcess
 
 POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}'  # noqa: E501
@@ -20,16 +20,7 @@ POLICY = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("admin") / "data", env={"ONSHORE_IAM_CACHE_SECONDS": "0"}
-    ).start()
-    yield proc
-    proc.cleanup()
-
-
-@pytest.fixture(scope="module")
-def admin(server: ServerProcess) -> AdminClient:
-    return admin_client(server)
+    yield from iam_server(tmp_path_factory, "admin")
 
 
 def fails(call: object, code: str, status: int) -> AdminClientError:

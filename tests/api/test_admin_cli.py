@@ -14,17 +14,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.api.iam_support import client, error_code
+from tests.api.iam_support import client, error_code, iam_server
 from tests.api.server import ACCESS_KEY, REGION, SECRET_KEY, ServerProcess, client_env
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("cli") / "data", env={"ONSHORE_IAM_CACHE_SECONDS": "0"}
-    ).start()
-    yield proc
-    proc.cleanup()
+    yield from iam_server(tmp_path_factory, "cli")
 
 
 def run(server: ServerProcess, *args: str, env: dict[str, str] | None = None) -> Any:

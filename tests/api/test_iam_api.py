@@ -15,9 +15,9 @@ from botocore.exceptions import ClientError
 from onshore.cli.adminclient import AdminClient
 from tests.api.iam_support import (
     TenantKeys,
-    admin_client,
     client,
     error_code,
+    iam_server,
     new_tenant,
     new_user_key,
 )
@@ -31,16 +31,7 @@ POLICY = {
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("iam") / "data", env={"ONSHORE_IAM_CACHE_SECONDS": "0"}
-    ).start()
-    yield proc
-    proc.cleanup()
-
-
-@pytest.fixture(scope="module")
-def admin(server: ServerProcess) -> AdminClient:
-    return admin_client(server)
+    yield from iam_server(tmp_path_factory, "iam")
 
 
 @pytest.fixture

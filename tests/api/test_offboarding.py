@@ -22,7 +22,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from onshore.cli.adminclient import AdminClient, AdminClientError
 from onshore.service import faults
 from tests.api.datadir import blob_files, fsck, temp_files
-from tests.api.iam_support import TenantKeys, admin_client, client, error_code, new_tenant
+from tests.api.iam_support import (
+    TenantKeys,
+    admin_client,
+    client,
+    error_code,
+    iam_server,
+    new_tenant,
+)
 from tests.api.server import ServerProcess, client_env
 
 MiB = 1024 * 1024
@@ -30,17 +37,7 @@ MiB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("offboarding") / "data",
-        env={"ONSHORE_IAM_CACHE_SECONDS": "0"},
-    ).start()
-    yield proc
-    proc.cleanup()
-
-
-@pytest.fixture(scope="module")
-def admin(server: ServerProcess) -> AdminClient:
-    return admin_client(server)
+    yield from iam_server(tmp_path_factory, "offboarding")
 
 
 def s3_of(server: ServerProcess, tenant: TenantKeys) -> Any:

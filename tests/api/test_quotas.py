@@ -12,7 +12,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from onshore.cli.adminclient import AdminClient
-from tests.api.iam_support import TenantKeys, admin_client, client, error_code, new_tenant
+from tests.api.iam_support import (
+    TenantKeys,
+    client,
+    error_code,
+    iam_server,
+    new_tenant,
+)
 from tests.api.server import ServerProcess
 
 MiB = 1024 * 1024
@@ -20,16 +26,7 @@ MiB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("quotas") / "data", env={"ONSHORE_IAM_CACHE_SECONDS": "0"}
-    ).start()
-    yield proc
-    proc.cleanup()
-
-
-@pytest.fixture(scope="module")
-def admin(server: ServerProcess) -> AdminClient:
-    return admin_client(server)
+    yield from iam_server(tmp_path_factory, "quotas")
 
 
 @pytest.fixture

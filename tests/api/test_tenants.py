@@ -17,6 +17,7 @@ from tests.api.iam_support import (
     allow,
     client,
     error_code,
+    iam_server,
     new_tenant,
     new_user_key,
 )
@@ -25,16 +26,7 @@ from tests.api.server import ACCESS_KEY, SECRET_KEY, ServerProcess
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    proc = ServerProcess(
-        tmp_path_factory.mktemp("tenants") / "data", env={"ONSHORE_IAM_CACHE_SECONDS": "0"}
-    ).start()
-    yield proc
-    proc.cleanup()
-
-
-@pytest.fixture(scope="module")
-def admin(server: ServerProcess) -> AdminClient:
-    return admin_client(server)
+    yield from iam_server(tmp_path_factory, "tenants")
 
 
 def name() -> str:

@@ -225,12 +225,13 @@ def test_states_are_logged_with_their_reason(
 def test_no_pinned_key_means_licensing_is_inactive(tmp_path: Path) -> None:
     from onshore.config import load
     from onshore.service.licensing.wiring import licensing_for, settings_for
+    from onshore.service.rootkey import LocalRootKey
 
     config = load({"data_dir": str(tmp_path)}, environ={})
     assert settings_for(config) is None
     dep = Deployment(tmp_path, Licensor())
     try:
-        assert licensing_for(config, dep.meta) is None
+        assert licensing_for(config, dep.meta, LocalRootKey(bytes(32))) is None
     finally:
         dep.close()
     with pytest.raises(ValueError, match="licensor_public_keys"):

@@ -21,7 +21,6 @@ the other two roles must be given to named operators.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from onshore.domain.iam import (
     new_secret_key,
 )
 from onshore.service.rootkey import KeyWrapper, UnwrapError
+from onshore.service.snapshot import Snapshot
 from onshore.storage.sqlite.codec import from_us, to_us
 from onshore.storage.sqlite.store import SqliteMetadataStore
 
@@ -77,11 +77,7 @@ class Operators:
     ) -> None:
         self._meta = meta
         self._wrapper = wrapper
-        self._ttl = ttl
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[Role, str, str]] = {}
-        self._loaded_at = float("-inf")
+        self._signers = Snapshot(self._read_signers, ttl=ttl, clock=clock)
 
     # --- administration (the ``onshore operator`` CLI) -------------------------------------------
     def create(self, name: str, role: Role) -> tuple[Operator, str]:
@@ -120,13 +116,13 @@ class Operators:
 
     # --- lookups (the admin API) ----------------------------------------------------------------
     def clear(self) -> None:
-        with self._lock:
-            self._loaded_at = float("-inf")
+        self._signers.clear()
 
     def _load(self) -> dict[str, tuple[Role, str, str]]:
-        with self._lock:
-            if self._clock() - self._loaded_at < self._ttl:
-                return self._cache
+        return self._signers.get()
+
+    def _read_signers(self) -> dict[str, tuple[Role, str, str]]:
+        """access key -> (role, secret, name), for every operator whose secret unwraps."""
         rows = self._meta.read_connection().execute(
             "SELECT role, access_key, secret, name FROM operators"
         )
@@ -137,8 +133,6 @@ class Operators:
             except UnwrapError:
                 continue  # sealed by another root key: that operator cannot sign in
             fresh[access_key] = (Role(role), secret.decode(), name)
-        with self._lock:
-            self._cache, self._loaded_at = fresh, self._clock()
         return fresh
 
     def secret_for(self, access_key: str) -> str | None:

@@ -23,8 +23,6 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -39,8 +37,9 @@ from onshore.domain.iam import (
     new_access_key_id,
     new_secret_key,
 )
-from onshore.service.licensing import signing
+from onshore.service.licensing import license, signing
 from onshore.service.rootkey import KeyWrapper, UnwrapError
+from onshore.service.snapshot import Snapshot
 from onshore.storage.sqlite.codec import from_us, to_us
 from onshore.storage.sqlite.store import SqliteMetadataStore
 
@@ -110,15 +109,10 @@ class Grant:
 
 
 def _time(value: object, name: str) -> datetime:
-    if not isinstance(value, str):
-        raise AccessRequestProblem(f"'{name}' must be an RFC 3339 time")
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise AccessRequestProblem(f"'{name}' is not an RFC 3339 time: {value!r}") from None
-    if parsed.tzinfo is None:
-        raise AccessRequestProblem(f"'{name}' needs a time zone")
-    return parsed.astimezone(UTC)
+        return license.parse_time(value, name)
+    except license.LicenseProblem as exc:
+        raise AccessRequestProblem(str(exc)) from None
 
 
 def parse_request(payload: dict[str, object]) -> AccessRequest:
@@ -194,8 +188,8 @@ def new_request(
         "operations": sorted(set(operations) | ({"support_diagnostics"} if scope else set())),
         "reason": reason,
         "duration_hours": hours,
-        "requested_at": moment.isoformat().replace("+00:00", "Z"),
-        "valid_until": (moment + timedelta(days=valid_days)).isoformat().replace("+00:00", "Z"),
+        "requested_at": license.format_time(moment),
+        "valid_until": license.format_time(moment + timedelta(days=valid_days)),
     }
     parse_request(payload)  # refuse to sign what a deployment would refuse
     return payload
@@ -218,11 +212,8 @@ class SupportAccess:
         self._wrapper = wrapper
         self._trusted = trusted
         self._partition = partition
-        self._ttl = ttl
         self._clock = clock
-        self._lock = threading.Lock()
-        self._cache: dict[str, tuple[str, Grant]] = {}
-        self._loaded_at = float("-inf")
+        self._grants = Snapshot(self._read_grants, ttl=ttl)
 
     # --- the security administrator's side ------------------------------------------------------
     def submit(self, document: str) -> Record:
@@ -359,13 +350,14 @@ class SupportAccess:
 
     # --- the admin API's lookups ----------------------------------------------------------------
     def clear(self) -> None:
-        with self._lock:
-            self._loaded_at = float("-inf")
+        self._grants.clear()
 
     def _load(self) -> dict[str, tuple[str, Grant]]:
-        with self._lock:
-            if time.monotonic() - self._loaded_at < self._ttl:
-                return self._cache
+        return self._grants.get()
+
+    def _read_grants(self) -> dict[str, tuple[str, Grant]]:
+        """access key -> (secret, grant), for every approved access (expired ones too: the
+        grant's expiry is checked on each use)."""
         rows = self._meta.read_connection().execute(
             "SELECT request_id, scope, expires_us, access_key, secret FROM support_access"
             " WHERE state = 'approved'"
@@ -379,8 +371,6 @@ class SupportAccess:
             operations = frozenset(json.loads(scope)["operations"])
             grant = Grant(request_id, operations, from_us(expires_us))
             fresh[access_key] = (secret.decode(), grant)
-        with self._lock:
-            self._cache, self._loaded_at = fresh, time.monotonic()
         return fresh
 
     def secret_for(self, access_key: str) -> str | None:

@@ -14,20 +14,20 @@ from __future__ import annotations
 from onshore.config import Config
 from onshore.service.audit.retention import check_retention
 from onshore.service.audit.trail import AuditTrail
-from onshore.service.rootkey import load_root_key
+from onshore.service.rootkey import KeyWrapper
 from onshore.storage.sqlite import SqliteMetadataStore
 
 __all__ = ["AuditTrail", "check_retention", "open_trail"]
 
 
-def open_trail(config: Config, meta: SqliteMetadataStore) -> AuditTrail | None:
+def open_trail(config: Config, meta: SqliteMetadataStore, root: KeyWrapper) -> AuditTrail | None:
     """The audit trail of a server process, or None when ``audit`` is off."""
     if not config.audit:
         return None
     check_retention(config)
     return AuditTrail(
         meta.writer,
-        load_root_key(config.data_dir),
+        root,
         partition=config.partition,
         region=config.region,
         alg=config.audit_hash,

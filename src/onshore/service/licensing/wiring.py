@@ -8,7 +8,7 @@ from datetime import datetime
 from onshore.config import Config
 from onshore.service.licensing import signing
 from onshore.service.licensing.monitor import Licensing, LicensingSettings, utc_now
-from onshore.service.rootkey import load_root_key
+from onshore.service.rootkey import KeyWrapper, load_root_key
 from onshore.storage.sqlite.licensing import SqliteLicensingStore
 from onshore.storage.sqlite.store import SqliteMetadataStore
 
@@ -32,12 +32,15 @@ def settings_for(config: Config) -> LicensingSettings | None:
 
 
 def licensing_for(
-    config: Config, meta: SqliteMetadataStore, *, clock: Callable[[], datetime] = utc_now
+    config: Config,
+    meta: SqliteMetadataStore,
+    root: KeyWrapper,
+    *,
+    clock: Callable[[], datetime] = utc_now,
 ) -> Licensing | None:
     settings = settings_for(config)
     if settings is None:
         return None
-    root = load_root_key(config.data_dir)
     return Licensing(SqliteLicensingStore(meta), root, settings, clock=clock)
 
 
