@@ -51,7 +51,7 @@ from onshore.s3api.errors import error_response
 from onshore.s3api.http import Message, Receive, Request, Response, Scope, Send
 from onshore.s3api.operations import Handler, Services
 from onshore.s3api.routing import WRITES, Op, resolve
-from onshore.service.identity import ANONYMOUS, Principal
+from onshore.service.identity import ANONYMOUS
 from onshore.service.licensing.monitor import STATE_HEADER, Licensing
 from onshore.service.objects import http_date
 from onshore.service.offboarding.gate import OffboardingGate
@@ -197,21 +197,21 @@ class S3App:
             req.raw_path,
             req.query_string,
             req.headers,
-            lookup=self.services.identities.secret_for,
+            lookup=identities.secret_for,
             region=self.config.region,
         )
         req.auth = auth
-        if auth.access_key is None:
-            principal: Principal | None = ANONYMOUS
-        else:
-            principal = self.services.identities.principal(auth.access_key)
-            if principal is None:
+        principal = ANONYMOUS
+        if auth.access_key is not None:
+            found = identities.principal(auth.access_key)
+            if found is None:
                 raise InvalidAccessKeyId(AWSAccessKeyId=auth.access_key)
+            principal = found
         req.principal = principal
         await authorize(req, self.services, op)
         if op in WRITES:
             self.services.space.check(req.content_length() or 0)
-            if self.offboarding is not None and principal is not None:
+            if self.offboarding is not None:
                 bucket = req.route.bucket if req.route else None
                 await self.offboarding.check_write(
                     principal.account_id, bucket, self.services.access.bucket
