@@ -42,6 +42,7 @@ from onshore.domain.ids import host_id, new_request_id
 from onshore.domain.preconditions import NotModified
 from onshore.iamapi.app import IamApi, is_iam_request
 from onshore.s3api import kms_api
+from onshore.s3api.accesslog import AccessLog
 from onshore.s3api.audit import RequestAudit
 from onshore.s3api.auth import AuthResult, PayloadMode, PayloadReader, authenticate
 from onshore.s3api.auth.keyhint import claimed_access_key
@@ -90,6 +91,7 @@ class S3App:
         self.ready = ready or (lambda: True)
         self.on_shutdown = on_shutdown
         self.log_requests = services.config.access_log
+        self.access_log = AccessLog(access_log)
         self.licensing = licensing  # None: no licensor configured, nothing to check or meter
         self.iam_api = iam_api
 
@@ -108,6 +110,7 @@ class S3App:
                 # before any worker starts; see onshore.app.prepare.
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                self.access_log.flush()
                 if self.on_shutdown:
                     await asyncio.get_running_loop().run_in_executor(None, self.on_shutdown)
                 await send({"type": "lifespan.shutdown.complete"})
@@ -356,7 +359,7 @@ class S3App:
             "remote": req.client,
             "access_key": req.auth.access_key if req.auth else None,
         }
-        access_log.info(json.dumps(entry, separators=(",", ":")))
+        self.access_log.write(entry)
 
 
 def _internal(path: str) -> bool:

@@ -52,8 +52,18 @@ from onshore.service.quotas import QuotaGuard
 from onshore.storage.ports import BlobStore, MetadataStore
 
 
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
 def http_date(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+    """RFC 7231 IMF-fixdate (``Sun, 06 Nov 1994 08:49:37 GMT``), in English whatever the locale
+    (``strftime``'s ``%a``/``%b`` follow it), and a few times faster than ``strftime``."""
+    t = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
+    return (
+        f"{_DAYS[t.weekday()]}, {t.day:02d} {_MONTHS[t.month - 1]} {t.year:04d} "
+        f"{t.hour:02d}:{t.minute:02d}:{t.second:02d} GMT"
+    )
 
 
 @dataclass(frozen=True, slots=True)

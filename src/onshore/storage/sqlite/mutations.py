@@ -216,19 +216,20 @@ def delete_object(
     marker: ObjectVersion,
 ) -> WriteResult:
     raw = codec.key_bytes(key)
-    if version_id is None:
-        located = locate(conn, bucket, raw)
-        if located[1] is not Versioning.UNVERSIONED:
-            stored_marker = replace(
-                marker, bucket=bucket, key=key, is_delete_marker=True, size=0, inline=None,
-                segments=(),
-            )  # fmt: skip
-            return _store(conn, located, stored_marker, None)
-    bucket_id, _, row = locate(conn, bucket, raw, version_id or NULL_VERSION)
+    located = locate(conn, bucket, raw, version_id)
+    bucket_id, versioning, row = located
+    if version_id is None and versioning is not Versioning.UNVERSIONED:
+        stored_marker = replace(
+            marker, bucket=bucket, key=key, is_delete_marker=True, size=0, inline=None,
+            segments=(),
+        )  # fmt: skip
+        return _store(conn, located, stored_marker, None)
+    # Unversioned, the latest row is the key's only version (the null one); otherwise ``row``
+    # is the version asked for.
     if row is None:
         return WriteResult(version=None)
     removed = _delete_row(conn, bucket, row)
-    if removed.is_latest:
+    if removed.is_latest and versioning is not Versioning.UNVERSIONED:
         _promote(conn, bucket_id, raw)
     return WriteResult(
         version=None, freed_blobs=unreferenced(conn, removed.blob_ids()), removed=removed
