@@ -51,7 +51,6 @@ from onshore.service.encryption.keys import CustomerKey, DataKey, ObjectKeys
 from onshore.service.quotas import QuotaGuard
 from onshore.storage.ports import BlobStore, MetadataStore
 
-
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
