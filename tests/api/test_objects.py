@@ -353,3 +353,19 @@ def test_default_crc64nvme_checksum(server: Any, bucket: str) -> None:
     assert head["ChecksumType"] == "FULL_OBJECT"
     got = client.get_object(Bucket=bucket, Key="mp", ChecksumMode="ENABLED")
     assert got["Body"].read() == b"".join(parts)
+
+
+def test_conditional_delete(s3: Any, bucket: str) -> None:
+    put = s3.put_object(Bucket=bucket, Key="cd", Body=b"1")
+    with pytest.raises(ClientError) as err:
+        s3.delete_object(Bucket=bucket, Key="cd", IfMatch='"deadbeef"')
+    assert status_of(err) == 412
+    assert err.value.response["Error"]["Code"] == "PreconditionFailed"
+    assert s3.get_object(Bucket=bucket, Key="cd")["Body"].read() == b"1"
+    with pytest.raises(ClientError) as err:
+        s3.delete_object(Bucket=bucket, Key="cd-absent", IfMatch=put["ETag"])
+    assert status_of(err) == 404
+    s3.delete_object(Bucket=bucket, Key="cd", IfMatch=put["ETag"])
+    with pytest.raises(ClientError) as err:
+        s3.head_object(Bucket=bucket, Key="cd")
+    assert status_of(err) == 404

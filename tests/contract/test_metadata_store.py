@@ -318,6 +318,39 @@ def test_delete_by_version_id_promotes_the_next_newest(store: MetadataStore) -> 
     assert nothing.removed is None and nothing.version is None
 
 
+def test_conditional_delete_is_checked_with_the_delete(store: MetadataStore) -> None:
+    name = bucket(store, versioning=ENABLED)
+    store.put_object(obj(name, "k", "v1", etag="a" * 32))
+    store.put_object(obj(name, "k", "v2", etag="b" * 32))
+    with pytest.raises(PreconditionFailed):  # the latest is v2
+        store.delete_object(name, "k", version_id=None, marker=marker(name, "k"), if_match="a" * 32)
+    with pytest.raises(NoSuchKey):
+        store.delete_object(
+            name, "nope", version_id=None, marker=marker(name, "nope"), if_match="*"
+        )
+    assert [v[0] for v in versions_of(store, name, "k")] == ["v2", "v1"]  # nothing changed
+    by_id = store.delete_object(
+        name, "k", version_id="v1", marker=marker(name, "k"), if_match=f'"x", "{"a" * 32}"'
+    )
+    assert by_id.removed is not None and by_id.removed.version_id == "v1"
+    latest = store.delete_object(
+        name, "k", version_id=None, marker=marker(name, "k", "dm"), if_match="*"
+    )
+    assert latest.version is not None and latest.version.is_delete_marker
+    with pytest.raises(NoSuchKey):  # the latest is now a delete marker
+        store.delete_object(name, "k", version_id=None, marker=marker(name, "k"), if_match="*")
+
+
+def test_conditional_delete_in_an_unversioned_bucket(store: MetadataStore) -> None:
+    name = bucket(store)
+    store.put_object(obj(name, "k", etag="c" * 32))
+    with pytest.raises(PreconditionFailed):
+        store.delete_object(name, "k", version_id=None, marker=marker(name, "k"), if_match="d" * 32)
+    assert store.get_object(name, "k") is not None
+    store.delete_object(name, "k", version_id=None, marker=marker(name, "k"), if_match="c" * 32)
+    assert store.get_object(name, "k") is None
+
+
 def test_delete_null_version_by_id(store: MetadataStore) -> None:
     name = bucket(store)
     store.put_object(obj(name, "k"))

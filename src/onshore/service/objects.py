@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-from onshore.domain import etag as etags
 from onshore.domain import preconditions
 from onshore.domain.errors import (
     BadDigest,
@@ -23,7 +22,6 @@ from onshore.domain.errors import (
     NoSuchBucket,
     NoSuchKey,
     NoSuchVersion,
-    PreconditionFailed,
 )
 from onshore.domain.ids import new_version_id
 from onshore.domain.models import (
@@ -265,13 +263,6 @@ class ObjectService:
         owner_id: str,
         if_match: str | None = None,
     ) -> DeleteOutcome:
-        if if_match is not None:
-            # Conditional delete: the addressed version must exist with a matching ETag.
-            current = await self.blocking(self.meta.get_object, bucket, key, version_id)
-            if current is None or current.is_delete_marker:
-                raise NoSuchKey(Key=key)
-            if not etags.matches(if_match, current.etag):
-                raise PreconditionFailed(Condition="If-Match")
         marker = ObjectVersion(
             bucket=bucket,
             key=key,
@@ -281,7 +272,13 @@ class ObjectService:
             owner_id=owner_id,
         )
         result = await self.blocking.write(
-            self.meta, self.meta.delete_object, bucket, key, version_id=version_id, marker=marker
+            self.meta,
+            self.meta.delete_object,
+            bucket,
+            key,
+            version_id=version_id,
+            marker=marker,
+            if_match=if_match,  # checked in the delete's own transaction
         )
         faults.point("delete_object.committed")
         self._free(result)

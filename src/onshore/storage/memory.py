@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from onshore.domain import etag as etags
 from onshore.domain.errors import (
     BucketNotEmpty,
     IllegalVersioningConfigurationException,
@@ -307,10 +308,23 @@ class MemoryMetadataStore:
         return WriteResult(version=stored, freed_blobs=freed, removed=removed)
 
     def delete_object(
-        self, bucket: str, key: str, *, version_id: str | None, marker: ObjectVersion
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str | None,
+        marker: ObjectVersion,
+        if_match: str | None = None,
     ) -> WriteResult:
         with self._lock:
             state = self._state(bucket)
+            if if_match is not None:
+                versions = state.versions.get(key, [])  # newest first
+                target = next((v for v in versions if version_id in (None, v.version_id)), None)
+                if target is None or target.is_delete_marker:
+                    raise NoSuchKey(Key=key)
+                if not etags.matches(if_match, target.etag):
+                    raise PreconditionFailed(Condition="If-Match")
             if version_id is not None:
                 return self._remove(state, key, version_id)
             if state.bucket.versioning is Versioning.UNVERSIONED:

@@ -116,9 +116,19 @@ class MetadataStore(Protocol):
         """
 
     def delete_object(
-        self, bucket: str, key: str, *, version_id: str | None, marker: ObjectVersion
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str | None,
+        marker: ObjectVersion,
+        if_match: str | None = None,
     ) -> WriteResult:
         """DeleteObject semantics.
+
+        ``if_match`` (the ``If-Match`` header as sent) is checked in the same transaction as the
+        delete, against the addressed version (``version_id``, or the latest): NoSuchKey if it
+        is missing or a delete marker, PreconditionFailed if no listed ETag matches.
 
         Without ``version_id``: unversioned bucket → remove the null version (if any), returning
         ``WriteResult(version=None, removed=<it>)``; ENABLED → store ``marker`` (a delete marker

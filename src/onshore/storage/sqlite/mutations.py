@@ -24,6 +24,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 
+from onshore.domain import etag as etags
 from onshore.domain.errors import (
     BucketNotEmpty,
     IllegalVersioningConfigurationException,
@@ -214,10 +215,16 @@ def delete_object(
     key: str,
     version_id: str | None,
     marker: ObjectVersion,
+    if_match: str | None = None,
 ) -> WriteResult:
     raw = codec.key_bytes(key)
     located = locate(conn, bucket, raw, version_id)
     bucket_id, versioning, row = located
+    if if_match is not None:
+        if row is None or row[4]:  # missing, or a delete marker
+            raise NoSuchKey(Key=key)
+        if not etags.matches(if_match, row[6]):
+            raise PreconditionFailed(Condition="If-Match")
     if version_id is None and versioning is not Versioning.UNVERSIONED:
         stored_marker = replace(
             marker, bucket=bucket, key=key, is_delete_marker=True, size=0, inline=None,

@@ -270,10 +270,16 @@ class SqliteMetadataStore:
         return self._writer.submit(lambda c: mutations.put_object(c, version, condition))
 
     def delete_object(
-        self, bucket: str, key: str, *, version_id: str | None, marker: ObjectVersion
+        self,
+        bucket: str,
+        key: str,
+        *,
+        version_id: str | None,
+        marker: ObjectVersion,
+        if_match: str | None = None,
     ) -> WriteResult:
         return self._writer.submit(
-            lambda c: mutations.delete_object(c, bucket, key, version_id, marker)
+            lambda c: mutations.delete_object(c, bucket, key, version_id, marker, if_match)
         )
 
     def list_objects(
