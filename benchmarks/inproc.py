@@ -2,7 +2,7 @@
 sockets, so the figure is onshore's own CPU per request. Used to profile before and after.
 
     python benchmarks/inproc.py [--profile] [--n 5000] [--op head|get|put|delete|list]
-        [--set audit=false]
+        [--size BYTES] [--set audit=false]
 """
 
 from __future__ import annotations
@@ -61,14 +61,16 @@ def signed(method: str, path: str, body: bytes = b"", query: str = "") -> dict[s
     }
 
 
-async def run(op: str, n: int, profile: bool, settings: dict[str, object]) -> None:
+async def run(
+    op: str, n: int, profile: bool, settings: dict[str, object], size: int = 4096
+) -> None:
     data = Path(tempfile.mkdtemp())
     config = load(
         {"data_dir": str(data), "access_log": False, **settings},
         environ={"ONSHORE_ROOT_ACCESS_KEY": AK, "ONSHORE_ROOT_SECRET_KEY": SK},
     )
     app = build(config).app
-    body = b"x" * 4096
+    body = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
 
     async def call(scope: dict[str, object], payload: bytes = b"") -> int:
         status = 0
@@ -91,7 +93,7 @@ async def run(op: str, n: int, profile: bool, settings: dict[str, object]) -> No
         return status
 
     assert await call(signed("PUT", "/bench")) == 200
-    for i in range(200):
+    for i in range(200 if size <= 65536 else 2):
         assert await call(signed("PUT", f"/bench/k{i}", body), body) == 200
     scopes = {
         "head": (signed("HEAD", "/bench/k1"), b""),
@@ -141,6 +143,7 @@ def main() -> None:
     parser.add_argument("--op", default="head")
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--size", type=int, default=4096, help="object size in bytes")
     parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE",
         help="a setting, e.g. --set audit=false --set encryption=false",
@@ -149,7 +152,7 @@ def main() -> None:
     import uvloop
 
     settings = dict(item.split("=", 1) for item in args.set)
-    uvloop.run(run(args.op, args.n, args.profile, settings))
+    uvloop.run(run(args.op, args.n, args.profile, settings, args.size))
 
 
 if __name__ == "__main__":

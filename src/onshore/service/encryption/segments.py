@@ -43,6 +43,7 @@ TAG = 16
 HEADER = 16
 MAGIC = b"OSE1"
 _SEALED_SEGMENT = SEGMENT + TAG
+Buffer = bytes | bytearray | memoryview  # what the AEADs read from
 
 
 class IntegrityError(Exception):
@@ -85,7 +86,7 @@ class Aead:
         key = secrets.token_bytes(name.key_bytes)
         return cls(name, key), key
 
-    def seal(self, nonce: bytes, data: bytes, aad: bytes) -> bytes:
+    def seal(self, nonce: bytes, data: Buffer, aad: bytes) -> bytes:
         if self._aes is not None:
             return self._aes.encrypt(nonce, data, aad)
         encryptor = Cipher(algorithms.SM4(self._key), modes.GCM(nonce)).encryptor()
@@ -93,17 +94,29 @@ class Aead:
         body = encryptor.update(data) + encryptor.finalize()
         return body + encryptor.tag
 
-    def open(self, nonce: bytes, sealed: bytes, aad: bytes) -> bytes:
-        if len(sealed) < TAG:
+    def open(self, nonce: bytes, sealed: Buffer, aad: bytes) -> bytes:
+        if len(memoryview(sealed)) < TAG:
             raise IntegrityError("sealed data is shorter than its tag")
         try:
             if self._aes is not None:
                 return self._aes.decrypt(nonce, sealed, aad)
+            view = memoryview(sealed)
             decryptor = Cipher(
-                algorithms.SM4(self._key), modes.GCM(nonce, sealed[-TAG:])
+                algorithms.SM4(self._key), modes.GCM(nonce, bytes(view[-TAG:]))
             ).decryptor()
             decryptor.authenticate_additional_data(aad)
-            return decryptor.update(sealed[:-TAG]) + decryptor.finalize()
+            return decryptor.update(view[:-TAG]) + decryptor.finalize()
+        except InvalidTag:
+            raise IntegrityError("sealed data failed authentication") from None
+
+    def open_into(self, nonce: bytes, sealed: memoryview, aad: bytes, out: memoryview) -> None:
+        """Like :meth:`open`, writing the plaintext into ``out`` (exactly its size): no
+        intermediate copy for AES-GCM. ``out`` holds garbage if authentication fails."""
+        if self._aes is None or len(sealed) < TAG:
+            out[:] = self.open(nonce, sealed, aad)
+            return
+        try:
+            self._aes.decrypt_into(nonce, sealed, aad, out)
         except InvalidTag:
             raise IntegrityError("sealed data failed authentication") from None
 
@@ -150,20 +163,21 @@ class Sealer:
             self._started = True
             out.append(self._header)
         offset = 0
-        while len(self._buffer) - offset > SEGMENT:
-            out.append(self._seal(bytes(self._buffer[offset : offset + SEGMENT]), final=False))
-            offset += SEGMENT
+        with memoryview(self._buffer) as view:  # seal straight from the buffer, no slice copies
+            while len(view) - offset > SEGMENT:
+                out.append(self._seal(view[offset : offset + SEGMENT], final=False))
+                offset += SEGMENT
         del self._buffer[:offset]
         return b"".join(out)
 
     def finish(self) -> bytes:
         head = b"" if self._started else self._header
         self._started = True
-        last = self._seal(bytes(self._buffer), final=True)
+        last = self._seal(self._buffer, final=True)
         self._buffer.clear()
         return head + last
 
-    def _seal(self, plain: bytes, *, final: bool) -> bytes:
+    def _seal(self, plain: Buffer, *, final: bool) -> bytes:
         index = self._index
         self._index += 1
         aad = _aad(self._header, self._part, index, final)
@@ -189,7 +203,9 @@ def open_range(
     """Plaintext bytes ``[start, end)`` of the sealed body in ``source`` (a seekable file).
 
     Reads and authenticates only the segments the range overlaps; raises IntegrityError if any
-    of them (or the header) fails, or the file is shorter than ``plain_size`` implies.
+    of them (or the header) fails, or the file is shorter than ``plain_size`` implies. The
+    segments are decrypted straight into one buffer, from a view of what was read (no copy of
+    each segment, no join of the pieces).
     """
     source.seek(0)
     header = source.read(HEADER)
@@ -201,8 +217,10 @@ def open_range(
     last_index = min(max(end - 1, start) // SEGMENT, last)
     source.seek(HEADER + first_index * _SEALED_SEGMENT)
     extra = 1 if last_index == last else 0  # one byte more: data past the end is damage too
-    sealed = source.read((last_index - first_index + 1) * _SEALED_SEGMENT + extra)
-    pieces: list[bytes] = []
+    sealed = memoryview(source.read((last_index - first_index + 1) * _SEALED_SEGMENT + extra))
+    base = first_index * SEGMENT
+    plain = bytearray(min(plain_size, (last_index + 1) * SEGMENT) - base)
+    out = memoryview(plain)
     offset = 0
     for index in range(first_index, last_index + 1):
         final = index == last
@@ -212,12 +230,14 @@ def open_range(
         if len(chunk) != expected:
             raise IntegrityError("sealed data is truncated")
         aad = _aad(header, part_number, index, final)
-        pieces.append(aead.open(_nonce(header, index), chunk, aad))
+        at = index * SEGMENT - base
+        aead.open_into(_nonce(header, index), chunk, aad, out[at : at + expected - TAG])
     if last_index == last and len(sealed) != offset:
         raise IntegrityError("sealed data is longer than recorded")
-    plain = b"".join(pieces)
-    base = first_index * SEGMENT
-    return plain[start - base : end - base]
+    out.release()
+    if start == base and end - base == len(plain):
+        return bytes(plain)
+    return bytes(plain[start - base : end - base])
 
 
 def open_all(aead: Aead, sealed: bytes, plain_size: int, part_number: int = 0) -> bytes:
