@@ -31,6 +31,7 @@ from onshore.service.iam import IamService
 from onshore.service.identity import Identities
 from onshore.service.kms.keys import KmsService
 from onshore.service.kms.rotation import check_no_pending_rotation
+from onshore.service.kms.sweep import KeySweeper, trail_recorder
 from onshore.service.kms.tenant_keys import TenantKeys
 from onshore.service.licensing.wiring import licensing_for, settings_for
 from onshore.service.listing import ListingService
@@ -180,6 +181,11 @@ def build(config: Config) -> Deployment:
     blocking = Blocking(config.workers_threads)
     kms = KmsService(meta, root_key, partition=config.partition, region=config.region)
     keys = object_keys(config, meta, blocking, root_key, kms)
+    sweeper = KeySweeper(
+        kms,
+        interval=config.kms_sweep_seconds,
+        recorder=trail_recorder(trail) if trail is not None else None,
+    )
     iam_store = SqliteIamStore(meta)
     ttl = config.iam_cache_seconds
     identities = Identities(
@@ -243,8 +249,10 @@ def build(config: Config) -> Deployment:
 
     if licensing is not None:
         licensing.start()
+    sweeper.start()  # due KMS key deletions and rotations: now, then periodically
 
     def shutdown() -> None:
+        sweeper.stop()
         if licensing is not None:
             licensing.stop()
         blocking.shutdown()

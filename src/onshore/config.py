@@ -232,6 +232,13 @@ SETTINGS: tuple[Setting, ...] = (
         "does); empty: only on the S3 port, as X-Amz-Target TrentService requests.",
     ),
     Setting(
+        "kms_sweep_seconds",
+        "float",
+        300.0,
+        "Seconds between sweeps that carry out due KMS key deletions and automatic key "
+        "rotations (one also runs at start-up); see docs/encryption.md.",
+    ),
+    Setting(
         "separate_operator_roles",
         "bool",
         False,
@@ -352,6 +359,7 @@ class Config:
     license_refresh_seconds: float
     admin_address: str
     kms_address: str
+    kms_sweep_seconds: float
     separate_operator_roles: bool
     iam_cache_seconds: float
     audit: bool
@@ -588,6 +596,8 @@ def load(
     kms = str(values["kms_address"] or "")
     if kms and (":" not in kms or not kms.rpartition(":")[2].isdigit()):
         raise ConfigError(f"kms_address must be HOST:PORT or empty, got {kms!r}")
+    if not float(values["kms_sweep_seconds"]) > 0:
+        raise ConfigError(f"kms_sweep_seconds must be positive, got {values['kms_sweep_seconds']}")
     if values["cipher"] not in CIPHERS:
         raise ConfigError(f"cipher must be one of {', '.join(CIPHERS)}, got {values['cipher']!r}")
     _check_identity(values)

@@ -121,3 +121,49 @@ def test_rotation_refuses_a_running_server_and_env_keys(tmp_path: Path) -> None:
         assert injected.returncode == 2 and "secret manager" in injected.stderr
     finally:
         server.cleanup()
+
+
+def test_root_rotation_reseals_every_kms_key_material(tmp_path: Path) -> None:
+    """A KMS key rotated twice has three key materials: ``rotate-root`` re-seals all of them,
+    so objects and ciphertexts made with any of them still open under the new root key."""
+    from tests.api.test_kms_lifecycle import kms_client
+
+    server = ServerProcess(tmp_path / "data", extra_args=("--workers", "1")).start()
+    data_dir = server.data_dir
+    try:
+        s3, kms = make_client(server.endpoint), kms_client(server)
+        s3.create_bucket(Bucket="kms-root")
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        blobs = []
+        for n in range(3):
+            if n:
+                kms.rotate_key_on_demand(KeyId=key_id)
+            s3.put_object(
+                Bucket="kms-root", Key=f"o{n}", Body=f"body {n}".encode(),
+                ServerSideEncryption="aws:kms", SSEKMSKeyId=key_id,
+            )  # fmt: skip
+            blobs.append(kms.encrypt(KeyId=key_id, Plaintext=f"secret {n}".encode()))
+        assert server.stop() == 0
+        old = load_root_key(data_dir).fingerprint
+
+        done = _rotate(data_dir)
+        assert done.returncode == 0, done.stderr
+        new = load_root_key(data_dir).fingerprint
+        store = SqliteMetadataStore(data_dir / "metadata.db")
+        try:
+            key = store.get_kms_key(key_id)
+            assert key is not None and key.root_fingerprint == new != old
+            materials = store.list_kms_materials(key_id)
+            assert [m.root_fingerprint for m in materials] == [new, new]
+        finally:
+            store.close()
+
+        server.start()
+        s3, kms = make_client(server.endpoint), kms_client(server)
+        for n in range(3):
+            got = s3.get_object(Bucket="kms-root", Key=f"o{n}")["Body"].read()
+            assert got == f"body {n}".encode()
+            opened = kms.decrypt(CiphertextBlob=blobs[n]["CiphertextBlob"])["Plaintext"]
+            assert opened == f"secret {n}".encode()
+    finally:
+        server.cleanup()

@@ -52,6 +52,8 @@ def variants() -> list[Facts]:
                 duration_ms=n % 50,
                 extra=extra,
                 event_source=["s3", "iam", "kms", "admin", "cli"][n % 5],
+                event_type=["AwsApiCall", "AwsServiceEvent"][n % 2],
+                invoked_by=["", "onshore internal", strings[2]][n % 3],
             )
         )
     return found

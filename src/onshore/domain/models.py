@@ -109,7 +109,12 @@ class TenantKey:
 @dataclass(frozen=True, slots=True)
 class KmsKey:
     """A KMS key (AWS KMS semantics): ``state`` is Enabled, Disabled or PendingDeletion;
-    ``wrapped`` is its key material sealed by the root key (``root_fingerprint``)."""
+    ``wrapped`` is its first key material sealed by the root key (``root_fingerprint``).
+
+    Each rotation adds a key material (:class:`KmsKeyMaterial`, versions 2, 3, ...);
+    ``material_version`` is the current one, which encrypts, while every earlier one still
+    decrypts. With automatic rotation on, ``rotation_period_days`` and ``next_rotation`` say
+    when the next one is due."""
 
     key_id: str
     account_id: str
@@ -120,6 +125,22 @@ class KmsKey:
     root_fingerprint: str
     deletion: datetime | None = None
     rotation_enabled: bool = False
+    material_version: int = 1
+    rotation_period_days: int | None = None
+    next_rotation: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class KmsKeyMaterial:
+    """Key material ``version`` (2 and up) of a KMS key, made by a rotation (``rotation_type``
+    AUTOMATIC or ON_DEMAND, completed at ``rotated``), sealed by the root key."""
+
+    key_id: str
+    version: int
+    wrapped: bytes
+    root_fingerprint: str
+    rotated: datetime
+    rotation_type: str
 
 
 @dataclass(frozen=True, slots=True)

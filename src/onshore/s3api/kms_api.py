@@ -24,7 +24,7 @@ from onshore.s3api.http import Request, Response
 from onshore.service.audit.planes import KMS_PARAMETERS, Plane, pick
 from onshore.service.blocking import Blocking
 from onshore.service.identity import Identities
-from onshore.service.kms.keys import KmsError, KmsService
+from onshore.service.kms.keys import KmsError, KmsService, key_material_id
 
 TARGET_PREFIX = "TrentService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -83,6 +83,7 @@ def _metadata(kms: KmsService, key: KmsKey) -> Json:
     }
     if key.deletion is not None:
         out["DeletionDate"] = key.deletion.timestamp()
+    out["CurrentKeyMaterialId"] = key_material_id(key.key_id, key.material_version)
     return out
 
 
@@ -120,7 +121,7 @@ def disable_key(kms: KmsService, account: str, body: Json) -> Json:
 
 def schedule_key_deletion(kms: KmsService, account: str, body: Json) -> Json:
     days = body.get("PendingWindowInDays", 30)
-    if not isinstance(days, int):
+    if not _is_int(days):
         raise KmsError("ValidationException", "PendingWindowInDays must be an integer.")
     key = kms.schedule_deletion(account, _str(body, "KeyId"), days)
     assert key.deletion is not None
@@ -138,13 +139,77 @@ def cancel_key_deletion(kms: KmsService, account: str, body: Json) -> Json:
 
 
 def enable_key_rotation(kms: KmsService, account: str, body: Json) -> Json:
-    kms.enable_rotation(account, _str(body, "KeyId"))
+    period = body.get("RotationPeriodInDays")
+    if period is not None and not _is_int(period):
+        raise KmsError("ValidationException", "RotationPeriodInDays must be an integer.")
+    kms.enable_rotation(account, _str(body, "KeyId"), period)
+    return {}
+
+
+def disable_key_rotation(kms: KmsService, account: str, body: Json) -> Json:
+    kms.disable_rotation(account, _str(body, "KeyId"))
     return {}
 
 
 def get_key_rotation_status(kms: KmsService, account: str, body: Json) -> Json:
-    key = kms.resolve(account, _str(body, "KeyId"))
-    return {"KeyRotationEnabled": key.rotation_enabled}
+    key = kms.rotation_status(account, _str(body, "KeyId"))
+    out: Json = {"KeyId": key.key_id, "KeyRotationEnabled": kms.rotation_enabled(key)}
+    if kms.rotation_enabled(key) and key.next_rotation is not None:
+        out["RotationPeriodInDays"] = key.rotation_period_days
+        out["NextRotationDate"] = key.next_rotation.timestamp()
+    return out
+
+
+def rotate_key_on_demand(kms: KmsService, account: str, body: Json) -> Json:
+    key = kms.rotate_on_demand(account, _str(body, "KeyId"))
+    return {"KeyId": key.key_id}
+
+
+def list_key_rotations(kms: KmsService, account: str, body: Json) -> Json:
+    """The key's rotations, oldest first (``ALL_KEY_MATERIAL``: its first material too), paged
+    by ``Limit`` (1-1000, default 100) with the next material version as ``NextMarker``."""
+    limit = body.get("Limit", 100)
+    if not _is_int(limit) or not 1 <= limit <= 1000:
+        raise KmsError("ValidationException", "Limit must be an integer between 1 and 1000.")
+    include = body.get("IncludeKeyMaterial", "ROTATIONS_ONLY")
+    if include not in ("ROTATIONS_ONLY", "ALL_KEY_MATERIAL"):
+        raise KmsError(
+            "ValidationException", "IncludeKeyMaterial must be ALL_KEY_MATERIAL or ROTATIONS_ONLY."
+        )
+    key, materials = kms.rotations(account, _str(body, "KeyId"))
+    entries: list[tuple[int, Json]] = []
+    if include == "ALL_KEY_MATERIAL":
+        entries.append((1, _material_entry(key.key_id, 1, key.material_version)))
+    for material in materials:
+        entry = _material_entry(key.key_id, material.version, key.material_version)
+        entry["RotationDate"] = material.rotated.timestamp()
+        entry["RotationType"] = material.rotation_type
+        entries.append((material.version, entry))
+    start = 0
+    marker = body.get("Marker")
+    if marker is not None:
+        versions = [version for version, _ in entries]
+        if not isinstance(marker, str) or not marker.isdigit() or int(marker) not in versions:
+            raise KmsError("InvalidMarkerException", "The marker is not valid.")
+        start = versions.index(int(marker))
+    page = entries[start : start + limit]
+    out: Json = {"Rotations": [entry for _, entry in page], "Truncated": False}
+    if start + limit < len(entries):
+        out["Truncated"] = True
+        out["NextMarker"] = str(entries[start + limit][0])
+    return out
+
+
+def _material_entry(key_id: str, version: int, current: int) -> Json:
+    return {
+        "KeyId": key_id,
+        "KeyMaterialId": key_material_id(key_id, version),
+        "KeyMaterialState": "CURRENT" if version == current else "NON_CURRENT",
+    }
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def create_alias(kms: KmsService, account: str, body: Json) -> Json:
@@ -176,7 +241,7 @@ def generate_data_key(kms: KmsService, account: str, body: Json) -> Json:
         size = sizes[spec]
     if size is None:
         raise KmsError("ValidationException", "KeySpec or NumberOfBytes is required.")
-    if not isinstance(size, int):
+    if not _is_int(size):
         raise KmsError("ValidationException", "NumberOfBytes must be an integer.")
     plain, blob = kms.generate_data_key(key, size, _context(body))
     return {
@@ -220,7 +285,10 @@ OPERATIONS: Mapping[str, Operation] = {
     "ScheduleKeyDeletion": schedule_key_deletion,
     "CancelKeyDeletion": cancel_key_deletion,
     "EnableKeyRotation": enable_key_rotation,
+    "DisableKeyRotation": disable_key_rotation,
     "GetKeyRotationStatus": get_key_rotation_status,
+    "RotateKeyOnDemand": rotate_key_on_demand,
+    "ListKeyRotations": list_key_rotations,
     "CreateAlias": create_alias,
     "ListAliases": list_aliases,
     "GenerateDataKey": generate_data_key,

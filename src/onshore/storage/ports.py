@@ -28,11 +28,13 @@ Contracts, which every implementation honours and ``tests/contract`` checks:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from typing import BinaryIO, NamedTuple, Protocol
 
 from onshore.domain.models import (
     Bucket,
     KmsKey,
+    KmsKeyMaterial,
     ListPage,
     MultipartUpload,
     ObjectVersion,
@@ -258,8 +260,17 @@ class KeyStore(Protocol):
         ...
 
 
+class KmsNotChanged(Exception):
+    """A conditional :class:`KmsStore` write found its condition false — the key is gone, or
+    changed since it was read (another server process deleted or rotated it first) — and wrote
+    nothing. Raised from inside the write's transaction, so anything written with it (the audit
+    record of the change) is rolled back too."""
+
+
 class KmsStore(Protocol):
-    """KMS keys and aliases (SQLite only for now). Writes are durable when they return."""
+    """KMS keys, their key materials and aliases (SQLite only for now). Writes are durable when
+    they return. A key's first key material is in its row (``KmsKey.wrapped``); each rotation
+    adds a :class:`~onshore.domain.models.KmsKeyMaterial` of the next version."""
 
     def get_kms_key(self, key_id: str) -> KmsKey | None: ...
 
@@ -268,7 +279,45 @@ class KmsStore(Protocol):
     def all_kms_keys(self) -> list[KmsKey]: ...
 
     def put_kms_key(self, key: KmsKey) -> None:
-        """Insert or replace the key's row."""
+        """Insert the key's row, or update its description, state, deletion date and sealed
+        first material; its rotation settings and material version are left as stored."""
+        ...
+
+    def set_kms_rotation(self, key: KmsKey) -> None:
+        """Store the key's automatic rotation settings (``rotation_enabled``,
+        ``rotation_period_days``, ``next_rotation``); KmsNotChanged if the key is gone."""
+        ...
+
+    def rotate_kms_key(self, material: KmsKeyMaterial, next_rotation: datetime | None) -> None:
+        """Make ``material`` (version n) the key's current material, in one transaction, if the
+        key is Enabled at version n - 1; otherwise KmsNotChanged. ``next_rotation`` (automatic
+        rotations) reschedules the next one; None (on demand) leaves the schedule as it is."""
+        ...
+
+    def get_kms_material(self, key_id: str, version: int) -> KmsKeyMaterial | None: ...
+
+    def list_kms_materials(self, key_id: str) -> list[KmsKeyMaterial]:
+        """The key's materials made by rotations (versions 2 and up), oldest first."""
+        ...
+
+    def all_kms_materials(self) -> list[KmsKeyMaterial]: ...
+
+    def replace_kms_material(self, material: KmsKeyMaterial, *, expected_fingerprint: str) -> bool:
+        """Re-seal a material (root key rotation): compare-and-set on the root key fingerprint
+        it was sealed by; False if it was not (already done, or gone)."""
+        ...
+
+    def due_kms_deletions(self, now: datetime) -> list[KmsKey]:
+        """Keys pending deletion whose deletion date is ``now`` or earlier."""
+        ...
+
+    def due_kms_rotations(self, now: datetime) -> list[KmsKey]:
+        """Enabled keys with automatic rotation on whose next rotation is ``now`` or earlier."""
+        ...
+
+    def delete_due_kms_key(self, key_id: str, now: datetime) -> KmsKey:
+        """Delete a key pending deletion and due at ``now``, with its materials and aliases, in
+        one fsynced transaction, and return it; KmsNotChanged if it is not (or no longer)."""
         ...
 
     def get_kms_alias(self, account_id: str, alias: str) -> str | None: ...

@@ -118,6 +118,10 @@ class Facts:
     duration_ms: int = 0
     event_source: str = "s3"
     extra: dict[str, object] | None = None
+    # What the service did on its own (a KMS key deleted or rotated when due): CloudTrail's
+    # ``eventType`` ``AwsServiceEvent`` and ``userIdentity.invokedBy``.
+    event_type: str = "AwsApiCall"
+    invoked_by: str = ""
 
 
 def event_of(facts: Facts, *, partition: str, region: str) -> dict[str, object]:
@@ -135,6 +139,8 @@ def event_of(facts: Facts, *, partition: str, region: str) -> dict[str, object]:
         identity["arn"] = facts.arn
     if facts.access_key:
         identity["accessKeyId"] = facts.access_key
+    if facts.invoked_by:
+        identity["invokedBy"] = facts.invoked_by
     if facts.role:
         identity["operatorRole"] = facts.role
     if facts.user_name:
@@ -153,7 +159,7 @@ def event_of(facts: Facts, *, partition: str, region: str) -> dict[str, object]:
         "requestID": facts.request_id,
         "eventID": _event_id(),
         "readOnly": facts.read_only,
-        "eventType": "AwsApiCall",
+        "eventType": facts.event_type,
         "managementEvent": facts.key is None,
         "recipientAccountId": facts.recipient or facts.account_id or None,
         "resources": _resources(facts, partition),

@@ -35,7 +35,8 @@ IAM_PARAMETERS = frozenset(
 # KMS request fields kept (never Plaintext, CiphertextBlob or an EncryptionContext's values).
 KMS_PARAMETERS = frozenset(
     {"KeyId", "AliasName", "TargetKeyId", "KeySpec", "NumberOfBytes", "KeyUsage",
-     "PendingWindowInDays", "Description"}
+     "PendingWindowInDays", "Description", "RotationPeriodInDays", "IncludeKeyMaterial",
+     "Limit", "Marker"}
 )  # fmt: skip
 
 _READ_PREFIXES = ("Get", "List", "Describe", "Head", "Search")

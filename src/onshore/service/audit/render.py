@@ -59,6 +59,8 @@ def render(facts: Facts, *, partition: str, region: str, response_json: str | No
         identity += f'"accountId":{_q(account)},'
     if facts.arn:
         identity += f'"arn":{_q(facts.arn)},'
+    if facts.invoked_by:
+        identity += f'"invokedBy":{_q(facts.invoked_by)},'
     if facts.role:
         identity += f'"operatorRole":{_q(facts.role)},'
     if account:
@@ -80,7 +82,7 @@ def render(facts: Facts, *, partition: str, region: str, response_json: str | No
         f'{{"additionalEventData":{_object(extra)},"awsRegion":{_q(region)},'
         f'"durationMs":{int(facts.duration_ms)},{error}"eventID":"{_event_id()}",'
         f'"eventName":{_q(facts.event_name)},"eventSource":{_q(source)},'
-        f'"eventTime":"{_iso_ms(facts.time_ms)}","eventType":"AwsApiCall",'
+        f'"eventTime":"{_iso_ms(facts.time_ms)}","eventType":{_q(facts.event_type)},'
         f'"eventVersion":"{EVENT_VERSION}","managementEvent":{_value(key is None)},'
         f'"readOnly":{_value(facts.read_only)},"recipientAccountId":{_value(recipient)},'
         f'"requestID":{_q(facts.request_id)},"requestParameters":{_object(params or None)},'

@@ -8,9 +8,9 @@ interrupted rotation resumable (run the command again):
 
 1. ``<data-dir>/root.key.next`` is created (mode 0600, fsynced) with a new random key, unless
    an interrupted rotation left one: then that one is reused.
-2. Every tenant key (then every KMS key, then every other sealed secret) still sealed by the
-   current root key is unsealed and sealed again by the next one, one row at a time, each
-   with a compare-and-set, so a row is never half-done and a rerun skips rows already done.
+2. Every tenant key (then every KMS key and each of its key materials, then every other sealed
+   secret) still sealed by the current root key is unsealed and sealed again by the next one,
+   one row at a time, so a row is never half-done and a rerun skips rows already done.
 3. ``root.key.next`` is renamed over ``root.key`` (atomic), and the directory fsynced.
 
 While ``root.key.next`` exists the server refuses to start (some tenant keys are sealed by each
@@ -29,7 +29,7 @@ from typing import Protocol
 
 from onshore.service import faults
 from onshore.service.audit.integrity import KEY_CONTEXT
-from onshore.service.kms.keys import KmsService
+from onshore.service.kms.keys import KmsService, material_context
 from onshore.service.kms.tenant_keys import root_context
 from onshore.service.licensing.deployment import WRAP_CONTEXT
 from onshore.service.rootkey import (
@@ -119,6 +119,17 @@ def rotate_root(
             )
         )
         rewrapped += 1
+    for material in store.all_kms_materials():  # the key materials rotations added
+        if material.root_fingerprint == new.fingerprint:
+            done += 1
+            continue
+        context = material_context(material.key_id, material.version)
+        secret = old.unwrap(material.wrapped, context=context)
+        resealed = replace(
+            material, wrapped=new.wrap(secret, context=context), root_fingerprint=new.fingerprint
+        )
+        if store.replace_kms_material(resealed, expected_fingerprint=old.fingerprint):
+            rewrapped += 1
     if isinstance(store, SqliteMetadataStore):
         rewrapped += _reseal_other_secrets(store, old, new)
     faults.point("rotate_root.before_switch")

@@ -27,6 +27,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import ParamSpec, TypeVar
 from weakref import WeakSet
 
@@ -34,6 +35,7 @@ from onshore.domain.errors import NoSuchBucket
 from onshore.domain.models import (
     Bucket,
     KmsKey,
+    KmsKeyMaterial,
     ListPage,
     MultipartUpload,
     ObjectVersion,
@@ -443,6 +445,37 @@ class SqliteMetadataStore:
 
     def put_kms_key(self, key: KmsKey) -> None:
         self._writer.submit(lambda c: keys.put_kms(c, key))
+
+    def set_kms_rotation(self, key: KmsKey) -> None:
+        self._writer.submit(lambda c: keys.set_kms_rotation(c, key))
+
+    def rotate_kms_key(self, material: KmsKeyMaterial, next_rotation: datetime | None) -> None:
+        next_us = None if next_rotation is None else codec.to_us(next_rotation)
+        self._writer.submit(lambda c: keys.rotate_kms(c, material, next_us))
+
+    def get_kms_material(self, key_id: str, version: int) -> KmsKeyMaterial | None:
+        return keys.get_material(self._conn(), key_id, version)
+
+    def list_kms_materials(self, key_id: str) -> list[KmsKeyMaterial]:
+        return keys.list_materials(self._conn(), key_id)
+
+    def all_kms_materials(self) -> list[KmsKeyMaterial]:
+        return keys.list_materials_all(self._conn())
+
+    def replace_kms_material(self, material: KmsKeyMaterial, *, expected_fingerprint: str) -> bool:
+        return self._writer.submit(
+            lambda c: keys.replace_material(c, material, expected_fingerprint)
+        )
+
+    def due_kms_deletions(self, now: datetime) -> list[KmsKey]:
+        return keys.due_deletions(self._conn(), codec.to_us(now))
+
+    def due_kms_rotations(self, now: datetime) -> list[KmsKey]:
+        return keys.due_rotations(self._conn(), codec.to_us(now))
+
+    def delete_due_kms_key(self, key_id: str, now: datetime) -> KmsKey:
+        now_us = codec.to_us(now)
+        return self._writer.submit(lambda c: keys.delete_due_kms(c, key_id, now_us))
 
     def get_kms_alias(self, account_id: str, alias: str) -> str | None:
         return keys.get_alias(self._conn(), account_id, alias)
