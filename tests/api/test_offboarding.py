@@ -107,6 +107,9 @@ def test_offboarding_end_to_end(server: ServerProcess, admin: AdminClient, tmp_p
     leaving = new_tenant(admin, "leave")
     s3 = s3_of(server, leaving)
     fill(s3)
+    kms = client("kms", server.endpoint, leaving.access_key, leaving.secret_key)
+    kms_key = kms.create_key()["KeyMetadata"]["KeyId"]
+    kms.rotate_key_on_demand(KeyId=kms_key)  # a second key material, destroyed with the first
     buckets = sorted(buckets_of(s3))
     assert len(buckets) == 2
     plain = next(b for b in buckets if s3.get_bucket_versioning(Bucket=b).get("Status") is None)
@@ -159,7 +162,11 @@ def test_offboarding_end_to_end(server: ServerProcess, admin: AdminClient, tmp_p
     assert deleted["multipart_uploads"] == 1 and deleted["parts"] == 1
     assert deleted["bytes"] == 1000 + 300_000 + 5 * MiB + 1000 + 200_000 + 2 + 100_000
     assert deleted["users"] == 1 and deleted["access_keys"] == 1
-    assert [k.split(":")[0] for k in facts["destroyed_keys"]] == ["tenant"]
+    destroyed = facts["destroyed_keys"]
+    assert [k.split(":")[0] for k in destroyed] == ["tenant", "kms", "kms"]
+    assert destroyed[1].startswith(f"kms:{kms_key}:") and destroyed[2].startswith(
+        f"kms:{kms_key}:v2:"
+    )
     assert facts["deployment"]["region"] == "local-1"
     assert facts["audit_chain_head"]["seq"] > 0
 

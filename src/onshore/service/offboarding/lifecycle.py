@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from onshore.domain.iam import IamError, NoSuchEntity, Tenant, ValidationError
 from onshore.service import faults
 from onshore.service.audit.integrity import AuditKey
-from onshore.service.kms.keys import KmsService
+from onshore.service.kms.keys import material_context
 from onshore.service.kms.tenant_keys import TenantKeys
 from onshore.service.offboarding import certificate
 from onshore.service.offboarding.models import OffboardingState, Status
@@ -219,12 +219,22 @@ class Offboarding:
             kms_key = self.meta.get_kms_key(key_id)
             if kms_key is None:
                 continue
-            material = self.root.unwrap(kms_key.wrapped, context=KmsService.root_context(key_id))
-            digest = hashlib.sha256(b"onshore kms key fingerprint\0" + material).hexdigest()
-            fingerprint = f"kms:{key_id}:{digest[:32]}"
+            # Every key material the key ever had (version 1 and each rotation's) is named.
+            sealed = [(1, kms_key.wrapped)] + [
+                (m.version, m.wrapped) for m in self.meta.list_kms_materials(key_id)
+            ]
+            fingerprints = []
+            for version, wrapped in sealed:
+                material = self.root.unwrap(wrapped, context=material_context(key_id, version))
+                digest = hashlib.sha256(b"onshore kms key fingerprint\0" + material).hexdigest()
+                suffix = "" if version == 1 else f":v{version}"
+                fingerprints.append(f"kms:{key_id}{suffix}:{digest[:32]}")
 
-            def destroy(c: sqlite3.Connection, k: str = key_id, f: str = fingerprint) -> None:
-                sql.add_fingerprint(c, account, f)
+            def destroy(
+                c: sqlite3.Connection, k: str = key_id, names: tuple[str, ...] = tuple(fingerprints)
+            ) -> None:
+                for name in names:
+                    sql.add_fingerprint(c, account, name)
                 sql.delete_kms_key(c, k)
 
             self.meta.writer.submit(destroy)
