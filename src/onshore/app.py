@@ -263,7 +263,7 @@ def build(config: Config) -> Deployment:
     offboarding, offboarding_gate = offboarding_for(
         config, meta, blobs, iam_store, keys.tenant_keys, root_key, blocking, iam_changed
     )
-    iam_api = IamApi(iam, identities, region=config.region)
+    iam_api = IamApi(iam, identities, region=config.region, offboarding=offboarding_gate)
     audit = RequestAudit(trail) if trail is not None else None
     app = S3App(
         services,

@@ -60,8 +60,8 @@ SETTINGS: tuple[Setting, ...] = (
         "certs_dir",
         "str",
         None,
-        "Directory holding public.crt and private.key (PEM): the S3 API is then served over "
-        "HTTPS only.",
+        "Directory holding public.crt and private.key (PEM): the S3 API, the admin API and the "
+        "KMS endpoint (kms_address) are then served over HTTPS only.",
     ),
     Setting(
         "domain",

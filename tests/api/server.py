@@ -66,7 +66,8 @@ class ServerProcess:
 
     @property
     def admin_endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.admin_port}"
+        scheme = "https" if self.ca_bundle is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.admin_port}"
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         env = client_env()

@@ -5,18 +5,20 @@ with the default object ownership BucketOwnerEnforced: ACLs can be read (the own
 FULL_CONTROL) and can only be set to what restates that. The second part enables ACLs
 (ObjectWriter / BucketOwnerPreferred) on a server with Block Public Access off and checks each
 canned ACL and grant, allowed and denied, for the owner, another tenant's admin and anonymous
-callers."""
+callers. The last part kills the server just after a write with an ACL commits and checks
+that the object came back with that ACL (it is committed in the version's transaction)."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore import UNSIGNED
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from tests.api.conftest import empty_bucket, make_client
 from tests.api.iam_support import (
@@ -564,3 +566,79 @@ def test_a_grant_to_an_account_reaches_its_users_through_their_policies(
     # its identity policy alone is not enough where no ACL grants anything
     root.put_object(Bucket=wbkt, Key="other", Body=b"o")
     assert not allowed(lambda: them.get_object(Bucket=wbkt, Key="other"))
+
+
+# --- the ACL is committed with its version ------------------------------------------------------
+GRANTEE = "111122223333"
+
+
+def _put(s3: Any, bucket: str, key: str) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=b"put", GrantRead=f"id={GRANTEE}")
+
+
+def _copy(s3: Any, bucket: str, key: str) -> None:
+    s3.copy_object(
+        Bucket=bucket,
+        Key=key,
+        CopySource={"Bucket": bucket, "Key": "src"},
+        GrantRead=f"id={GRANTEE}",
+    )
+
+
+def _complete(s3: Any, bucket: str, key: str) -> None:
+    upload = s3.list_multipart_uploads(Bucket=bucket)["Uploads"][0]
+    parts = s3.list_parts(Bucket=bucket, Key=key, UploadId=upload["UploadId"])["Parts"]
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload["UploadId"],
+        MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": parts[0]["ETag"]}]},
+    )
+
+
+@pytest.mark.parametrize(
+    ("point", "write"),
+    [
+        ("put_object.committed", _put),
+        ("copy_object.committed", _copy),
+        ("complete_upload.committed", _complete),
+    ],
+    ids=["PutObject", "CopyObject", "CompleteMultipartUpload"],
+)
+def test_a_crash_just_after_the_commit_keeps_the_acl(
+    tmp_path: Path, point: str, write: Callable[[Any, str, str], None]
+) -> None:
+    """The server dies right after the metadata commit of a write with an ACL (before it
+    answers): after a restart the object is there with the ACL its request asked for, never
+    with the default one."""
+    from onshore.service import faults
+
+    server = ServerProcess(tmp_path / "data", extra_args=("--workers", "1"))
+    try:
+        server.start()
+        s3 = make_client(server.endpoint)
+        bucket = "acl-crash"
+        s3.create_bucket(Bucket=bucket, ObjectOwnership="ObjectWriter")
+        s3.put_object(Bucket=bucket, Key="src", Body=b"source")
+        upload = s3.create_multipart_upload(Bucket=bucket, Key="new", GrantRead=f"id={GRANTEE}")
+        s3.upload_part(
+            Bucket=bucket, Key="new", UploadId=upload["UploadId"], PartNumber=1, Body=b"part"
+        )
+        assert server.stop() == 0
+
+        server.env = {faults.ENV: point}
+        server.start()
+        process = server.process
+        assert process is not None
+        with pytest.raises((BotoCoreError, ClientError)):
+            write(make_client(server.endpoint), bucket, "new")
+        assert process.wait(timeout=30) == faults.EXIT_STATUS, "the server did not die there"
+
+        server.env = {}
+        server.start()
+        s3 = make_client(server.endpoint)
+        s3.head_object(Bucket=bucket, Key="new")  # committed before the crash
+        # the request's grants replace the whole ACL (the default would be the owner's alone)
+        assert grants(s3.get_object_acl(Bucket=bucket, Key="new")) == {(GRANTEE, "READ")}
+    finally:
+        server.cleanup()

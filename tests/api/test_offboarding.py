@@ -144,6 +144,12 @@ def test_offboarding_end_to_end(server: ServerProcess, admin: AdminClient, tmp_p
         "NoticePeriodNotOver",
     )
     assert admin_error(lambda: admin.request("POST", path, {})) == (409, "OffboardingConflict")
+    # the tenant row cannot be deleted while its offboarding is pending
+    for ref in (leaving.name, leaving.account_id):
+        assert admin_error(lambda ref=ref: admin.request("DELETE", f"/tenants/{ref}")) == (
+            409,
+            "OffboardingConflict",
+        )
     shown = admin.request("GET", path)
     assert isinstance(shown, dict) and shown["state"] == "notice" and shown["certificate"] is None
 
@@ -191,6 +197,13 @@ def test_offboarding_end_to_end(server: ServerProcess, admin: AdminClient, tmp_p
     assert isinstance(again, dict) and again["certificate"] == cert
     assert admin_error(lambda: admin.request("POST", path, {})) == (409, "OffboardingConflict")
     assert admin_error(lambda: admin.request("DELETE", path)) == (409, "OffboardingConflict")
+    # nor deleted once offboarded: the tombstone keeps the name and account id from reuse
+    assert admin_error(lambda: admin.request("DELETE", f"/tenants/{leaving.name}")) == (
+        409,
+        "OffboardingConflict",
+    )
+    assert admin_error(lambda: admin.request("POST", "/tenants", {"name": leaving.name}))[0] == 409
+    assert rows_of(server, leaving.account_id)["tenants"] == 1
 
     # --- the certificate verifies offline with the audit public key; a tampered one fails -------
     pem = onshore("audit", "public-key", "--data-dir", str(server.data_dir))
@@ -272,6 +285,10 @@ def test_cancel_during_notice_restores_writes(server: ServerProcess, admin: Admi
         409,
         "OffboardingConflict",
     )
+    # cancelled: the tenant is an ordinary one again, which can be deleted once it owns nothing
+    s3.delete_bucket(Bucket=bucket)
+    admin.request("DELETE", f"/tenants/{tenant.name}")
+    assert admin_error(lambda: admin.request("GET", f"/tenants/{tenant.name}"))[0] == 404
 
 
 def test_other_tenants_cannot_write_into_an_offboarding_tenants_bucket(
@@ -302,6 +319,101 @@ def test_other_tenants_cannot_write_into_an_offboarding_tenants_bucket(
     assert error_code(refused.value) == ("AccountProblem", 403)
     s3.delete_object(Bucket=bucket, Key="granted")  # deletes are never refused
     s3.delete_bucket(Bucket=bucket)
+
+
+def refused(call: Any) -> ClientError:
+    """The error of a call the offboarding gate refuses (AccountProblem, any protocol)."""
+    with pytest.raises(ClientError) as caught:
+        call()
+    assert caught.value.response["Error"]["Code"] == "AccountProblem", caught.value.response
+    assert "offboarded" in caught.value.response["Error"]["Message"]
+    return caught.value
+
+
+def test_iam_and_kms_writes_are_refused_during_notice(
+    server: ServerProcess, admin: AdminClient
+) -> None:
+    tenant = new_tenant(admin, "planes")
+    iam = client("iam", server.endpoint, tenant.access_key, tenant.secret_key)
+    kms = client("kms", server.endpoint, tenant.access_key, tenant.secret_key)
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+        }
+    )
+    iam.create_user(UserName="exporter")
+    iam.put_user_policy(UserName="exporter", PolicyName="all", PolicyDocument=policy)
+    user_key = iam.create_access_key(UserName="exporter")["AccessKey"]["AccessKeyId"]
+    key_id = kms.create_key(Description="before")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/before", TargetKeyId=key_id)
+    sealed = kms.encrypt(KeyId=key_id, Plaintext=b"exported later")["CiphertextBlob"]
+
+    path = f"/tenants/{tenant.name}/offboarding"
+    status = admin.request("POST", path, {"notice_days": 9})
+    assert isinstance(status, dict)
+    until = status["notice_ends"][:10]
+
+    # IAM: reads answer, every write is refused with AccountProblem in IAM's XML error shape
+    assert {u["UserName"] for u in iam.list_users()["Users"]} == {"admin", "exporter"}
+    assert iam.get_user(UserName="exporter")["User"]["UserName"] == "exporter"
+    keys = iam.list_access_keys(UserName="exporter")["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in keys] == [user_key]
+    assert iam.list_user_policies(UserName="exporter")["PolicyNames"] == ["all"]
+    assert iam.get_user_policy(UserName="exporter", PolicyName="all")["PolicyName"] == "all"
+    writes = [
+        lambda: iam.create_user(UserName="late"),
+        lambda: iam.create_access_key(UserName="exporter"),
+        lambda: iam.create_access_key(),
+        lambda: iam.put_user_policy(UserName="exporter", PolicyName="more", PolicyDocument=policy),
+        lambda: iam.delete_user_policy(UserName="exporter", PolicyName="all"),
+        lambda: iam.update_access_key(UserName="exporter", AccessKeyId=user_key, Status="Inactive"),
+        lambda: iam.delete_access_key(UserName="exporter", AccessKeyId=user_key),
+        lambda: iam.delete_user(UserName="exporter"),
+    ]
+    for write in writes:
+        error = refused(write)
+        assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert until in error.response["Error"]["Message"]
+    assert {u["UserName"] for u in iam.list_users()["Users"]} == {"admin", "exporter"}
+    assert iam.list_access_keys(UserName="exporter")["AccessKeyMetadata"][0]["Status"] == "Active"
+    assert iam.list_user_policies(UserName="exporter")["PolicyNames"] == ["all"]
+
+    # KMS: reads and Decrypt answer; key changes and new ciphertext are refused
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert key_id in [k["KeyId"] for k in kms.list_keys()["Keys"]]
+    assert [a["AliasName"] for a in kms.list_aliases()["Aliases"]] == ["alias/before"]
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False
+    assert kms.decrypt(CiphertextBlob=sealed)["Plaintext"] == b"exported later"
+    kms_writes = [
+        lambda: kms.create_key(Description="late"),
+        lambda: kms.create_alias(AliasName="alias/late", TargetKeyId=key_id),
+        lambda: kms.encrypt(KeyId=key_id, Plaintext=b"new"),
+        lambda: kms.generate_data_key(KeyId=key_id, KeySpec="AES_256"),
+        lambda: kms.disable_key(KeyId=key_id),
+        lambda: kms.enable_key_rotation(KeyId=key_id),
+        lambda: kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7),
+    ]
+    for write in kms_writes:
+        error = refused(write)
+        assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert until in error.response["Error"]["Message"]
+    assert [k["KeyId"] for k in kms.list_keys()["Keys"]] == [key_id]
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False
+
+    # another tenant is not affected
+    other = new_tenant(admin, "planes-other")
+    client("iam", server.endpoint, other.access_key, other.secret_key).create_user(UserName="u")
+    client("kms", server.endpoint, other.access_key, other.secret_key).create_key()
+
+    # cancelled: everything works again
+    admin.request("DELETE", path)
+    iam.create_user(UserName="late")
+    iam.update_access_key(UserName="exporter", AccessKeyId=user_key, Status="Inactive")
+    new_key = kms.create_key(Description="after")["KeyMetadata"]["KeyId"]
+    again = kms.encrypt(KeyId=new_key, Plaintext=b"after")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=again)["Plaintext"] == b"after"
 
 
 @pytest.mark.parametrize(

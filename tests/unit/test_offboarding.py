@@ -136,6 +136,26 @@ def test_cancel_and_conflicts(world: World) -> None:
     assert world.changes == 2
 
 
+def test_a_tenant_in_offboarding_or_offboarded_cannot_be_deleted(world: World) -> None:
+    world.service.request("acme", 3)
+    with pytest.raises(OffboardingError) as in_notice:
+        world.iam.delete_tenant(ACCOUNT)
+    assert in_notice.value.status == 409 and in_notice.value.code == "OffboardingConflict"
+    assert "notice" in in_notice.value.message
+    world.service.execute("acme", force=True)
+    with pytest.raises(OffboardingError) as offboarded:
+        world.iam.delete_tenant(ACCOUNT)
+    assert "offboarded" in offboarded.value.message
+    assert world.iam.get_tenant(ACCOUNT) is not None  # the tombstone stays
+
+
+def test_a_tenant_whose_offboarding_was_cancelled_can_be_deleted(world: World) -> None:
+    world.service.request("acme", 3)
+    world.service.cancel("acme")
+    world.iam.delete_tenant(ACCOUNT)
+    assert world.iam.get_tenant(ACCOUNT) is None
+
+
 def test_the_gate_refuses_writes_only_for_accounts_being_offboarded(world: World) -> None:
     blocking = Blocking(2)
     gate = OffboardingGate(world.meta, blocking, ttl=60)
@@ -152,6 +172,26 @@ def test_the_gate_refuses_writes_only_for_accounts_being_offboarded(world: World
             await gate.check_write(ACCOUNT, "b", no_owner)
         assert "2026-01-15T09:00:00Z" in refused.value.message
         await gate.check_write("999999999999", "b", no_owner)
+
+    try:
+        asyncio.run(run())
+    finally:
+        blocking.shutdown()
+
+
+def test_the_gate_refuses_account_writes_during_notice_and_after_cancel(world: World) -> None:
+    blocking = Blocking(2)
+    gate = OffboardingGate(world.meta, blocking, ttl=0)
+
+    async def run() -> None:
+        await gate.check_account(ACCOUNT)
+        world.service.request("acme", 10)
+        with pytest.raises(AccountProblem) as refused:
+            await gate.check_account(ACCOUNT)
+        assert "2026-01-15T09:00:00Z" in refused.value.message
+        await gate.check_account("999999999999")  # another account: unaffected
+        world.service.cancel("acme")
+        await gate.check_account(ACCOUNT)
 
     try:
         asyncio.run(run())

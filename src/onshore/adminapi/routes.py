@@ -389,7 +389,8 @@ ROUTES: tuple[Route, ...] = (
           "once).", body='{"name": "acme"}', status=201),
     Route("GET", "/tenants", list_tenants, "List tenants."),
     Route("GET", _T, get_tenant, "Get a tenant (by account id or name) with its quota and usage."),
-    Route("DELETE", _T, delete_tenant, "Delete a tenant that owns no buckets.", status=204),
+    Route("DELETE", _T, delete_tenant, "Delete a tenant that owns no buckets and was never "
+          "offboarded (409 OffboardingConflict from the offboarding request on).", status=204),
     Route("POST", _T + "/users", create_user, "Create a user.", body='{"name": "alice"}',
           status=201),
     Route("GET", _T + "/users", list_users, "List the tenant's users."),

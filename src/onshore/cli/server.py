@@ -47,9 +47,11 @@ def banner(config: Config, access_key: str, secret_key: str | None) -> str:
     endpoint = f"{config.scheme}://{config.host}:{config.port}"
     lines = [f"onshore S3 API: {endpoint}  (region {config.region}, data {config.data_dir})"]
     if config.admin_address:
-        lines.append(f"onshore admin API: http://{config.admin_address}  (operators only)")
+        lines.append(
+            f"onshore admin API: {config.scheme}://{config.admin_address}  (operators only)"
+        )
     if config.kms_address:
-        lines.append(f"onshore KMS API: http://{config.kms_address}")
+        lines.append(f"onshore KMS API: {config.scheme}://{config.kms_address}")
     if secret_key is not None:
         lines += [
             "Root credentials were generated and saved (mode 0600) in "

@@ -82,6 +82,14 @@ class DeleteConflict(IamError):
     status, code = 409, "DeleteConflict"
 
 
+class OffboardingError(IamError):
+    """The request conflicts with the tenant's offboarding state (the message says how): for
+    example deleting a tenant whose offboarding is pending or done, whose row is the tombstone
+    that keeps its name and account id from being reused."""
+
+    status, code = 409, "OffboardingConflict"
+
+
 # --- values -------------------------------------------------------------------------------------
 class KeyStatus(str, Enum):  # noqa: UP042 - str+Enum like the rest of the domain
     ACTIVE = "Active"

@@ -24,6 +24,11 @@ Result = list[str] | None
 Action = Callable[[IamService, Caller, Params], Awaitable[Result]]
 ACTIONS: dict[str, Action] = {}
 
+#: The actions that change nothing. Every other action is a write, refused for a tenant being
+#: offboarded (:mod:`onshore.service.offboarding.gate`); an action added later is a write until
+#: it is listed here.
+READS = frozenset({"GetUser", "ListUsers", "ListAccessKeys", "GetUserPolicy", "ListUserPolicies"})
+
 
 def action(fn: Action) -> Action:
     ACTIONS[fn.__name__] = fn

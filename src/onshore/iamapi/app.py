@@ -8,7 +8,9 @@ some clients sign it there whatever the endpoint).
 
 Only a tenant's admin user (``TENANT_ADMIN``) may call it, and only inside its own tenant; IAM
 users and the operator's root (which administers tenants through the admin API) are refused
-with ``AccessDenied``.
+with ``AccessDenied``. While the tenant is being offboarded only the reads
+(:data:`~onshore.iamapi.actions.READS`) are served; any other action gets 403
+``AccountProblem`` (:mod:`onshore.service.offboarding.gate`).
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from urllib.parse import parse_qsl
 from onshore.domain.errors import AccessDenied, InvalidAccessKeyId, S3Error
 from onshore.domain.iam import IamError
 from onshore.iamapi import wire
-from onshore.iamapi.actions import ACTIONS, Caller
+from onshore.iamapi.actions import ACTIONS, READS, Caller
 from onshore.s3api.auth.keyhint import claimed_access_key
 from onshore.s3api.auth.small import authenticate_buffered, read_small_body
 from onshore.s3api.http import Request, Response
 from onshore.service.audit.planes import IAM_PARAMETERS, Plane, pick
 from onshore.service.iam import IamService
 from onshore.service.identity import Identities, PrincipalKind
+from onshore.service.offboarding.gate import OffboardingGate
 
 log = logging.getLogger("onshore.iam")
 
@@ -43,10 +46,18 @@ def is_iam_request(method: str, raw_path: str, headers: Mapping[str, str]) -> bo
 
 
 class IamApi:
-    def __init__(self, iam: IamService, identities: Identities, *, region: str) -> None:
+    def __init__(
+        self,
+        iam: IamService,
+        identities: Identities,
+        *,
+        region: str,
+        offboarding: OffboardingGate | None = None,
+    ) -> None:
         self.iam = iam
         self.identities = identities
         self.region = region
+        self.offboarding = offboarding
 
     async def __call__(self, req: Request) -> tuple[str, Response]:
         """The action's name (for the access log) and its response."""
@@ -90,6 +101,8 @@ class IamApi:
                     f"User: {principal.arn} is not authorized to perform: iam:{action} "
                     "(only a tenant's admin user may use the IAM API here)"
                 )
+            if self.offboarding is not None and action not in READS:
+                await self.offboarding.check_account(principal.account_id)
             caller = Caller(principal.account_id, principal.user_name)
             result = await handler(self.iam, caller, params)
             out = wire.response(action, req.request_id, result)

@@ -141,6 +141,7 @@ class S3App:
                     self.services.identities,
                     self.services.blocking,
                     self.config.region,
+                    self.offboarding,
                 )
             else:
                 route = resolve(

@@ -5,7 +5,8 @@ an ACL header other than an owner-only one is refused with
 ``InvalidBucketAclWithObjectOwnership``, as AWS refuses it. With ``ObjectWriter`` or
 ``BucketOwnerPreferred`` the canned ACL or grant headers become the bucket's ACL; a public one
 is refused (403 AccessDenied) while the deployment-wide Block Public Access is on, since the
-new bucket would be born with BlockPublicAcls.
+new bucket would be born with BlockPublicAcls. Both are committed with the bucket, in the
+transaction that creates it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from onshore.domain.errors import AccessDenied, InvalidArgument, InvalidBucketAc
 from onshore.s3api.acl import GRANT_HEADERS, acl_from_request, refuse_canned_acl
 from onshore.s3api.http import Request
 from onshore.s3api.operations import Services
-from onshore.service.acls import AclService
+from onshore.service.access import ACL, OWNERSHIP
 
 HEADER = "x-amz-object-ownership"
 
@@ -44,12 +45,12 @@ async def create_bucket_acl(
     return ownership, acl
 
 
-async def store_bucket_acl(
-    services: Services, bucket: str, ownership: Ownership | None, acl: Acl | None
-) -> None:
-    """Store what :func:`create_bucket_acl` accepted, once the bucket exists."""
-    acls = AclService(services.access)
+def bucket_configs(ownership: Ownership | None, acl: Acl | None) -> dict[str, str]:
+    """The documents a new bucket is created with (in the transaction that creates it) for what
+    :func:`create_bucket_acl` accepted: its object ownership and its ACL."""
+    configs: dict[str, str] = {}
     if ownership is not None:
-        await acls.set_ownership(bucket, ownership)
+        configs[OWNERSHIP] = ownership.value
     if acl is not None:
-        await acls.put_bucket_acl(bucket, acl)
+        configs[ACL] = acl.to_json()
+    return configs

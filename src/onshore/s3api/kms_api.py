@@ -5,6 +5,10 @@
 SigV4 for service ``kms``. Errors are JSON ``{"__type": ..., "message": ...}`` with status 400
 (404-style conditions are 400 in KMS too). Binary fields are base64, as on the wire.
 
+A tenant being offboarded may call only the operations in :data:`READS` (``Decrypt`` among
+them: reading old ciphertext is an export); the others get ``AccountProblem``
+(:mod:`onshore.service.offboarding.gate`).
+
 https://docs.aws.amazon.com/kms/latest/APIReference/Welcome.html
 """
 
@@ -17,7 +21,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from onshore.domain.errors import S3Error
+from onshore.domain.errors import AccountProblem, S3Error
 from onshore.domain.models import KmsKey
 from onshore.s3api.auth import authenticate
 from onshore.s3api.http import Request, Response
@@ -25,6 +29,7 @@ from onshore.service.audit.planes import KMS_PARAMETERS, Plane, pick
 from onshore.service.blocking import Blocking
 from onshore.service.identity import Identities
 from onshore.service.kms.keys import KmsError, KmsService, key_material_id
+from onshore.service.offboarding.gate import OffboardingGate
 
 TARGET_PREFIX = "TrentService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -296,6 +301,19 @@ OPERATIONS: Mapping[str, Operation] = {
     "Decrypt": decrypt,
 }
 
+#: The operations that neither change a key nor make new ciphertext: all a tenant being
+#: offboarded may call. Any other operation (one added later too) is a write.
+READS = frozenset(
+    {
+        "DescribeKey",
+        "ListKeys",
+        "GetKeyRotationStatus",
+        "ListKeyRotations",
+        "ListAliases",
+        "Decrypt",
+    }
+)
+
 
 def error_body(kind: str, message: str) -> bytes:
     return json.dumps({"__type": kind, "message": message}).encode()
@@ -326,7 +344,15 @@ async def call(
     return 200, json.dumps(result).encode()
 
 
-__all__ = ["CONTENT_TYPE", "MAX_BODY", "OPERATIONS", "TARGET_PREFIX", "call", "payload_hash"]
+__all__ = [
+    "CONTENT_TYPE",
+    "MAX_BODY",
+    "OPERATIONS",
+    "READS",
+    "TARGET_PREFIX",
+    "call",
+    "payload_hash",
+]
 
 
 async def _read_body(req: Request) -> bytes:
@@ -352,7 +378,12 @@ async def _read_body(req: Request) -> bytes:
 
 
 async def handle(
-    req: Request, kms: KmsService | None, identities: Identities, blocking: Blocking, region: str
+    req: Request,
+    kms: KmsService | None,
+    identities: Identities,
+    blocking: Blocking,
+    region: str,
+    offboarding: OffboardingGate | None = None,
 ) -> Response:
     """One KMS API request: read the JSON body, verify SigV4 (service ``kms``), dispatch."""
     headers = {"Content-Type": CONTENT_TYPE}
@@ -382,6 +413,11 @@ async def handle(
         if principal is None:
             raise KmsError("UnrecognizedClientException", "The security token is invalid.")
         req.principal = principal
+        if offboarding is not None and plane.name not in READS:
+            try:
+                await offboarding.check_account(principal.account_id)
+            except AccountProblem as problem:
+                raise KmsError(problem.code, problem.message) from None
         status, out = await call(
             kms, blocking, req.headers.get("x-amz-target", ""), principal.account_id, body
         )

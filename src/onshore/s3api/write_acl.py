@@ -10,7 +10,9 @@ owner and an ACL, as on AWS:
   ``bucket-owner-full-control``, else the writer does;
 
 and its ACL is the one the request asks for (``x-amz-acl`` or ``x-amz-grant-*``), by default
-``private`` (the object owner has FULL_CONTROL). A copy does not copy its source's ACL.
+``private`` (the object owner has FULL_CONTROL). A copy does not copy its source's ACL. The ACL
+is handed to the service call that writes the version (or creates the upload), which commits it
+in the same metadata transaction.
 An unsigned writer (allowed by a public-read-write bucket) does not own what it writes: the
 bucket owner does.
 """
@@ -49,13 +51,3 @@ async def write_acl(req: Request, services: Services) -> Acl | None:
     acl = acl_from_request(headers, b"", owner, access.owner) or canned("private", owner)
     await AclService(services.access).check(req.bucket, acl)
     return acl
-
-
-async def store_write_acl(
-    services: Services, bucket: str, key: str, version_id: str, acl: Acl | None
-) -> None:
-    """Store ``acl`` (from :func:`write_acl`) with the version just written."""
-    if acl is not None:
-        await services.blocking(
-            services.access.meta.put_object_acl, bucket, key, version_id, acl.to_json()
-        )

@@ -10,6 +10,8 @@ AWS answers a regional endpoint asked for another region.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from onshore.domain.errors import (
     BucketAlreadyExists,
     BucketAlreadyOwnedByYou,
@@ -44,7 +46,16 @@ class BucketService:
         self.regions = regions or (region,)
         self.quota = quota
 
-    async def create(self, name: str, *, owner_id: str, location: str | None) -> Bucket:
+    async def create(
+        self,
+        name: str,
+        *,
+        owner_id: str,
+        location: str | None,
+        configs: Mapping[str, str] | None = None,
+    ) -> Bucket:
+        """Create a bucket; ``configs`` (its object ownership and ACL documents) are committed
+        with it, in the same transaction."""
         check_bucket_name(name)
         if location is not None and location not in self.regions:
             raise InvalidLocationConstraint(
@@ -63,7 +74,7 @@ class BucketService:
             if existing is None:
                 await self.quota.check(owner_id, add_buckets=1)
         wanted = Bucket(name=name, owner_id=owner_id, region=self.region, created=now())
-        stored = await self.blocking(self.meta.create_bucket, wanted)
+        stored = await self.blocking(self.meta.create_bucket, wanted, configs=configs)
         if stored.created != wanted.created:
             if stored.owner_id == owner_id:
                 raise BucketAlreadyOwnedByYou(BucketName=name)

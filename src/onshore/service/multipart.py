@@ -9,6 +9,8 @@ but not named in the completion request are freed. S3's rules, enforced here:
   name uploaded parts with their current ETags (``InvalidPart``), and every part but the last
   must be at least 5 MiB (``EntityTooSmall``);
 * the ETag of the result is ``md5(concat(binary part md5s))-N`` (see :mod:`onshore.domain.etag`);
+* the ACL given to CreateMultipartUpload (ACLs enabled) is stored with the upload and
+  becomes the object's in the transaction that completes it;
 * when the upload was created with a checksum algorithm, every part carries that checksum
   (and a value given in the completion request must equal it), and the object's checksum is
   either COMPOSITE (the checksum of the parts' binary checksums, suffixed ``-N``) or
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 
 from onshore.domain import checksums
 from onshore.domain import etag as etags
+from onshore.domain.acl import Acl
 from onshore.domain.errors import (
     BadDigest,
     EntityTooSmall,
@@ -49,7 +52,7 @@ from onshore.service import faults
 from onshore.service.blocking import Blocking
 from onshore.service.data import ByteSource, StoredData, copy_stream, store_stream
 from onshore.service.encryption.keys import CustomerKey, DataKey, ObjectKeys
-from onshore.service.objects import NewObject, now
+from onshore.service.objects import NewObject, acl_document, now
 from onshore.service.quotas import QuotaGuard
 from onshore.storage.ports import BlobStore, MetadataStore
 
@@ -111,7 +114,10 @@ class MultipartService:
         owner_id: str,
         checksum_algorithm: ChecksumAlgorithm | None = None,
         checksum_type: ChecksumType | None = None,
+        acl: Acl | None = None,
     ) -> MultipartUpload:
+        """A new upload. ``acl`` (None with ACLs disabled) is stored with it in the same
+        transaction, and :meth:`complete` commits it with the object version."""
         check_key(key)
         data_key = None
         if self.keys is not None:
@@ -139,7 +145,7 @@ class MultipartService:
             checksum_type=checksum_type,
             encryption=encryption,
         )
-        await self.blocking.write(self.meta, self.meta.create_upload, upload)
+        await self.blocking.write(self.meta, self.meta.create_upload, upload, acl=acl_document(acl))
         return upload
 
     async def get_upload(self, bucket: str, key: str, upload_id: str) -> MultipartUpload:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from onshore.domain import preconditions
+from onshore.domain.acl import Acl
 from onshore.domain.errors import (
     BadDigest,
     InvalidRange,
@@ -188,7 +189,10 @@ class ObjectService:
         *,
         owner_id: str,
         expected_size: int | None = None,
+        acl: Acl | None = None,
     ) -> ObjectVersion:
+        """Store a new version of bucket/key from ``source``. ``acl`` (None with ACLs disabled)
+        is committed with the version, in the same metadata transaction."""
         check_key(key)
         if expected_size is None or expected_size > self.inline_threshold:
             await self._require_bucket(bucket)
@@ -212,7 +216,11 @@ class ObjectService:
                 )
             version = self._version(bucket, key, data, new, owner_id, data_key)
             result = await self.blocking.write(
-                self.meta, self.meta.put_object, version, condition=new.condition
+                self.meta,
+                self.meta.put_object,
+                version,
+                condition=new.condition,
+                acl=acl_document(acl),
             )
         except BaseException:
             self._discard(data)
@@ -301,10 +309,13 @@ class ObjectService:
         condition: WriteCondition | None = None,
         source_customer: CustomerKey | None = None,
         target_sse: NewObject | None = None,
+        acl: Acl | None = None,
     ) -> ObjectVersion:
         """Copy ``source`` (from :meth:`get_version`) to bucket/key. ``new`` None means
         metadata directive COPY; ``target_sse`` carries the encryption asked for the copy
-        (as on AWS, a copy is sealed anew: SSE-C only if the request gives a key again)."""
+        (as on AWS, a copy is sealed anew: SSE-C only if the request gives a key again).
+        ``acl`` is the copy's own ACL (a copy never inherits its source's), committed with
+        it."""
         check_key(key)
         preconditions.check(
             source_headers, source.etag, source.last_modified, prefix="x-amz-copy-source-if-"
@@ -343,7 +354,11 @@ class ObjectService:
                 checksum=source.checksum or data.checksum,
             )
             result = await self.blocking.write(
-                self.meta, self.meta.put_object, version, condition=target.condition
+                self.meta,
+                self.meta.put_object,
+                version,
+                condition=target.condition,
+                acl=acl_document(acl),
             )
         except BaseException:
             self._discard(data)
@@ -365,6 +380,11 @@ class ObjectService:
     def _free(self, result: WriteResult) -> None:
         if result.freed_blobs:
             self.blocking.submit(self.blobs.delete, result.freed_blobs)
+
+
+def acl_document(acl: Acl | None) -> str | None:
+    """The stored form of a new version's or upload's ACL (None: ACLs disabled)."""
+    return None if acl is None else acl.to_json()
 
 
 def copy_source_range(header: str | None, size: int) -> ByteRange | None:

@@ -37,8 +37,10 @@ class IamStore(Protocol):
         """All tenants, by name."""
 
     def delete_tenant(self, account_id: str) -> None:
-        """Delete the tenant with its users, keys, policies and quota. DeleteConflict while it
-        owns buckets; NoSuchEntity if missing."""
+        """Delete the tenant with its users, keys, policies and quota. OffboardingError (409
+        ``OffboardingConflict``) once an offboarding was requested for it (in notice, executing
+        or offboarded: the row is the tombstone), checked in the same transaction;
+        DeleteConflict while it owns buckets; NoSuchEntity if missing."""
 
     # --- users ----------------------------------------------------------------------------------
     def create_user(self, user: User) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -136,13 +136,13 @@ class MemoryMetadataStore:
         return tuple(blob for blob in wanted if blob not in referenced)
 
     # --- buckets --------------------------------------------------------------------------------
-    def create_bucket(self, bucket: Bucket) -> Bucket:
+    def create_bucket(self, bucket: Bucket, *, configs: Mapping[str, str] | None = None) -> Bucket:
         with self._lock:
             existing = self._buckets.get(bucket.name)
             if existing is not None:
                 return existing.bucket
             stored = replace(bucket, created=_utc(bucket.created))
-            self._buckets[bucket.name] = _BucketState(stored)
+            self._buckets[bucket.name] = _BucketState(stored, configs=dict(configs or {}))
             return stored
 
     def get_bucket(self, name: str) -> Bucket | None:
@@ -234,14 +234,6 @@ class MemoryMetadataStore:
                 return None
             return self._upload_acls.get((bucket, upload_id))
 
-    def put_upload_acl(self, bucket: str, upload_id: str, document: str) -> bool:
-        with self._lock:
-            state = self._buckets.get(bucket)
-            if state is None or upload_id not in state.uploads:
-                return False
-            self._upload_acls[(bucket, upload_id)] = document
-            return True
-
     # --- tenant keys (encryption at rest) -------------------------------------------------------
     def get_tenant_key(self, account_id: str) -> TenantKey | None:
         with self._lock:
@@ -279,10 +271,21 @@ class MemoryMetadataStore:
             return None
 
     def put_object(
-        self, version: ObjectVersion, *, condition: WriteCondition | None = None
+        self,
+        version: ObjectVersion,
+        *,
+        condition: WriteCondition | None = None,
+        acl: str | None = None,
     ) -> WriteResult:
         with self._lock:
-            return self._put(version, condition)
+            return self._with_acl(self._put(version, condition), acl)
+
+    def _with_acl(self, result: WriteResult, acl: str | None) -> WriteResult:
+        """Give the version just stored (under the same hold of the lock) its ACL."""
+        stored = result.version
+        if acl is not None and stored is not None:
+            self._object_acls[(stored.bucket, stored.key, stored.version_id)] = (stored, acl)
+        return result
 
     def _put(self, version: ObjectVersion, condition: WriteCondition | None) -> WriteResult:
         state = self._state(version.bucket)
@@ -416,7 +419,7 @@ class MemoryMetadataStore:
             return sum(len(vs) for vs in self._state(bucket).versions.values())
 
     # --- multipart ------------------------------------------------------------------------------
-    def create_upload(self, upload: MultipartUpload) -> None:
+    def create_upload(self, upload: MultipartUpload, *, acl: str | None = None) -> None:
         with self._lock:
             stored = replace(
                 upload,
@@ -425,6 +428,8 @@ class MemoryMetadataStore:
                 user_metadata=dict(upload.user_metadata),
             )
             self._state(upload.bucket).uploads[upload.upload_id] = _Upload(next(self._seq), stored)
+            if acl is not None:
+                self._upload_acls[(upload.bucket, upload.upload_id)] = acl
 
     def get_upload(self, bucket: str, upload_id: str) -> MultipartUpload | None:
         with self._lock:
@@ -466,6 +471,7 @@ class MemoryMetadataStore:
             state = self._state(bucket)
             upload = self._upload(bucket, upload_id)
             result = self._put_after_removing_upload(state, upload, version, condition)
+            self._with_acl(result, self._upload_acls.pop((bucket, upload_id), None))
             kept = set(version.blob_ids())
             loose = [p.blob_id for p in upload.parts.values() if p.blob_id not in kept]
             freed = tuple(dict.fromkeys(result.freed_blobs + self._unreferenced(loose)))

@@ -27,7 +27,7 @@ Contracts, which every implementation honours and ``tests/contract`` checks:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import BinaryIO, NamedTuple, Protocol
 
@@ -55,9 +55,11 @@ class MetadataStore(Protocol):
         """Flush and release everything. Idempotent."""
 
     # --- buckets --------------------------------------------------------------------------------
-    def create_bucket(self, bucket: Bucket) -> Bucket:
-        """Create ``bucket``. If the name exists, return the existing bucket unchanged
-        (the caller decides between BucketAlreadyOwnedByYou and BucketAlreadyExists)."""
+    def create_bucket(self, bucket: Bucket, *, configs: Mapping[str, str] | None = None) -> Bucket:
+        """Create ``bucket`` with its first sub-resource documents (``configs``, kind →
+        document: CreateBucket's object ownership and ACL), in one transaction. If the name
+        exists, return the existing bucket unchanged and store nothing (the caller decides
+        between BucketAlreadyOwnedByYou and BucketAlreadyExists)."""
 
     def get_bucket(self, name: str) -> Bucket | None: ...
 
@@ -87,16 +89,17 @@ class MetadataStore(Protocol):
 
     def get_object_acl(self, bucket: str, key: str, version_id: str | None) -> str | None:
         """The ACL document stored for one object version (``version_id`` None: the latest),
-        or None (no ACL stored, or no such version). An ACL lives and dies with its version."""
+        or None (no ACL stored, or no such version). An ACL lives and dies with its version:
+        a new version gets one only in the transaction that stores it (``put_object``'s and
+        ``create_upload``'s ``acl``), so no reader ever sees the version without it."""
 
     def put_object_acl(self, bucket: str, key: str, version_id: str, document: str) -> bool:
-        """Store one object version's ACL document; False if the version does not exist."""
+        """Replace one existing version's ACL document (PutObjectAcl); False if the version
+        does not exist."""
 
     def get_upload_acl(self, bucket: str, upload_id: str) -> str | None:
-        """The ACL document a multipart upload will give its object, or None."""
-
-    def put_upload_acl(self, bucket: str, upload_id: str, document: str) -> bool:
-        """Store a multipart upload's ACL document; False if the upload does not exist."""
+        """The ACL document a multipart upload will give its object (``create_upload``'s
+        ``acl``), or None."""
 
     # --- objects --------------------------------------------------------------------------------
     def get_object(
@@ -106,15 +109,21 @@ class MetadataStore(Protocol):
         version; None if there is none. Raises NoSuchBucket."""
 
     def put_object(
-        self, version: ObjectVersion, *, condition: WriteCondition | None = None
+        self,
+        version: ObjectVersion,
+        *,
+        condition: WriteCondition | None = None,
+        acl: str | None = None,
     ) -> WriteResult:
         """Store ``version`` as the key's latest.
 
         The stored version id is ``version.version_id`` when the bucket is ENABLED and ``"null"``
         otherwise; whatever it replaces (the unversioned or null version) is removed and its blobs
-        returned in ``freed_blobs``. ``condition`` is evaluated against the current latest version
-        in the same transaction (PreconditionFailed / NoSuchKey). ``version.is_delete_marker`` may
-        be set (used by delete). Raises NoSuchBucket. Returns the stored version (is_latest=True).
+        returned in ``freed_blobs``, and its ACL with it. ``acl``, when given, is the new
+        version's ACL document, stored in the same transaction. ``condition`` is evaluated
+        against the current latest version in the same transaction (PreconditionFailed /
+        NoSuchKey). ``version.is_delete_marker`` may be set (used by delete). Raises
+        NoSuchBucket. Returns the stored version (is_latest=True).
         """
 
     def delete_object(
@@ -173,8 +182,9 @@ class MetadataStore(Protocol):
         """Number of versions (including delete markers) in the bucket."""
 
     # --- multipart ------------------------------------------------------------------------------
-    def create_upload(self, upload: MultipartUpload) -> None:
-        """Raises NoSuchBucket."""
+    def create_upload(self, upload: MultipartUpload, *, acl: str | None = None) -> None:
+        """Store a new upload and, in the same transaction, the ACL document (``acl``) the
+        object it completes into will get. Raises NoSuchBucket."""
 
     def get_upload(self, bucket: str, upload_id: str) -> MultipartUpload | None: ...
 
@@ -197,9 +207,10 @@ class MetadataStore(Protocol):
         *,
         condition: WriteCondition | None = None,
     ) -> WriteResult:
-        """Atomically: store ``version`` exactly as ``put_object`` would, delete the upload and
-        its part rows. Part blobs that ``version.segments`` does not name are returned in
-        ``freed_blobs`` together with those of any replaced version. Raises NoSuchUpload."""
+        """Atomically: store ``version`` exactly as ``put_object`` would, with the upload's ACL
+        document (if it has one) as the version's ACL, and delete the upload and its part rows.
+        Part blobs that ``version.segments`` does not name are returned in ``freed_blobs``
+        together with those of any replaced version. Raises NoSuchUpload."""
 
     def abort_upload(self, bucket: str, upload_id: str) -> tuple[str, ...]:
         """Delete the upload and its parts; returns their blob ids. Raises NoSuchUpload."""

@@ -13,7 +13,7 @@ from onshore.domain.errors import (
 )
 from onshore.domain.models import Versioning
 from onshore.s3api import xml
-from onshore.s3api.bucket_acl import create_bucket_acl, store_bucket_acl
+from onshore.s3api.bucket_acl import bucket_configs, create_bucket_acl
 from onshore.s3api.http import Request, Response
 from onshore.s3api.operations import Services, operation
 from onshore.s3api.routing import Op
@@ -99,8 +99,13 @@ async def create_bucket(req: Request, services: Services) -> Response:
         from onshore.domain.errors import S3NotImplemented
 
         raise S3NotImplemented("Object Lock is not implemented by onshore yet.")
-    await services.buckets.create(req.bucket, owner_id=req.principal.account_id, location=location)
-    await store_bucket_acl(services, req.bucket, ownership, acl)
+    await services.buckets.create(
+        req.bucket,
+        owner_id=req.principal.account_id,
+        location=location,
+        configs=bucket_configs(ownership, acl),
+    )
+    services.access.invalidate(req.bucket)  # authorize() looked the bucket up before it existed
     return Response(200, {"Location": f"/{req.bucket}"})
 
 

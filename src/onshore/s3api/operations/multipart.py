@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from onshore.domain import etag as etags
 from onshore.domain import preconditions
-from onshore.domain.acl import Acl
 from onshore.domain.errors import InvalidArgument, InvalidRequest, MalformedXML, NoSuchUpload
 from onshore.domain.models import Checksum, ChecksumAlgorithm, ChecksumType
 from onshore.domain.numbers import decimal
@@ -16,7 +15,7 @@ from onshore.s3api.operations import Services, operation
 from onshore.s3api.operations.buckets import read_xml_body
 from onshore.s3api.operations.objects import copy_source
 from onshore.s3api.routing import Op
-from onshore.s3api.write_acl import store_write_acl, write_acl
+from onshore.s3api.write_acl import write_acl
 from onshore.service.multipart import CompletedPart, check_part_number
 from onshore.service.objects import copy_source_range
 
@@ -83,10 +82,8 @@ async def create_multipart_upload(req: Request, services: Services) -> Response:
         owner_id=req.principal.account_id,
         checksum_algorithm=algorithm,
         checksum_type=kind,
+        acl=acl,
     )
-    if acl is not None:
-        meta = services.access.meta
-        await services.blocking(meta.put_upload_acl, req.bucket, upload.upload_id, acl.to_json())
     headers = sse.response_headers(upload.encryption)
     if algorithm is not None and kind is not None:
         headers["x-amz-checksum-algorithm"] = algorithm.value
@@ -172,14 +169,9 @@ async def complete_multipart_upload(req: Request, services: Services) -> Respons
             if value:
                 checksum = Checksum(algorithm, value)
         requested.append(CompletedPart(number, etag, checksum))
-    meta = services.access.meta
-    acl_text = await services.blocking(meta.get_upload_acl, req.bucket, upload_id)
     version = await services.multipart.complete(
         req.bucket, req.key, upload_id, requested, condition=hdr.write_condition(req.headers)
     )
-    if acl_text is not None:
-        acl = Acl.from_json(acl_text)
-        await store_write_acl(services, req.bucket, req.key, version.version_id, acl)
     body = [
         xml.element("Location", f"/{req.bucket}/{req.key}"),
         xml.element("Bucket", req.bucket),

@@ -26,7 +26,7 @@ from onshore.s3api.http import Request, Response
 from onshore.s3api.operations import Services, operation
 from onshore.s3api.operations.buckets import read_xml_body
 from onshore.s3api.routing import Op
-from onshore.s3api.write_acl import store_write_acl, write_acl
+from onshore.s3api.write_acl import write_acl
 from onshore.service.multipart import check_part_number
 from onshore.service.objects import NewObject, http_date
 
@@ -59,8 +59,8 @@ async def put_object(req: Request, services: Services) -> Response:
         new,
         owner_id=req.principal.account_id,
         expected_size=req.body.decoded_length,
+        acl=acl,
     )
-    await store_write_acl(services, req.bucket, req.key, version.version_id, acl)
     out = {"ETag": etags.quote(version.etag), **hdr.version_headers(version)}
     out.update(sse.response_headers(version.encryption))
     if version.checksum is not None:
@@ -303,8 +303,8 @@ async def copy_object(req: Request, services: Services) -> Response:
         condition=hdr.write_condition(req.headers),
         source_customer=sse.customer_key(req.headers, sse.COPY_SOURCE_CUSTOMER),
         target_sse=NewObject(sse=target_mode, customer_key=target_customer, kms_key_id=target_kms),
+        acl=acl,
     )
-    await store_write_acl(services, req.bucket, req.key, version.version_id, acl)
     body = [
         xml.element("ETag", etags.quote(version.etag)),
         xml.element("LastModified", xml.timestamp(version.last_modified)),

@@ -1,10 +1,18 @@
-"""The write gate of the S3 API: no new data for a tenant that is being offboarded.
+"""The write gate: no new data or state for a tenant that is being offboarded.
 
-During the notice period (and while the deletion runs) a write — any operation in
-:data:`onshore.s3api.routing.WRITES` — is refused with 403 ``AccountProblem`` when the caller's
-account, or the owner of the bucket written to, is being offboarded; the message says until
-when reads remain available. Reads, listings and deletes are not refused: the tenant exports
-its data during the notice.
+During the notice period (and while the deletion runs) the tenant may read and export only:
+
+* **S3** (:meth:`OffboardingGate.check_write`): a write — any operation in
+  :data:`onshore.s3api.routing.WRITES` — is refused with 403 ``AccountProblem`` when the
+  caller's account, or the owner of the bucket written to, is being offboarded. Reads, listings
+  and deletes are not refused: the tenant exports (and may clean up) its data.
+* **IAM and KMS** (:meth:`OffboardingGate.check_account`): every state-changing call of the
+  account (creating users, keys, policies, KMS keys and aliases; KMS ``Encrypt`` and
+  ``GenerateDataKey``, which make new ciphertext) is refused with the same code and message in
+  the protocol's own error shape; ``Get*``, ``List*``, ``Describe*`` and KMS ``Decrypt`` stay
+  allowed.
+
+The message says until when reads remain available.
 
 The hot path is an in-memory check: the accounts being offboarded (normally none) are loaded
 from the database at most once per ``ttl`` seconds per process, so a request made through
@@ -62,6 +70,12 @@ class OffboardingGate:
             self._entries = await self.blocking.batched(self.load)
             self._expires = now + self.ttl
         return self._entries
+
+    async def check_account(self, account_id: str) -> None:
+        """Raise AccountProblem if ``account_id`` is being offboarded (its IAM and KMS writes)."""
+        entries = await self.entries()
+        if account_id in entries:
+            raise _refusal(entries[account_id])
 
     async def check_write(self, account_id: str, bucket: str | None, owner: OwnerLookup) -> None:
         """Raise AccountProblem if this write would add data for an account being offboarded."""

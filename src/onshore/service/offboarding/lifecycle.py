@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from onshore.domain.iam import IamError, NoSuchEntity, Tenant, ValidationError
+from onshore.domain.iam import NoSuchEntity, OffboardingError, Tenant, ValidationError
 from onshore.service import faults
 from onshore.service.audit.integrity import AuditKey
 from onshore.service.kms.keys import material_context
@@ -48,12 +48,6 @@ from onshore.storage.sqlite.iam import SqliteIamStore
 
 #: Longest notice period accepted (ten years).
 MAX_NOTICE_DAYS = 3650
-
-
-class OffboardingError(IamError):
-    """The request conflicts with the tenant's offboarding state (the message says how)."""
-
-    status, code = 409, "OffboardingConflict"
 
 
 class NoticePeriodNotOver(OffboardingError):

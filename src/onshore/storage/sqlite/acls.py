@@ -1,5 +1,7 @@
 """Object ACL rows (table ``object_acls``, one per object version, keyed by the version's
-``seq`` and removed with it by ``ON DELETE CASCADE``)."""
+``seq`` and removed with it by ``ON DELETE CASCADE``) and upload ACL rows (``upload_acls``,
+likewise with their upload). A new version's or upload's ACL is inserted by the mutation that
+inserts the row it belongs to (:mod:`.mutations`), in the same transaction."""
 
 from __future__ import annotations
 
@@ -55,13 +57,22 @@ def get_upload_acl(conn: sqlite3.Connection, bucket: str, upload_id: str) -> str
     return None if row is None else str(row[0])
 
 
-def put_upload_acl(conn: sqlite3.Connection, bucket: str, upload_id: str, document: str) -> bool:
-    row = conn.execute(_UPLOAD_SEQ, (bucket, upload_id)).fetchone()
-    if row is None:
-        return False
+def add_version_acl(conn: sqlite3.Connection, version_seq: int, document: str) -> None:
+    """The ACL of a version being inserted, in the transaction that inserts it."""
     conn.execute(
-        "INSERT INTO upload_acls (upload_seq, document) VALUES (?, ?)"
-        " ON CONFLICT (upload_seq) DO UPDATE SET document = excluded.document",
-        (row[0], document),
+        "INSERT INTO object_acls (version_seq, document) VALUES (?, ?)", (version_seq, document)
     )
-    return True
+
+
+def add_upload_acl(conn: sqlite3.Connection, upload_seq: int, document: str) -> None:
+    """The ACL of an upload being created, in the transaction that creates it."""
+    conn.execute(
+        "INSERT INTO upload_acls (upload_seq, document) VALUES (?, ?)", (upload_seq, document)
+    )
+
+
+def upload_acl_by_seq(conn: sqlite3.Connection, upload_seq: int) -> str | None:
+    row = conn.execute(
+        "SELECT document FROM upload_acls WHERE upload_seq = ?", (upload_seq,)
+    ).fetchone()
+    return None if row is None else str(row[0])

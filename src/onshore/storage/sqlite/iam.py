@@ -19,6 +19,7 @@ from onshore.domain.iam import (
     KeyStatus,
     LimitExceeded,
     NoSuchEntity,
+    OffboardingError,
     Quota,
     Tenant,
     Usage,
@@ -115,6 +116,16 @@ class SqliteIamStore:
     def delete_tenant(self, account_id: str) -> None:
         def work(conn: sqlite3.Connection) -> None:
             _require_tenant(conn, account_id)
+            offboarding = conn.execute(
+                "SELECT state FROM offboarding WHERE account_id = ?", (account_id,)
+            ).fetchone()
+            if offboarding is not None:
+                raise OffboardingError(
+                    f"Cannot delete a tenant that is {offboarding[0]}: its row keeps the "
+                    "account id and name named by its offboarding record and deletion "
+                    "certificate. Cancel the offboarding first if it is still in its notice "
+                    "period."
+                )
             if conn.execute(
                 "SELECT 1 FROM buckets WHERE owner_id = ? LIMIT 1", (account_id,)
             ).fetchone():

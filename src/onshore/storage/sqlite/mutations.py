@@ -21,7 +21,7 @@ two versions is never handed out for deletion while one of them remains.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 
 from onshore.domain import etag as etags
@@ -43,19 +43,21 @@ from onshore.domain.models import (
     WriteCondition,
     WriteResult,
 )
-from onshore.storage.sqlite import codec
+from onshore.storage.sqlite import acls, codec
 
 _IN_CHUNK = 256  # ids per "IN (...)" query
 
 
 # --- buckets ------------------------------------------------------------------------------------
-def create_bucket(conn: sqlite3.Connection, bucket: Bucket) -> Bucket:
+def create_bucket(
+    conn: sqlite3.Connection, bucket: Bucket, configs: Mapping[str, str] | None = None
+) -> Bucket:
     row = conn.execute(
         f"SELECT {codec.BUCKET_COLUMNS} FROM buckets WHERE name = ?", (bucket.name,)
     ).fetchone()
     if row is not None:
         return codec.decode_bucket(row)
-    conn.execute(
+    cursor = conn.execute(
         "INSERT INTO buckets (name, owner_id, region, created_us, versioning)"
         " VALUES (?, ?, ?, ?, ?)",
         (
@@ -66,6 +68,11 @@ def create_bucket(conn: sqlite3.Connection, bucket: Bucket) -> Bucket:
             bucket.versioning.value,
         ),
     )
+    if configs:
+        conn.executemany(
+            "INSERT INTO bucket_configs (bucket_id, kind, document) VALUES (?, ?, ?)",
+            [(cursor.lastrowid, kind, document) for kind, document in configs.items()],
+        )
     return replace(bucket, created=codec.from_us(codec.to_us(bucket.created)))
 
 
@@ -159,10 +166,13 @@ def locate(
 
 
 def put_object(
-    conn: sqlite3.Connection, version: ObjectVersion, condition: WriteCondition | None
+    conn: sqlite3.Connection,
+    version: ObjectVersion,
+    condition: WriteCondition | None,
+    acl: str | None = None,
 ) -> WriteResult:
     return _store(
-        conn, locate(conn, version.bucket, codec.key_bytes(version.key)), version, condition
+        conn, locate(conn, version.bucket, codec.key_bytes(version.key)), version, condition, acl
     )
 
 
@@ -171,6 +181,7 @@ def _store(
     located: tuple[int, Versioning, codec.VersionRow | None],
     version: ObjectVersion,
     condition: WriteCondition | None,
+    acl: str | None = None,
 ) -> WriteResult:
     bucket_id, versioning, latest = located
     if condition is not None:
@@ -190,6 +201,8 @@ def _store(
         conn.execute("UPDATE versions SET is_latest = 0 WHERE seq = ?", (latest[0],))
     cursor = conn.execute(_INSERT_VERSION, codec.version_params(bucket_id, stored))
     _link_blobs(conn, cursor.lastrowid, stored.blob_ids())
+    if acl is not None and cursor.lastrowid is not None:
+        acls.add_version_acl(conn, cursor.lastrowid, acl)
     freed = unreferenced(conn, removed.blob_ids() if removed else ())
     return WriteResult(version=stored, freed_blobs=freed, removed=removed)
 
@@ -293,9 +306,13 @@ _INSERT_UPLOAD = (
 )
 
 
-def create_upload(conn: sqlite3.Connection, upload: MultipartUpload) -> None:
+def create_upload(
+    conn: sqlite3.Connection, upload: MultipartUpload, acl: str | None = None
+) -> None:
     bucket_id, _ = bucket_for_write(conn, upload.bucket)
-    conn.execute(_INSERT_UPLOAD, codec.upload_params(bucket_id, upload))
+    cursor = conn.execute(_INSERT_UPLOAD, codec.upload_params(bucket_id, upload))
+    if acl is not None and cursor.lastrowid is not None:
+        acls.add_upload_acl(conn, cursor.lastrowid, acl)
 
 
 def upload_seq(conn: sqlite3.Connection, bucket: str, upload_id: str) -> int:
@@ -338,21 +355,22 @@ def complete_upload(
     version: ObjectVersion,
     condition: WriteCondition | None,
 ) -> WriteResult:
-    part_blobs = _drop_upload(conn, bucket, upload_id)
+    seq = upload_seq(conn, bucket, upload_id)
+    acl = acls.upload_acl_by_seq(conn, seq)  # read before the upload's row (and it) goes
+    part_blobs = _drop_upload(conn, seq)
     located = locate(conn, bucket, codec.key_bytes(version.key))
-    result = _store(conn, located, version, condition)
+    result = _store(conn, located, version, condition, acl)
     kept = set(version.blob_ids())
     loose = unreferenced(conn, [blob for blob in part_blobs if blob not in kept])
     return replace(result, freed_blobs=tuple(dict.fromkeys(result.freed_blobs + loose)))
 
 
 def abort_upload(conn: sqlite3.Connection, bucket: str, upload_id: str) -> tuple[str, ...]:
-    return unreferenced(conn, _drop_upload(conn, bucket, upload_id))
+    return unreferenced(conn, _drop_upload(conn, upload_seq(conn, bucket, upload_id)))
 
 
-def _drop_upload(conn: sqlite3.Connection, bucket: str, upload_id: str) -> list[str]:
-    """Delete an upload and its parts; return the parts' blob ids."""
-    seq = upload_seq(conn, bucket, upload_id)
+def _drop_upload(conn: sqlite3.Connection, seq: int) -> list[str]:
+    """Delete an upload (its ACL goes with it) and its parts; return the parts' blob ids."""
     blobs = [
         str(row[0])
         for row in conn.execute(

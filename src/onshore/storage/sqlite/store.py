@@ -25,7 +25,7 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import ParamSpec, TypeVar
@@ -187,8 +187,8 @@ class SqliteMetadataStore:
             method(*args, **kwargs)
         return await future
 
-    def create_bucket(self, bucket: Bucket) -> Bucket:
-        return self._writer.submit(lambda c: mutations.create_bucket(c, bucket))
+    def create_bucket(self, bucket: Bucket, *, configs: Mapping[str, str] | None = None) -> Bucket:
+        return self._writer.submit(lambda c: mutations.create_bucket(c, bucket, configs))
 
     def get_bucket(self, name: str) -> Bucket | None:
         row = (
@@ -256,9 +256,6 @@ class SqliteMetadataStore:
     def get_upload_acl(self, bucket: str, upload_id: str) -> str | None:
         return acls.get_upload_acl(self._conn(), bucket, upload_id)
 
-    def put_upload_acl(self, bucket: str, upload_id: str, document: str) -> bool:
-        return self._writer.submit(lambda c: acls.put_upload_acl(c, bucket, upload_id, document))
-
     # --- objects --------------------------------------------------------------------------------
     def get_object(
         self, bucket: str, key: str, version_id: str | None = None
@@ -267,9 +264,13 @@ class SqliteMetadataStore:
         return None if row is None else codec.decode_version(bucket, row)
 
     def put_object(
-        self, version: ObjectVersion, *, condition: WriteCondition | None = None
+        self,
+        version: ObjectVersion,
+        *,
+        condition: WriteCondition | None = None,
+        acl: str | None = None,
     ) -> WriteResult:
-        return self._writer.submit(lambda c: mutations.put_object(c, version, condition))
+        return self._writer.submit(lambda c: mutations.put_object(c, version, condition, acl))
 
     def delete_object(
         self,
@@ -335,8 +336,8 @@ class SqliteMetadataStore:
         return int(row[0])
 
     # --- multipart ------------------------------------------------------------------------------
-    def create_upload(self, upload: MultipartUpload) -> None:
-        self._writer.submit(lambda c: mutations.create_upload(c, upload))
+    def create_upload(self, upload: MultipartUpload, *, acl: str | None = None) -> None:
+        self._writer.submit(lambda c: mutations.create_upload(c, upload, acl))
 
     def get_upload(self, bucket: str, upload_id: str) -> MultipartUpload | None:
         row = (
