@@ -14,6 +14,7 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,6 +26,9 @@ from onshore.service.audit.planes import KMS_PARAMETERS, Plane, pick
 from onshore.service.blocking import Blocking
 from onshore.service.identity import Identities
 from onshore.service.kms.keys import KmsError, KmsService
+from onshore.service.rootkey import KEY_SERVICE_DOWN, KeyServiceUnavailable
+
+log = logging.getLogger("onshore.kms")
 
 TARGET_PREFIX = "TrentService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -255,6 +259,9 @@ async def call(
         result = await blocking(operation, kms, account, parsed)
     except KmsError as err:
         return 400, error_body(err.kind, err.message)
+    except KeyServiceUnavailable as err:
+        log.error("KMS %s failed: %s", name, err)
+        return 503, error_body("DependencyTimeoutException", KEY_SERVICE_DOWN)
     return 200, json.dumps(result).encode()
 
 
