@@ -6,6 +6,7 @@ embedded defaults; this is the one place that chooses implementations.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from onshore.service.objects import ObjectService
 from onshore.service.offboarding.wiring import offboarding_for
 from onshore.service.operators import Operators
 from onshore.service.quotas import QuotaGuard
-from onshore.service.rootkey import KeyWrapper
+from onshore.service.rootkey import KeyWrapper, RootKeyError
 from onshore.service.space import DiskSpace
 from onshore.service.support import SupportAccess
 from onshore.storage.filesystem import FilesystemBlobStore
@@ -149,7 +150,11 @@ def create_app() -> PortRouter:
     config = load()
     configure_logging(config.log_level)
     apply_connection_limits(config)
-    return build(config).asgi()
+    try:
+        return build(config).asgi()
+    except RootKeyError as exc:  # e.g. the key service went away since start-up: one line
+        logging.getLogger("onshore").error("a server process cannot start: %s", exc)
+        raise SystemExit(2) from None
 
 
 def _die_with_parent() -> None:
