@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from onshore.cli.adminclient import AdminClient
+from onshore.cli.adminclient import AdminClient, AdminClientError
 from onshore.service.rootkey import sealed_by
 from onshore.service.transit import TransitRootKey, TransitSettings
 from onshore.storage.sqlite import SqliteMetadataStore
@@ -161,6 +161,12 @@ def test_objects_sealed_at_the_key_service_then_revoked_and_shredded(
         )  # fmt: skip
         tenant_s3 = client("s3", server.endpoint, tenant.access_key, tenant.secret_key)
         assert code_of(lambda: tenant_s3.list_buckets()) == (503, "ServiceUnavailable")
+        assert code_of(lambda: s3.put_object(Bucket="sealed", Key="new", Body=b"x")) == (
+            503, "ServiceUnavailable"
+        )  # fmt: skip
+        with pytest.raises(AdminClientError) as refused:  # a new tenant's secret cannot be sealed
+            admin_client(server).request("POST", "/tenants", {"name": "while-revoked"})
+        assert (refused.value.status, refused.value.code) == (503, "ServiceUnavailable")
         assert s3.list_buckets()["Buckets"]  # what needs no key still works
         with urllib.request.urlopen(server.endpoint + "/onshore/health/ready", timeout=5):
             pass
@@ -173,6 +179,10 @@ def test_objects_sealed_at_the_key_service_then_revoked_and_shredded(
         server.env = transit_env(openbao, key, token)
         server.start()
         read_data(server, tenant)
+        assert (
+            code_of(lambda: make_client(server.endpoint).head_object(Bucket="sealed", Key="new"))[0]
+            == 404
+        )  # nothing half-written
         assert server.stop() == 0
 
         # The operator deletes the key at the service: the data is crypto-shredded.
