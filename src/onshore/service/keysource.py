@@ -78,9 +78,10 @@ def transit_settings(config: Config) -> TransitSettings:
             "root_key_service is transit but no token is set: set ONSHORE_TRANSIT_TOKEN or "
             "transit_token_file"
         )
-    if not _MOUNT.fullmatch(config.transit_mount):
+    mount = config.transit_mount
+    if not _MOUNT.fullmatch(mount) or {".", ".."} & set(mount.split("/")):
         raise RootKeyError(f"transit_mount is not a mount path: {config.transit_mount!r}")
-    if not _KEY.fullmatch(config.transit_key):
+    if not _KEY.fullmatch(config.transit_key) or config.transit_key in (".", ".."):
         raise RootKeyError(f"transit_key is not a Transit key name: {config.transit_key!r}")
     if not config.transit_timeout > 0:
         raise RootKeyError(f"transit_timeout must be positive, got {config.transit_timeout}")
