@@ -54,6 +54,8 @@ def test_connect_refuses_with_a_clear_reason(openbao: OpenBao) -> None:
         (settings(openbao, key, address="ftp://127.0.0.1:1"), "https://HOST"),
         (settings(openbao, key, address="https://127.0.0.1:8200/v1/transit"), "https://HOST"),
         (settings(openbao, key, token=None), "no token"),
+        (settings(openbao, key, token="hunter2\nX-Other: 1"), "does not hold a token"),
+        (settings(openbao, key, namespace="ns\r\nX-Other: 1"), "cannot be sent in a header"),
     ]
     for bad, message in cases:
         started = time.monotonic()
@@ -61,7 +63,7 @@ def test_connect_refuses_with_a_clear_reason(openbao: OpenBao) -> None:
             TransitRootKey.connect(bad)
         assert time.monotonic() - started < 5
         assert "\n" not in str(caught.value)
-        assert "not-a-token" not in str(caught.value)
+        assert "not-a-token" not in str(caught.value) and "hunter2" not in str(caught.value)
 
 
 def test_keys_that_cannot_bind_a_context_are_refused(openbao: OpenBao) -> None:

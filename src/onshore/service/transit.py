@@ -345,6 +345,10 @@ class TransitRootKey:
             self._down_reason = reason
             self._down_until = time.monotonic() + _BACKOFF_SECONDS
             raise KeyServiceUnavailable(reason) from None
+        except ValueError:  # a header value http.client refuses; never echo it (a token)
+            raise KeyServiceUnavailable(
+                f"{self._where()}: transit_namespace or the token cannot be sent in a header"
+            ) from None
         finally:
             connection.close()
         try:
@@ -367,7 +371,7 @@ class TransitRootKey:
     def _token(self) -> str:
         s = self._settings
         if s.token:
-            return s.token
+            return _checked_token(s.token.strip(), "transit_token")
         if not s.token_file:
             raise KeyServiceUnavailable(
                 "root_key_service is transit but no token is set: set ONSHORE_TRANSIT_TOKEN "
@@ -393,8 +397,13 @@ def read_token_file(path: Path) -> str:
         raise RootKeyError(f"cannot read transit_token_file {path}: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise RootKeyError(f"transit_token_file {path} does not hold a text token") from None
-    if not token or any(ch in token for ch in "\r\n\0"):
-        raise RootKeyError(f"transit_token_file {path} does not hold a token")
+    return _checked_token(token, f"transit_token_file {path}")
+
+
+def _checked_token(token: str, source: str) -> str:
+    """``token`` if it can go in a header; the error never repeats it."""
+    if not token or not all(33 <= ord(ch) < 127 for ch in token):
+        raise KeyServiceUnavailable(f"{source} does not hold a token (printable ASCII, no spaces)")
     return token
 
 
