@@ -138,7 +138,7 @@ def test_objects_sealed_at_the_key_service_then_revoked_and_shredded(
     data_dir = server.data_dir
     try:
         server.start()  # two worker processes: each checks the key at the service
-        tenant, _ = write_data(server)
+        tenant, kms_key = write_data(server)
         read_data(server, tenant)
         assert server.stop() == 0
         # The root key is nowhere under the data directory: every sealed secret is a Transit
@@ -167,6 +167,9 @@ def test_objects_sealed_at_the_key_service_then_revoked_and_shredded(
         with pytest.raises(AdminClientError) as refused:  # a new tenant's secret cannot be sealed
             admin_client(server).request("POST", "/tenants", {"name": "while-revoked"})
         assert (refused.value.status, refused.value.code) == (503, "ServiceUnavailable")
+        with pytest.raises(ClientError) as kms_refused:  # the KMS API says it its own way
+            kms_client(server).encrypt(KeyId=kms_key, Plaintext=b"x")
+        assert kms_refused.value.response["Error"]["Code"] == "DependencyTimeoutException"
         assert s3.list_buckets()["Buckets"]  # what needs no key still works
         with urllib.request.urlopen(server.endpoint + "/onshore/health/ready", timeout=5):
             pass
