@@ -114,6 +114,7 @@ def test_a_blob_forged_for_another_version_fails(openbao: OpenBao) -> None:
 
 def test_deleted_key_shreds_what_it_wrapped(openbao: OpenBao) -> None:
     key = openbao.new_key()
+    openbao.rotate_key(key)
     root = TransitRootKey.connect(settings(openbao, key))
     blob = root.wrap(b"tenant key", context=b"c")
     openbao.delete_key(key)
@@ -121,6 +122,13 @@ def test_deleted_key_shreds_what_it_wrapped(openbao: OpenBao) -> None:
         root.unwrap(blob, context=b"c")
     with pytest.raises(RootKeyError, match="does not exist"):
         TransitRootKey.connect(settings(openbao, key))
+    # A new key under the same name (version 1 again) seals new secrets; the old stay shredded.
+    openbao.ok("POST", f"transit/keys/{key}", {"type": "aes256-gcm96"})
+    fresh = root.wrap(b"new", context=b"c")
+    assert sealed_by(fresh) == root.version_fingerprint(1).hex() == root.fingerprint
+    assert root.unwrap(fresh, context=b"c") == b"new"
+    with pytest.raises(UnwrapError):
+        root.unwrap(blob, context=b"c")
 
 
 def test_revoked_token_is_unavailable_not_corrupt(openbao: OpenBao) -> None:

@@ -170,8 +170,8 @@ class TransitRootKey:
         """Encrypt ``secret`` with the key's latest version. KeyServiceUnavailable if the
         service cannot do it (a wrap failure is never the data's fault)."""
         # The header binds the version too, but the version is only known from the answer:
-        # encrypt with the header of the version last seen, and again in the rare case a
-        # rotation at the service made it older.
+        # encrypt with the header of the version last seen, and again in the rare case the
+        # service answered with another one (rotated meanwhile, or the key re-created).
         for _attempt in range(3):
             version = self._latest
             header = bytes([VERSION]) + self.version_fingerprint(version)
@@ -193,7 +193,7 @@ class TransitRootKey:
                 )
             if sealed_with == version:
                 return header + ciphertext
-            self._latest = max(self._latest, sealed_with)
+            self._latest = sealed_with  # the service's answer is authoritative
         raise KeyServiceUnavailable(f"{self._where()}: the Transit key keeps changing version")
 
     def unwrap(self, blob: bytes, *, context: bytes) -> bytes:
