@@ -6,6 +6,7 @@ embedded defaults; this is the one place that chooses implementations.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from onshore.service.encryption.segments import CipherName
 from onshore.service.fsck import Unsealer
 from onshore.service.iam import IamService
 from onshore.service.identity import Identities
+from onshore.service.keysource import has_root_key, root_key_for
 from onshore.service.kms.keys import KmsService
 from onshore.service.kms.rotation import check_no_pending_rotation
 from onshore.service.kms.sweep import KeySweeper, trail_recorder
@@ -41,7 +43,7 @@ from onshore.service.objects import ObjectService
 from onshore.service.offboarding.wiring import offboarding_for
 from onshore.service.operators import Operators
 from onshore.service.quotas import QuotaGuard
-from onshore.service.rootkey import KeyWrapper, load_root_key
+from onshore.service.rootkey import KeyWrapper, RootKeyError
 from onshore.service.space import DiskSpace
 from onshore.service.support import SupportAccess
 from onshore.storage.filesystem import FilesystemBlobStore
@@ -92,17 +94,13 @@ def object_keys(
     return ObjectKeys(tenant_keys, blocking, enabled=config.encryption, defaults=defaults, kms=kms)
 
 
-def offline_unsealer(data_dir: Path, meta: SqliteMetadataStore) -> Unsealer:
+def offline_unsealer(config: Config, meta: SqliteMetadataStore) -> Unsealer:
     """Opens sealed data for offline tools (``onshore fsck``) with the deployment's root key;
-    never creates one (without a root key, sealed data gets size checks only)."""
-    import os
-
-    from onshore.service.rootkey import FILENAME
-
-    injected = os.environ.get("ONSHORE_ROOT_KEY") or os.environ.get("ONSHORE_ROOT_KEY_FILE")
-    if not injected and not (data_dir / FILENAME).exists():
+    never creates one (without a root key, sealed data gets size checks only). RootKeyError
+    when the configured one cannot be used."""
+    if not has_root_key(config):
         return lambda _encryption: None
-    return unsealer(TenantKeys(meta, load_root_key(data_dir), CipherName.AES_256_GCM))
+    return unsealer(TenantKeys(meta, root_key_for(config), CipherName.AES_256_GCM))
 
 
 class StorageUnavailable(Exception):
@@ -135,7 +133,7 @@ def prepare(config: Config) -> RootCredentials:
         check_retention(config)
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
     check_no_pending_rotation(config.data_dir)
-    load_root_key(config.data_dir)  # generated here on first start, before any worker reads it
+    root_key_for(config)  # generated (local) or checked at the key service, before any worker
     meta, blobs = open_storage(config)
     try:
         sweep_orphans(meta, blobs)
@@ -153,7 +151,11 @@ def create_app() -> PortRouter:
     config = load()
     configure_logging(config.log_level)
     apply_connection_limits(config)
-    return build(config).asgi()
+    try:
+        return build(config).asgi()
+    except RootKeyError as exc:  # e.g. the key service went away since start-up: one line
+        logging.getLogger("onshore").error("a server process cannot start: %s", exc)
+        raise SystemExit(2) from None
 
 
 def _die_with_parent() -> None:
@@ -176,7 +178,7 @@ def _die_with_parent() -> None:
 def build(config: Config) -> Deployment:
     root = load_root_credentials(config.data_dir, config.root_access_key, config.root_secret_key)
     meta, blobs = open_storage(config)
-    root_key = load_root_key(config.data_dir)  # the one read of the key in a server process
+    root_key = root_key_for(config)  # the one read of the key in a server process
     trail = open_trail(config, meta, root_key)
     blocking = Blocking(config.workers_threads)
     kms = KmsService(meta, root_key, partition=config.partition, region=config.region)

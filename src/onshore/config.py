@@ -293,6 +293,65 @@ SETTINGS: tuple[Setting, ...] = (
         "Cipher for data at rest and key wrapping: aes-256-gcm or sm4-gcm.",
     ),
     Setting(
+        "root_key_service",
+        "str",
+        "local",
+        "Who holds the root key: local (a key file in the data directory, or "
+        "ONSHORE_ROOT_KEY/ONSHORE_ROOT_KEY_FILE) or transit (a key that never leaves an "
+        "OpenBao/Vault Transit engine); see docs/encryption.md.",
+    ),
+    Setting(
+        "transit_address",
+        "str",
+        None,
+        "With root_key_service = transit: URL of the OpenBao/Vault server, "
+        "https://HOST:PORT (plain http only to a loopback address).",
+    ),
+    Setting("transit_mount", "str", "transit", "Path the Transit secrets engine is mounted at."),
+    Setting("transit_key", "str", "onshore", "Name of the Transit key that is the root key."),
+    Setting(
+        "transit_token",
+        "str",
+        None,
+        "Token onshore authenticates to the key service with (needs read on "
+        "MOUNT/keys/KEY, update on MOUNT/encrypt/KEY and MOUNT/decrypt/KEY).",
+        secret=True,
+        option=False,
+    ),
+    Setting(
+        "transit_token_file",
+        "str",
+        None,
+        "File holding the token (mode 0600 or stricter) when transit_token is unset; read "
+        "again on every call, so an agent can renew or replace it.",
+    ),
+    Setting(
+        "transit_namespace",
+        "str",
+        None,
+        "Namespace of the Transit engine (X-Vault-Namespace), if the server uses namespaces.",
+    ),
+    Setting(
+        "transit_ca_file",
+        "str",
+        None,
+        "PEM bundle of the CA(s) that sign the key service's certificate; default: the "
+        "system's trusted CAs.",
+    ),
+    Setting(
+        "transit_timeout",
+        "float",
+        5.0,
+        "Seconds each network operation with the key service may take before the call fails.",
+    ),
+    Setting(
+        "transit_cache_seconds",
+        "float",
+        30.0,
+        "Seconds a server process keeps a secret the key service unwrapped (0: ask every "
+        "time); a key deleted or a token revoked at the service takes effect within this time.",
+    ),
+    Setting(
         "offboarding_notice_days",
         "int",
         21,
@@ -370,6 +429,16 @@ class Config:
     audit_retention_override: bool
     encryption: bool
     cipher: str
+    root_key_service: str
+    transit_address: str | None
+    transit_mount: str
+    transit_key: str
+    transit_token: str | None
+    transit_token_file: str | None
+    transit_namespace: str | None
+    transit_ca_file: str | None
+    transit_timeout: float
+    transit_cache_seconds: float
     offboarding_notice_days: int
 
     @property

@@ -10,6 +10,7 @@ import pytest
 from onshore.cli.adminclient import AdminClient
 from tests.api.iam_support import admin_client
 from tests.api.server import ACCESS_KEY, REGION, SECRET_KEY, ServerProcess, client_env
+from tests.openbao import openbao  # noqa: F401 - fixture: a real OpenBao server
 
 # Hermetic boto3 in this process too: no machine-wide AWS configuration.
 for _name in [n for n in os.environ if n.startswith("AWS_")]:

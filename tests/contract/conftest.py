@@ -27,6 +27,7 @@ from onshore.storage.filesystem import FilesystemBlobStore
 from onshore.storage.memory import MemoryMetadataStore
 from onshore.storage.ports import MetadataStore
 from onshore.storage.sqlite import SqliteMetadataStore
+from tests.openbao import openbao  # noqa: F401 - fixture: a real OpenBao server
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
 StoreFactory = Callable[[], MetadataStore]

@@ -30,6 +30,7 @@ from onshore.service.iam import IamService
 from onshore.service.identity import Identities, PrincipalKind
 from onshore.service.offboarding import Offboarding
 from onshore.service.operators import ALL_ROLES, Operators, Role
+from onshore.service.rootkey import KEY_SERVICE_DOWN, KeyServiceUnavailable
 from onshore.service.support import SupportAccess
 
 log = logging.getLogger("onshore.admin")
@@ -83,6 +84,10 @@ class AdminApp:
         except S3Error as exc:
             error = exc.code, exc.message
             status, payload = exc.status, _error(*error)
+        except KeyServiceUnavailable as exc:
+            log.error("admin request %s failed: %s", request_id, exc)
+            error = "ServiceUnavailable", KEY_SERVICE_DOWN
+            status, payload = 503, _error(*error)
         except Exception:
             log.exception("admin request %s failed", request_id)
             error = "InternalError", "Internal error; see the server log."

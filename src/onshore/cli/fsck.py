@@ -64,14 +64,17 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-
     from onshore.app import StorageUnavailable, offline_unsealer, open_offline
+    from onshore.config import load
     from onshore.service import fsck
+    from onshore.service.rootkey import RootKeyError
 
-    data_dir = Path(
-        args.data_dir or os.environ.get(setting("data_dir").env) or str(setting("data_dir").default)
-    )
+    try:
+        config = load({"data_dir": args.data_dir})
+    except ValueError as exc:
+        print(f"onshore fsck: {exc}", file=sys.stderr)
+        return 2
+    data_dir = config.data_dir
     show_progress = sys.stderr.isatty() and not args.json
     try:
         meta, blobs = open_offline(data_dir)
@@ -82,11 +85,16 @@ def run(args: argparse.Namespace) -> int:
         report = _unreadable(exc, repairing=args.repair)
     else:
         try:
+            unseal = offline_unsealer(config, meta)
+        except RootKeyError as exc:  # e.g. the key service is down: the sizes can still be checked
+            print(f"onshore fsck: {exc}: sealed data gets size checks only", file=sys.stderr)
+            unseal = None
+        try:
             report = fsck.check(
                 meta,
                 blobs,
                 progress=_progress if show_progress else None,
-                unseal=offline_unsealer(data_dir, meta),
+                unseal=unseal,
             )
             if args.repair and not report.clean:
                 report = fsck.repair(meta, blobs, report)

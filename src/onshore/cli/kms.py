@@ -2,16 +2,16 @@
 
 ``onshore kms rotate-root`` seals every tenant key under a new root key without touching
 object data; run it again to finish an interrupted rotation
-(:mod:`onshore.service.kms.rotation`).
+(:mod:`onshore.service.kms.rotation`). With ``root_key_service = "transit"`` the new root key is
+the Transit key's latest version: the command moves a deployment from a local root key to the
+key service, or re-wraps what older versions sealed after the key was rotated at the service.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sqlite3
 import sys
-from pathlib import Path
 
 from onshore.config import setting
 
@@ -26,8 +26,11 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "rotate-root",
         help="Seal every tenant key under a new root key (no object data is rewritten).",
         description="Generate a new root key in the data directory and re-wrap every tenant "
-        "key with it, then make it the root key. The server must be stopped. Resumable: if "
-        "interrupted, run it again. Exit status: 0 done, 2 not done.",
+        "key with it, then make it the root key. With root_key_service = transit, re-wrap "
+        "every secret under the Transit key's latest version instead (moving from a local root "
+        "key, whose root.key is then deleted, or after rotating the key at the service). The "
+        "server must be stopped. Resumable: if interrupted, run it again. Exit status: 0 done, "
+        "2 not done.",
     )
     rotate.add_argument(
         "--data-dir",
@@ -41,13 +44,18 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 def run_rotate_root(args: argparse.Namespace) -> int:
     from onshore.app import StorageUnavailable, open_offline
+    from onshore.config import load
+    from onshore.service import keysource
     from onshore.service.audit.offline import OfflineAudit
-    from onshore.service.kms.rotation import rotate_root
+    from onshore.service.kms.rotation import RotationPending, rotate_root
     from onshore.service.rootkey import RootKeyError, UnwrapError
 
-    data_dir = Path(
-        args.data_dir or os.environ.get(setting("data_dir").env) or str(setting("data_dir").default)
-    )
+    try:
+        config = load({"data_dir": args.data_dir})
+    except ValueError as exc:
+        print(f"onshore kms rotate-root: {exc}", file=sys.stderr)
+        return 2
+    data_dir = config.data_dir
     try:
         meta, _ = open_offline(data_dir)
     except (StorageUnavailable, sqlite3.DatabaseError) as exc:
@@ -56,8 +64,16 @@ def run_rotate_root(args: argparse.Namespace) -> int:
     audit = OfflineAudit.from_settings()
     try:
         try:
-            result = rotate_root(data_dir, meta)
-        except (RootKeyError, UnwrapError, OSError) as exc:
+            if keysource.service_of(config) == "transit":
+                result = rotate_root(
+                    data_dir,
+                    meta,
+                    target=keysource.transit_for(config),
+                    previous=keysource.local_key(data_dir),
+                )
+            else:
+                result = rotate_root(data_dir, meta)
+        except (RootKeyError, UnwrapError, RotationPending, OSError) as exc:
             audit.record(meta.writer, "RotateRootKey", {}, error=("RotationFailed", str(exc)))
             print(f"onshore kms rotate-root: {exc}", file=sys.stderr)
             return 2

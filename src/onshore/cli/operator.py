@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from onshore.config import setting
@@ -45,16 +44,24 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
 
 
 def _open(args: argparse.Namespace) -> tuple[SqliteMetadataStore, Operators]:
-    import os
-
     from onshore.app import METADATA_FILE
-    from onshore.service.rootkey import load_root_key
+    from onshore.config import load
+    from onshore.service.keysource import root_key_for
+    from onshore.service.rootkey import RootKeyError
 
-    folder = Path(args.data_dir or os.environ.get(setting("data_dir").env) or "./onshore-data")
+    try:
+        config = load({"data_dir": args.data_dir})
+    except ValueError as exc:
+        raise SystemExit(f"onshore: {exc}") from None
+    folder = config.data_dir
     if not (folder / METADATA_FILE).is_file():
         raise SystemExit(f"onshore: no onshore data in {folder} (start the server once first)")
+    try:
+        root_key = root_key_for(config)
+    except RootKeyError as exc:
+        raise SystemExit(f"onshore: {exc}") from None
     meta = SqliteMetadataStore(folder / METADATA_FILE)
-    return meta, Operators(meta, load_root_key(folder), ttl=0)
+    return meta, Operators(meta, root_key, ttl=0)
 
 
 def _audit() -> OfflineAudit:

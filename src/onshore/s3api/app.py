@@ -16,7 +16,8 @@
    signatures and checksums as the handler consumes it, with a per-read stall timeout.
 6. **Handle**: ``operations.<family>.<op>()`` → services → ``Response``.
 7. **Errors**: any ``S3Error`` is rendered once by :mod:`onshore.s3api.errors`; anything else is
-   logged with the request id and becomes ``InternalError``.
+   logged with the request id and becomes ``InternalError`` (``ServiceUnavailable`` when the
+   external key service holding the root key cannot be used: :mod:`onshore.service.transit`).
 8. **Send** (streaming bodies stop early if the client goes away), then one structured log line.
 
 Every response carries ``x-amz-request-id`` and ``x-amz-id-2``.
@@ -37,6 +38,7 @@ from onshore.domain.errors import (
     RequestTimeout,
     S3Error,
     S3NotImplemented,
+    ServiceUnavailable,
 )
 from onshore.domain.ids import host_id, new_request_id
 from onshore.domain.preconditions import NotModified
@@ -56,6 +58,7 @@ from onshore.service.identity import ANONYMOUS
 from onshore.service.licensing.monitor import STATE_HEADER, Licensing
 from onshore.service.objects import http_date
 from onshore.service.offboarding.gate import OffboardingGate
+from onshore.service.rootkey import KEY_SERVICE_DOWN, KeyServiceUnavailable
 from onshore.storage.errors import is_out_of_space
 
 access_log = logging.getLogger("onshore.access")
@@ -172,6 +175,9 @@ class S3App:
                     "request %s failed (%s): no space left on the data disk", request_id, op_name
                 )
                 failure = InsufficientStorage()
+            elif isinstance(error, KeyServiceUnavailable):
+                log.error("request %s failed (%s): %s", request_id, op_name, error)
+                failure = ServiceUnavailable(KEY_SERVICE_DOWN)
             else:
                 log.exception("request %s failed (%s)", request_id, op_name)
                 failure = InternalError()

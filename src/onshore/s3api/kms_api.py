@@ -18,6 +18,7 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -30,6 +31,9 @@ from onshore.service.blocking import Blocking
 from onshore.service.identity import Identities
 from onshore.service.kms.keys import KmsError, KmsService, key_material_id
 from onshore.service.offboarding.gate import OffboardingGate
+from onshore.service.rootkey import KEY_SERVICE_DOWN, KeyServiceUnavailable
+
+log = logging.getLogger("onshore.kms")
 
 TARGET_PREFIX = "TrentService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
@@ -341,6 +345,9 @@ async def call(
         result = await blocking(operation, kms, account, parsed)
     except KmsError as err:
         return 400, error_body(err.kind, err.message)
+    except KeyServiceUnavailable as err:
+        log.error("KMS %s failed: %s", name, err)
+        return 503, error_body("DependencyTimeoutException", KEY_SERVICE_DOWN)
     return 200, json.dumps(result).encode()
 
 

@@ -12,12 +12,14 @@ Where the key comes from, in order:
    others (mode 0600 or stricter);
 3. ``<data-dir>/root.key``, generated with mode 0600 on first start (the embedded default).
 
-An external key service (Vault-Transit style, where the key never leaves the service) plugs in
-behind the same :class:`KeyWrapper` protocol.
+Or the key stays in an external key service: OpenBao or Vault Transit
+(:mod:`onshore.service.transit`, ``root_key_service = "transit"``), behind the same
+:class:`KeyWrapper` protocol. :mod:`onshore.service.keysource` picks one from the configuration.
 
 Wire format of a wrapped blob: ``version (1 byte) | key fingerprint (8) | nonce (12) | AEAD
 ciphertext+tag``. The fingerprint names the root key generation that sealed it, so rotation can
-tell what still needs re-wrapping.
+tell what still needs re-wrapping. Every wrapper's blobs start with a version byte of its own
+(1: a local key, 2: Transit) and the fingerprint, so :func:`sealed_by` reads any of them.
 """
 
 from __future__ import annotations
@@ -46,6 +48,16 @@ class RootKeyError(Exception):
 
 class UnwrapError(Exception):
     """A wrapped blob is corrupt, was sealed for another context, or by another root key."""
+
+
+#: What a client is told when the key service is unavailable (the details go to the log only).
+KEY_SERVICE_DOWN = "The key service that holds the root key is unavailable. Please try again."
+
+
+class KeyServiceUnavailable(RootKeyError):
+    """The external key service holding the root key cannot be used right now (unreachable,
+    timed out, sealed, or refusing the token). Nothing is wrong with the data: requests that
+    need the root key fail with 503 until the service is back."""
 
 
 class KeyWrapper(Protocol):
@@ -98,6 +110,11 @@ class LocalRootKey:
 def sealed_by(blob: bytes) -> str:
     """Hex fingerprint of the root key that wrapped ``blob`` (read from its header)."""
     return blob[1:9].hex()
+
+
+def is_local(blob: bytes) -> bool:
+    """Whether ``blob`` was wrapped by a :class:`LocalRootKey` (rather than a key service)."""
+    return bool(blob) and blob[0] == _VERSION
 
 
 def load_root_key(data_dir: Path, environ: dict[str, str] | None = None) -> LocalRootKey:

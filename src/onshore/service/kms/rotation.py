@@ -17,6 +17,14 @@ While ``root.key.next`` exists the server refuses to start (some tenant keys are
 root key), with a message saying to run the rotation again. Only the embedded default (a root
 key file in the data directory) can be rotated this way; a key injected through
 ``ONSHORE_ROOT_KEY``/``ONSHORE_ROOT_KEY_FILE`` is rotated by the operator's secret manager.
+
+With a key service (``root_key_service = "transit"``) the *target* is the service's key, and
+step 1 and 3 change: every secret not sealed by the key's latest version is re-wrapped under it
+(a secret sealed by the local root key, when moving a deployment from ``local`` to ``transit``,
+or by an older version of the Transit key after it was rotated at the service), then
+``root.key``, if there was one, is deleted. Until then the server refuses to start (a Transit
+deployment must not still have a local key); secrets under older Transit versions open fine
+meanwhile, so that rotation needs no marker.
 """
 
 from __future__ import annotations
@@ -34,10 +42,13 @@ from onshore.service.kms.tenant_keys import root_context
 from onshore.service.licensing.deployment import WRAP_CONTEXT
 from onshore.service.rootkey import (
     FILENAME,
+    KeyWrapper,
     LocalRootKey,
     RootKeyError,
+    UnwrapError,
     _create_key_file,
     _read_key_file,
+    is_local,
     load_root_key,
     sealed_by,
 )
@@ -78,8 +89,16 @@ def rotate_root(
     *,
     environ: dict[str, str] | None = None,
     progress: Callable[[str], None] | None = None,
+    target: KeyWrapper | None = None,
+    previous: LocalRootKey | None = None,
 ) -> RotationResult:
-    """Rotate the data directory's root key (see the module docstring). Blocking."""
+    """Rotate the root key (see the module docstring). Blocking.
+
+    Without ``target``: the data directory's key file is replaced by a new key. With
+    ``target`` (a key service's key): everything is re-wrapped under it; ``previous`` is the
+    local root key secrets may still be sealed by (when moving from ``local``)."""
+    if target is not None:
+        return _rotate_to(target, previous, data_dir, store, progress)
     env = dict(os.environ if environ is None else environ)
     if env.get("ONSHORE_ROOT_KEY") or env.get("ONSHORE_ROOT_KEY_FILE"):
         raise RootKeyError(
@@ -90,18 +109,77 @@ def rotate_root(
         raise RootKeyError(f"no root key file in {data_dir}")
     old = load_root_key(data_dir, env)
     new = _next_key(data_dir)
+    rewrapped, done, _ = _rewrap_all(store, old, new, progress)
+    faults.point("rotate_root.before_switch")
+    os.replace(data_dir / NEXT_FILENAME, data_dir / FILENAME)
+    _fsync_dir(data_dir)
+    return RotationResult(old.fingerprint, new.fingerprint, rewrapped, done)
+
+
+def _rotate_to(
+    target: KeyWrapper,
+    previous: LocalRootKey | None,
+    data_dir: Path,
+    store: RotationStore,
+    progress: Callable[[str], None] | None,
+) -> RotationResult:
+    if (data_dir / NEXT_FILENAME).exists():
+        raise RotationPending(
+            f"a rotation of the local root key was interrupted ({data_dir / NEXT_FILENAME} "
+            "exists): finish it with root_key_service = local first"
+        )
+    rewrapped, done, replaced = _rewrap_all(store, _Either(previous, target), target, progress)
+    faults.point("rotate_root.before_switch")
+    if (data_dir / FILENAME).exists():
+        (data_dir / FILENAME).unlink()  # nothing is sealed by it any more
+        _fsync_dir(data_dir)
+    old = ",".join(sorted(replaced)) or target.fingerprint
+    return RotationResult(old, target.fingerprint, rewrapped, done)
+
+
+class _Either:
+    """Unwraps what a local root key or a key service sealed (each blob says which)."""
+
+    def __init__(self, local: LocalRootKey | None, service: KeyWrapper) -> None:
+        self._local = local
+        self._service = service
+
+    def unwrap(self, blob: bytes, *, context: bytes) -> bytes:
+        if not is_local(blob):
+            return self._service.unwrap(blob, context=context)
+        if self._local is None:
+            raise UnwrapError(
+                f"a secret is sealed by the local root key {sealed_by(blob)}, but there is none "
+                "(no root.key in the data directory, no ONSHORE_ROOT_KEY/ONSHORE_ROOT_KEY_FILE)"
+            )
+        return self._local.unwrap(blob, context=context)
+
+
+class _Unwrapper(Protocol):
+    def unwrap(self, blob: bytes, *, context: bytes) -> bytes: ...
+
+
+def _rewrap_all(
+    store: RotationStore,
+    old: _Unwrapper,
+    new: KeyWrapper,
+    progress: Callable[[str], None] | None,
+) -> tuple[int, int, set[str]]:
+    """Re-wrap every secret not sealed by ``new`` yet: (re-wrapped, already done, the
+    fingerprints replaced)."""
     rewrapped = done = 0
+    replaced: set[str] = set()
     for key in store.list_tenant_keys():
         if key.root_fingerprint == new.fingerprint:
             done += 1
             continue
         context = root_context(key.account_id, key.cipher)
         secret = old.unwrap(key.wrapped, context=context)
-        sealed = replace(
-            key, wrapped=new.wrap(secret, context=context), root_fingerprint=new.fingerprint
-        )
-        if store.replace_tenant_key(sealed, expected_fingerprint=old.fingerprint):
+        wrapped = new.wrap(secret, context=context)
+        sealed = replace(key, wrapped=wrapped, root_fingerprint=sealed_by(wrapped))
+        if store.replace_tenant_key(sealed, expected_fingerprint=key.root_fingerprint):
             rewrapped += 1
+            replaced.add(key.root_fingerprint)
             faults.point("rotate_root.rewrapped_one")
         if progress is not None:
             progress(f"{rewrapped + done} tenant keys sealed by the new root key")
@@ -111,34 +189,29 @@ def rotate_root(
             continue
         context = KmsService.root_context(kms_key.key_id)
         secret = old.unwrap(kms_key.wrapped, context=context)
-        store.put_kms_key(
-            replace(
-                kms_key,
-                wrapped=new.wrap(secret, context=context),
-                root_fingerprint=new.fingerprint,
-            )
-        )
+        wrapped = new.wrap(secret, context=context)
+        store.put_kms_key(replace(kms_key, wrapped=wrapped, root_fingerprint=sealed_by(wrapped)))
         rewrapped += 1
+        replaced.add(kms_key.root_fingerprint)
     for material in store.all_kms_materials():  # the key materials rotations added
         if material.root_fingerprint == new.fingerprint:
             done += 1
             continue
         context = material_context(material.key_id, material.version)
         secret = old.unwrap(material.wrapped, context=context)
-        resealed = replace(
-            material, wrapped=new.wrap(secret, context=context), root_fingerprint=new.fingerprint
-        )
-        if store.replace_kms_material(resealed, expected_fingerprint=old.fingerprint):
+        wrapped = new.wrap(secret, context=context)
+        resealed = replace(material, wrapped=wrapped, root_fingerprint=sealed_by(wrapped))
+        if store.replace_kms_material(resealed, expected_fingerprint=material.root_fingerprint):
             rewrapped += 1
+            replaced.add(material.root_fingerprint)
     if isinstance(store, SqliteMetadataStore):
-        rewrapped += _reseal_other_secrets(store, old, new)
-    faults.point("rotate_root.before_switch")
-    os.replace(data_dir / NEXT_FILENAME, data_dir / FILENAME)
-    _fsync_dir(data_dir)
-    return RotationResult(old.fingerprint, new.fingerprint, rewrapped, done)
+        rewrapped += _reseal_other_secrets(store, old, new, replaced)
+    return rewrapped, done, replaced
 
 
-def _reseal_other_secrets(meta: SqliteMetadataStore, old: LocalRootKey, new: LocalRootKey) -> int:
+def _reseal_other_secrets(
+    meta: SqliteMetadataStore, old: _Unwrapper, new: KeyWrapper, replaced: set[str]
+) -> int:
     """Re-seal the secrets of :data:`~onshore.storage.sqlite.sealed.SEALED_COLUMNS`. Each keeps
     its context (the associated data it was sealed with), which a rotation never changes."""
     contexts: dict[str, Callable[[str], bytes]] = {
@@ -158,6 +231,7 @@ def _reseal_other_secrets(meta: SqliteMetadataStore, old: LocalRootKey, new: Loc
             if sealed_by(blob) == new.fingerprint:
                 return None
             secret = old.unwrap(blob, context=context(row_id))
+            replaced.add(sealed_by(blob))
             return new.wrap(secret, context=context(row_id))
 
         changed += reseal_column(meta, table, id_column, blob_column, reseal)

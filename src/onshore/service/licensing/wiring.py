@@ -6,9 +6,10 @@ from collections.abc import Callable
 from datetime import datetime
 
 from onshore.config import Config
+from onshore.service.keysource import root_key_for
 from onshore.service.licensing import signing
 from onshore.service.licensing.monitor import Licensing, LicensingSettings, utc_now
-from onshore.service.rootkey import KeyWrapper, load_root_key
+from onshore.service.rootkey import KeyWrapper
 from onshore.storage.sqlite.licensing import SqliteLicensingStore
 from onshore.storage.sqlite.store import SqliteMetadataStore
 
@@ -52,6 +53,4 @@ def deployment_licensing(
     settings = settings_for(config) or LicensingSettings(
         trusted=(), required=False, partition=config.partition, region=config.region
     )
-    return Licensing(
-        SqliteLicensingStore(meta), load_root_key(config.data_dir), settings, clock=clock
-    )
+    return Licensing(SqliteLicensingStore(meta), root_key_for(config), settings, clock=clock)
