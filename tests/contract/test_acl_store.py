@@ -7,6 +7,7 @@ sees one without the other, and a refused write stores neither."""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -175,7 +176,10 @@ def test_a_reader_never_sees_a_new_version_without_its_acl(store: MetadataStore)
     missing: list[str] = []
     seen: set[str] = set()
 
+    started = threading.Event()
+
     def read() -> None:
+        started.set()
         while not done.is_set():
             latest = store.get_object(name, "k")
             if latest is None:
@@ -186,8 +190,11 @@ def test_a_reader_never_sees_a_new_version_without_its_acl(store: MetadataStore)
 
     reader = threading.Thread(target=read)
     reader.start()
+    started.wait()
     try:
         for n in range(writes):
+            if n % 10 == 0:
+                time.sleep(0.0005)  # let the reader in (a fast store finishes before it runs)
             if n % 2:
                 store.put_object(obj(name, "k", f"v{n:04d}"), acl=DOC)
             else:
