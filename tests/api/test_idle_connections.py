@@ -76,8 +76,15 @@ def test_ten_thousand_idle_connections_are_shed(tmp_path: Path) -> None:
             fresh.put_object(Bucket=bucket, Key=f"k{n}", Body=body)
             assert fresh.get_object(Bucket=bucket, Key=f"k{n}")["Body"].read() == body
         assert time.monotonic() - started < IDLE_TIMEOUT, "too slow to prove shedding"
-        # Most of the crowd was shed to make room (two processes keep at most ~900 each) ...
-        shed = sum(not still_open(sock) for sock in idle)
+        # Most of the crowd was shed to make room (two processes keep at most ~900 each), before
+        # the idle timeout could be what closed them; the workers may still be accepting the
+        # last of it from the listen backlog, so look again until then ...
+        while True:
+            shed = sum(not still_open(sock) for sock in idle)
+            if shed >= count - 2 * 1000 or time.monotonic() - started > IDLE_TIMEOUT - 1:
+                break
+            time.sleep(0.2)
+        print(f"shed {shed} of {count} after {time.monotonic() - started:.1f} s")
         assert shed >= count - 2 * 1000, (shed, count)
         # ... and the rest is closed by the idle timeout.
         deadline = time.monotonic() + 3 * IDLE_TIMEOUT
