@@ -4,6 +4,8 @@ credentials, a tenant factory, and S3 / IAM boto3 clients for any key pair."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 
 from onshore.cli.adminclient import AdminClient
-from tests.api.server import ACCESS_KEY, REGION, SECRET_KEY, ServerProcess
+from tests.api.server import ACCESS_KEY, REGION, SECRET_KEY, ServerProcess, client_env
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,30 @@ def iam_server(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[
 
 def admin_client(server: ServerProcess) -> AdminClient:
     return AdminClient(server.admin_endpoint, ACCESS_KEY, SECRET_KEY, REGION)
+
+
+def admin_cli(
+    server: ServerProcess, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``onshore admin ARGS`` as a separate process against ``server``'s admin endpoint, signed
+    with the root credentials; ``env`` adds to (or, for ``ONSHORE_*`` names, replaces) them."""
+    environ = client_env(
+        ONSHORE_ADMIN_ENDPOINT=server.admin_endpoint,
+        ONSHORE_ROOT_ACCESS_KEY=ACCESS_KEY,
+        ONSHORE_ROOT_SECRET_KEY=SECRET_KEY,
+        ONSHORE_REGION=REGION,
+    )
+    if env is not None:
+        if any(name.startswith("ONSHORE_") for name in env):
+            environ = {k: v for k, v in environ.items() if not k.startswith("ONSHORE_")}
+        environ.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "onshore", "admin", *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def new_tenant(admin: AdminClient, prefix: str = "t") -> TenantKeys:

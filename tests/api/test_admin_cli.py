@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,31 +12,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.api.iam_support import admin_cli as run
 from tests.api.iam_support import client, error_code, iam_server
-from tests.api.server import ACCESS_KEY, REGION, SECRET_KEY, ServerProcess, client_env
+from tests.api.server import ACCESS_KEY, SECRET_KEY, ServerProcess
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     yield from iam_server(tmp_path_factory, "cli")
-
-
-def run(server: ServerProcess, *args: str, env: dict[str, str] | None = None) -> Any:
-    environ = client_env(
-        ONSHORE_ADMIN_ENDPOINT=server.admin_endpoint,
-        ONSHORE_ROOT_ACCESS_KEY=ACCESS_KEY,
-        ONSHORE_ROOT_SECRET_KEY=SECRET_KEY,
-        ONSHORE_REGION=REGION,
-    )
-    if env is not None:
-        environ = {**{k: v for k, v in environ.items() if not k.startswith("ONSHORE_")}, **env}
-    return subprocess.run(
-        [sys.executable, "-m", "onshore", "admin", *args],
-        env=environ,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 def ok(server: ServerProcess, *args: str) -> str:

@@ -24,6 +24,7 @@ from onshore.service import faults
 from tests.api.datadir import blob_files, fsck, temp_files
 from tests.api.iam_support import (
     TenantKeys,
+    admin_cli,
     admin_client,
     client,
     error_code,
@@ -504,24 +505,6 @@ def test_interrupted_execution_finishes_when_run_again(
 
 
 # --- the CLI ------------------------------------------------------------------------------------
-def admin_cli(server: ServerProcess, *args: str) -> subprocess.CompletedProcess[str]:
-    from tests.api.server import ACCESS_KEY, REGION, SECRET_KEY
-
-    env = client_env(
-        ONSHORE_ADMIN_ENDPOINT=server.admin_endpoint,
-        ONSHORE_ROOT_ACCESS_KEY=ACCESS_KEY,
-        ONSHORE_ROOT_SECRET_KEY=SECRET_KEY,
-        ONSHORE_REGION=REGION,
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "onshore", "admin", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
 def test_the_cli_runs_the_whole_procedure(
     server: ServerProcess, admin: AdminClient, tmp_path: Path
 ) -> None:

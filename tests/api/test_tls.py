@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.api import iam_support
 from tests.api.certs import self_signed
 from tests.api.conftest import make_client
 from tests.api.server import (
@@ -95,20 +96,8 @@ def admin_cli(
 ) -> subprocess.CompletedProcess[str]:
     """``onshore admin ...`` against the HTTPS admin endpoint; ``ca`` is the CA it trusts
     (``SSL_CERT_FILE``, which Python's TLS client honours), None for the system's CAs only."""
-    extra = {"SSL_CERT_FILE": str(ca)} if ca is not None else {}
-    env = client_env(
-        ONSHORE_ADMIN_ENDPOINT=server.admin_endpoint,
-        ONSHORE_ROOT_ACCESS_KEY=ACCESS_KEY,
-        ONSHORE_ROOT_SECRET_KEY=SECRET_KEY,
-        ONSHORE_REGION=REGION,
-        **extra,
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "onshore", "admin", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    return iam_support.admin_cli(
+        server, *args, env={"SSL_CERT_FILE": str(ca)} if ca is not None else {}
     )
 
 

@@ -35,6 +35,7 @@ from onshore.storage.ports import KmsNotChanged
 from onshore.storage.sqlite import SqliteMetadataStore
 from onshore.storage.sqlite import offboarding as offboarding_sql
 from onshore.storage.sqlite.schema import connect, migrate, migrations
+from tests.licensing_kit import Clock
 
 ACCOUNT = "111122223333"
 OTHER = "444455556666"
@@ -42,22 +43,11 @@ T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 
 @dataclass
-class Clock:
-    now: datetime = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
-@dataclass
 class Deployment:
     """A data directory with its root key, one store and KMS service per simulated process."""
 
     data_dir: Path
-    clock: Clock = field(default_factory=Clock)
+    clock: Clock = field(default_factory=lambda: Clock(T0))
     stores: list[SqliteMetadataStore] = field(default_factory=list)
 
     def __post_init__(self) -> None:
