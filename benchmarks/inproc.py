@@ -19,6 +19,7 @@ from pathlib import Path
 
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.config import Config
 from botocore.credentials import Credentials
 
 from onshore.app import build
@@ -44,6 +45,8 @@ def signed(method: str, path: str, body: bytes = b"", query: str = "") -> dict[s
     req = AWSRequest(
         method=method, url=url, data=body, headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}
     )
+    # UNSIGNED-PAYLOAD, as `onshore bench` sends (botocore would hash the body over http)
+    req.context["client_config"] = Config(s3={"payload_signing_enabled": False})
     S3SigV4Auth(Credentials(AK, SK), "s3", REGION).add_auth(req)
     headers = [(b"host", b"127.0.0.1:9000")] + [
         (k.lower().encode(), v.encode()) for k, v in req.headers.items()

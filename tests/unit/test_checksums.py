@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import zlib
 
@@ -178,3 +179,12 @@ def test_composite_checksum(algorithm: ChecksumAlgorithm) -> None:
     )
     with pytest.raises(InvalidRequest):
         checksums.composite(algorithm, [*values, "bogus"])
+
+
+@pytest.mark.parametrize("size", [0, 1, 2047, 2048, 4096, 5000, 65536, 65537, 200_000])
+def test_update_on_loop_gives_the_same_digests(size: int) -> None:
+    data = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
+    fed = [hashlib.md5(usedforsecurity=False), checksums.new_hasher(ChecksumAlgorithm.CRC64NVME)]
+    checksums.update_on_loop(fed, data)
+    assert fed[0].digest() == hashlib.md5(data, usedforsecurity=False).digest()
+    assert checksums.encode(fed[1].digest()) == checksums.compute(ChecksumAlgorithm.CRC64NVME, data)

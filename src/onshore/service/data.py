@@ -143,7 +143,7 @@ async def store_stream(
             in_flight = None
         rest = b"".join(pending)
         if writer is None and total <= inline_threshold:
-            digests.update(rest)
+            checksums.update_on_loop((digests.md5, digests.crc), rest)
             checksum = digests.checksum(source.checksum)
             inline = rest if aead is None else segments.seal(aead, rest, part_number)
             return StoredData(total, digests.md5.digest(), inline, None, checksum)

@@ -164,6 +164,7 @@ class PayloadReader:
         "_expected_digest",
         "_expected_sha256",
         "_hasher",
+        "_body_hashers",
         "_input_done",
         "_max_header",
         "_mode",
@@ -226,6 +227,9 @@ class PayloadReader:
         )
         self._hasher = (
             checksums.new_hasher(self._algorithm) if self._algorithm is not None else None
+        )
+        self._body_hashers: tuple[checksums.Hasher, ...] = tuple(
+            h for h in (self._sha256, self._hasher) if h is not None
         )
         self._checksum: Checksum | None = None
         self.bytes_received = 0
@@ -318,10 +322,8 @@ class PayloadReader:
                 self._decoded += len(body)
                 if self._content_length is not None and self._decoded > self._content_length:
                     raise IncompleteBody("The request body is longer than its Content-Length.")
-                if self._sha256 is not None:
-                    self._sha256.update(body)
-                if self._hasher is not None:
-                    self._hasher.update(body)
+                if self._sha256 is not None or self._hasher is not None:
+                    checksums.update_on_loop(self._body_hashers, body)
                 return body
         if self._content_length is not None and self._decoded != self._content_length:
             raise IncompleteBody()
