@@ -172,6 +172,32 @@ def test_copy_gets_its_own_context(s3: Any, server: ServerProcess, bucket: str) 
     )
 
 
+def test_copy_onto_itself_to_change_its_encryption(
+    s3: Any, server: ServerProcess, bucket: str, key: dict[str, str]
+) -> None:
+    s3.put_object(Bucket=bucket, Key="self", Body=b"re-encrypted", Metadata={"a": "1"})
+    source = {"Bucket": bucket, "Key": "self"}
+    with pytest.raises(ClientError) as err:  # still no change at all: refused, as on AWS
+        s3.copy_object(Bucket=bucket, Key="self", CopySource=source)
+    assert code_of(err) == "InvalidRequest"
+    copied = s3.copy_object(
+        Bucket=bucket,
+        Key="self",
+        CopySource=source,
+        ServerSideEncryption="aws:kms",
+        SSEKMSKeyId=key["KeyId"],
+        BucketKeyEnabled=True,
+    )
+    assert copied["ServerSideEncryption"] == "aws:kms" and copied["BucketKeyEnabled"] is True
+    head = s3.head_object(Bucket=bucket, Key="self")
+    assert head["SSEKMSKeyId"] == key["Arn"] and head["Metadata"] == {"a": "1"}
+    assert "bucket_key" in stored(server, bucket, "self")
+    # Naming only the bucket key choice is a change too.
+    copied = s3.copy_object(Bucket=bucket, Key="self", CopySource=source, BucketKeyEnabled=False)
+    assert "bucket_key" not in stored(server, bucket, "self")
+    assert s3.get_object(Bucket=bucket, Key="self")["Body"].read() == b"re-encrypted"
+
+
 def test_multipart_with_a_context(s3: Any, server: ServerProcess, bucket: str) -> None:
     mine = {"upload": "mp"}
     upload = s3.create_multipart_upload(

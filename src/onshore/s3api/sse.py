@@ -172,6 +172,12 @@ def check_write(headers: Mapping[str, str]) -> SseRequest:
     return SseRequest(mode, customer, kms_key_id, context, bucket_key_enabled(headers))
 
 
+def names_encryption(request: SseRequest) -> bool:
+    """Whether a request names any server-side encryption header (which makes a copy of an
+    object onto itself legal, as on AWS)."""
+    return request != SseRequest()
+
+
 def response_headers(encryption: Encryption | None, *, context: bool = False) -> dict[str, str]:
     """The encryption headers of a response about ``encryption``; ``context``: also the
     encryption context (PutObject, CopyObject, CreateMultipartUpload when the request gave one)."""

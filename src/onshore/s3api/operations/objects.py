@@ -284,15 +284,17 @@ async def copy_object(req: Request, services: Services) -> Response:
     acl = await write_acl(req, services)
     target_sse = sse.check_write(req.headers)
     source = await copy_source(req, services)
+    storage_class = source.storage_class
     if new is None and "x-amz-storage-class" in req.headers:
-        # COPY keeps the source's metadata; a new storage class alone is still a change.
         storage_class = hdr.storage_class(req.headers)
-        if storage_class != source.storage_class:
-            new = NewObject(
-                headers=source.headers,
-                user_metadata=source.user_metadata,
-                storage_class=storage_class,
-            )
+    # COPY keeps the source's metadata; a new storage class alone is still a change, and so is
+    # naming the encryption (as on AWS, a copy onto itself may only re-encrypt the object).
+    if new is None and (storage_class != source.storage_class or sse.names_encryption(target_sse)):
+        new = NewObject(
+            headers=source.headers,
+            user_metadata=source.user_metadata,
+            storage_class=storage_class,
+        )
     version = await services.objects.copy_object(
         source,
         req.bucket,
