@@ -46,9 +46,10 @@ SUPPORTED, NOT_IMPLEMENTED, NOT_RECOGNIZED = "supported", "not implemented", "no
 STATUSES = (SUPPORTED, NOT_IMPLEMENTED, NOT_RECOGNIZED)
 SOURCE_PREFIX = "Source: the S3 service model of botocore "
 
-_IGNORED_ON_WRITE = (
-    "No server-side encryption yet: `x-amz-server-side-encryption*` headers (SSE-S3, SSE-KMS, "
-    "SSE-C) are ignored, as are `x-amz-tagging` and Object Lock headers. ACLs are disabled: "
+_WRITE_HEADERS = (
+    "Server-side encryption: SSE-S3, SSE-KMS (key id, encryption context, S3 Bucket Keys) and "
+    "SSE-C, see [encryption.md](encryption.md); `aws:kms:dsse`, `x-amz-tagging` and Object Lock "
+    "headers get 501. ACLs are disabled: "
     "`x-amz-acl` other than `private` / `bucket-owner-full-control` and `x-amz-grant-*` get "
     "AccessControlListNotSupported"
 )
@@ -82,12 +83,12 @@ NOTES: Mapping[str, str] = {
     "PutObject": "Stores Content-Type, -Encoding, -Disposition, -Language, Cache-Control, "
     "Expires, `x-amz-meta-*` (2 KB), the storage class (a label: every class is stored alike), "
     "Content-MD5, CRC32/CRC32C/CRC64NVME/SHA1/SHA256 checksums, `If-None-Match: *` and "
-    f"`If-Match`. {_IGNORED_ON_WRITE} (and `x-amz-website-redirect-location`, "
-    "`x-amz-write-offset-bytes`).",
+    f"`If-Match`. {_WRITE_HEADERS}. `x-amz-website-redirect-location` gets 501 too; "
+    "`x-amz-write-offset-bytes` is ignored.",
     "GetObject": "One range per request (206/416; a multi-range header gets the whole object, "
     "as from S3), conditional headers (304/412), `response-*` overrides, `partNumber`, "
-    "`versionId`, `x-amz-checksum-mode`. No SSE-C; no tag count, Object Lock or restore "
-    "headers.",
+    "`versionId`, `x-amz-checksum-mode`, SSE-C keys; the SSE and Bucket Key response headers. "
+    "No tag count, Object Lock or restore headers.",
     "HeadObject": "As GetObject, without the body.",
     "DeleteObject": "By `versionId`; delete markers under versioning. Conditional deletes "
     "(`If-Match`, `x-amz-if-match-last-modified-time`, `x-amz-if-match-size`) are not checked.",
@@ -96,12 +97,12 @@ NOTES: Mapping[str, str] = {
     "`versionId`, storage-class change; sources up to 5 GiB. `If-None-Match`/`If-Match` on the "
     "target apply only with REPLACE or a storage-class change. No tagging directive; "
     "`x-amz-checksum-algorithm` is not applied (the source's checksum is kept). "
-    f"{_IGNORED_ON_WRITE}.",
+    f"{_WRITE_HEADERS}.",
     "CreateMultipartUpload": "Checksum algorithm and type (composite or full-object). "
-    f"{_IGNORED_ON_WRITE}.",
-    "UploadPart": "Content-MD5 and checksums. No SSE-C.",
+    f"{_WRITE_HEADERS}.",
+    "UploadPart": "Content-MD5 and checksums; the upload's SSE-C key on every part.",
     "CompleteMultipartUpload": "`If-None-Match: *` and `If-Match`; composite and full-object "
-    "checksums. No SSE-C.",
+    "checksums; the upload's encryption (SSE and Bucket Key response headers).",
     "PostObject": "HTML form (browser) uploads; not an operation of botocore's model.",
 }
 

@@ -81,6 +81,11 @@ class Encryption:
     data key (the plain ``user_metadata`` column is then empty). ``customer_key_hmac`` (SSE-C
     only) is a salted HMAC of the customer's key, to tell a wrong key from corrupt data; the
     key itself is never stored. ``customer_key_md5`` is the base64 MD5 S3 echoes back.
+
+    SSE-KMS only: ``kms_context`` is the encryption context (canonical JSON) KMS sealed the key
+    under, needed again to open it (None: sealed before contexts were recorded, with none);
+    ``bucket_key``, when the object uses an S3 Bucket Key, is that bucket key's KMS ciphertext,
+    and ``wrapped_key`` is then the data key sealed by the bucket key.
     """
 
     mode: SseMode
@@ -90,6 +95,8 @@ class Encryption:
     sealed_metadata: bytes | None = None
     customer_key_hmac: str = ""
     customer_key_md5: str = ""
+    kms_context: str | None = None
+    bucket_key: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,8 +65,6 @@ META_PREFIX = "x-amz-meta-"
 #: silently would be a lie (an object stored unencrypted although SSE-C was asked for), so a
 #: request carrying one is refused with 501 S3NotImplemented.
 UNSUPPORTED_HEADERS = {
-    "x-amz-server-side-encryption-context": "SSE-KMS",
-    "x-amz-server-side-encryption-bucket-key-enabled": "S3 Bucket Keys",
     "x-amz-tagging": "Object tagging",
     "x-amz-object-lock-mode": "Object Lock",
     "x-amz-object-lock-retain-until-date": "Object Lock",
@@ -142,16 +140,13 @@ def write_condition(headers: Mapping[str, str]) -> WriteCondition | None:
 def new_object(headers: Mapping[str, str], *, with_condition: bool = True) -> NewObject:
     refuse_unsupported(headers)
     stored = {name: headers[name] for name in STORED_HEADERS if name in headers}
-    mode, customer, kms_key_id = sse.check_write(headers)
     return NewObject(
         headers=stored,
         user_metadata=user_metadata(headers),
         storage_class=storage_class(headers),
         content_md5=content_md5(headers),
         condition=write_condition(headers) if with_condition else None,
-        sse=mode,
-        customer_key=customer,
-        kms_key_id=kms_key_id,
+        sse=sse.check_write(headers),
     )
 
 

@@ -9,9 +9,17 @@ Request headers (https://docs.aws.amazon.com/AmazonS3/latest/userguide/ServerSid
   32 bytes) and ``-customer-key-MD5`` (base64 MD5 of the key, verified) give an SSE-C key; the
   ``x-amz-copy-source-server-side-encryption-customer-*`` triple gives the key of a copy source.
 
+* with ``aws:kms``, ``x-amz-server-side-encryption-context`` adds pairs of the client's own to
+  the encryption context (base64 of a UTF-8 JSON object of strings), and
+  ``x-amz-server-side-encryption-bucket-key-enabled: true``/``false`` chooses whether the object
+  uses an S3 Bucket Key (absent: the bucket's setting).
+
 Responses carry ``x-amz-server-side-encryption: AES256`` for SSE-S3 objects, and the algorithm
-and key MD5 (never the key) for SSE-C objects, ``aws:kms`` and the key ARN for SSE-KMS, as AWS
-does.
+and key MD5 (never the key) for SSE-C objects, ``aws:kms`` and the key ARN for SSE-KMS, plus
+``x-amz-server-side-encryption-bucket-key-enabled: true`` when the object uses a bucket key, as
+AWS does. PutObject, CopyObject and CreateMultipartUpload also echo the encryption context
+(the client's pairs and ``aws:s3:arn``) when the request gave one; other responses never carry
+it (AWS's response syntax has it on those three only).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
 from collections.abc import Mapping
 
 from onshore.domain.errors import (
@@ -27,12 +36,22 @@ from onshore.domain.errors import (
     S3NotImplemented,
 )
 from onshore.domain.models import Encryption, SseMode
-from onshore.service.encryption.keys import CustomerKey
+from onshore.service.encryption.context import HEADER as CONTEXT
+from onshore.service.encryption.keys import CustomerKey, SseRequest
 
 SSE = "x-amz-server-side-encryption"
 CUSTOMER = "x-amz-server-side-encryption-customer-"
 COPY_SOURCE_CUSTOMER = "x-amz-copy-source-server-side-encryption-customer-"
 KMS_KEY_ID = "x-amz-server-side-encryption-aws-kms-key-id"
+BUCKET_KEY = "x-amz-server-side-encryption-bucket-key-enabled"
+_KMS_REQUIRED = (
+    "Server Side Encryption with AWS KMS managed key requires HTTP header "
+    "x-amz-server-side-encryption : aws:kms"
+)
+_BAD_CONTEXT = (
+    f"The header '{CONTEXT}' shall be Base64-encoded UTF-8 string holding JSON which "
+    "represents a string-string map"
+)
 
 
 def requested_mode(headers: Mapping[str, str]) -> SseMode | None:
@@ -100,20 +119,49 @@ def customer_key(headers: Mapping[str, str], prefix: str = CUSTOMER) -> Customer
     return CustomerKey(key, md5_text.strip())
 
 
-def check_write(
-    headers: Mapping[str, str],
-) -> tuple[SseMode | None, CustomerKey | None, str | None]:
-    """What a write asks for (mode, SSE-C key, KMS key id); SSE-S3/SSE-KMS and SSE-C at once
-    is refused, and so is a KMS key id without ``aws:kms``, as AWS does."""
+def encryption_context(headers: Mapping[str, str]) -> dict[str, str] | None:
+    """The client's encryption context pairs (``x-amz-server-side-encryption-context``):
+    base64 of UTF-8 JSON holding an object of strings, else InvalidArgument as AWS words it."""
+    text = headers.get(CONTEXT)
+    if text is None:
+        return None
+    raw = _b64(text)
+    try:
+        if raw is None:
+            raise ValueError("not base64")
+        doc = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidArgument(_BAD_CONTEXT, ArgumentName=CONTEXT) from None
+    if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
+        raise InvalidArgument(_BAD_CONTEXT, ArgumentName=CONTEXT)
+    return {str(k): v for k, v in doc.items()}
+
+
+def bucket_key_enabled(headers: Mapping[str, str]) -> bool | None:
+    """``x-amz-server-side-encryption-bucket-key-enabled`` (None: absent, the bucket's
+    setting applies)."""
+    value = headers.get(BUCKET_KEY)
+    if value is None:
+        return None
+    text = value.strip().lower()
+    if text not in ("true", "false"):
+        raise InvalidArgument(
+            f"Invalid value for header {BUCKET_KEY}: expected true or false.",
+            ArgumentName=BUCKET_KEY,
+            ArgumentValue=value[:64],
+        )
+    return text == "true"
+
+
+def check_write(headers: Mapping[str, str]) -> SseRequest:
+    """What a write asks for; SSE-S3/SSE-KMS and SSE-C at once is refused, and so are a KMS
+    key id or an encryption context without ``aws:kms``, as AWS does."""
     mode = requested_mode(headers)
     customer = customer_key(headers)
     kms_key_id = headers.get(KMS_KEY_ID)
-    if kms_key_id is not None and mode is not SseMode.KMS:
-        raise InvalidArgument(
-            "Server Side Encryption with AWS KMS managed key requires HTTP header "
-            "x-amz-server-side-encryption : aws:kms",
-            ArgumentName=SSE,
-        )
+    context = encryption_context(headers)
+    if (kms_key_id is not None or context is not None) and mode is not SseMode.KMS:
+        raise InvalidArgument(_KMS_REQUIRED, ArgumentName=SSE)
     if mode is not None and customer is not None:
         raise InvalidArgument(
             "Server Side Encryption with Customer provided key is incompatible with the "
@@ -121,10 +169,18 @@ def check_write(
             ArgumentName=SSE,
             ArgumentValue=headers.get(SSE, ""),
         )
-    return mode, customer, kms_key_id
+    return SseRequest(mode, customer, kms_key_id, context, bucket_key_enabled(headers))
 
 
-def response_headers(encryption: Encryption | None) -> dict[str, str]:
+def names_encryption(request: SseRequest) -> bool:
+    """Whether a request names any server-side encryption header (which makes a copy of an
+    object onto itself legal, as on AWS)."""
+    return request != SseRequest()
+
+
+def response_headers(encryption: Encryption | None, *, context: bool = False) -> dict[str, str]:
+    """The encryption headers of a response about ``encryption``; ``context``: also the
+    encryption context (PutObject, CopyObject, CreateMultipartUpload when the request gave one)."""
     if encryption is None:
         return {}
     if encryption.mode is SseMode.CUSTOMER:
@@ -133,7 +189,12 @@ def response_headers(encryption: Encryption | None) -> dict[str, str]:
             CUSTOMER + "key-MD5": encryption.customer_key_md5,
         }
     if encryption.mode is SseMode.KMS:
-        return {SSE: encryption.mode.value, KMS_KEY_ID: encryption.key_id}
+        out = {SSE: encryption.mode.value, KMS_KEY_ID: encryption.key_id}
+        if encryption.bucket_key is not None:
+            out[BUCKET_KEY] = "true"
+        if context and encryption.kms_context is not None:
+            out[CONTEXT] = base64.b64encode(encryption.kms_context.encode()).decode("ascii")
+        return out
     return {SSE: encryption.mode.value}
 
 

@@ -121,12 +121,7 @@ class MultipartService:
         check_key(key)
         data_key = None
         if self.keys is not None:
-            mode, kms_key_id = new.sse, new.kms_key_id
-            if mode is None and new.customer_key is None:
-                mode, kms_key_id = await self.keys.bucket_default(bucket)
-            data_key = await self.keys.new(
-                owner_id, mode=mode, customer=new.customer_key, kms_key_id=kms_key_id
-            )
+            data_key = await self.keys.for_object(bucket, key, owner_id, new.sse)
         metadata = dict(new.user_metadata)
         encryption = None
         if data_key is not None:

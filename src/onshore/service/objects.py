@@ -29,7 +29,6 @@ from onshore.domain.models import (
     Encryption,
     ObjectVersion,
     Segment,
-    SseMode,
     WriteCondition,
     WriteResult,
 )
@@ -46,7 +45,7 @@ from onshore.service.data import (
     store_stream,
     stream_version,
 )
-from onshore.service.encryption.keys import CustomerKey, DataKey, ObjectKeys
+from onshore.service.encryption.keys import CustomerKey, DataKey, ObjectKeys, SseRequest
 from onshore.service.quotas import QuotaGuard
 from onshore.storage.ports import BlobStore, MetadataStore
 
@@ -73,9 +72,7 @@ class NewObject:
     storage_class: str = "STANDARD"
     content_md5: bytes | None = None
     condition: WriteCondition | None = None
-    sse: SseMode | None = None
-    customer_key: CustomerKey | None = None
-    kms_key_id: str | None = None
+    sse: SseRequest = SseRequest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,16 +165,13 @@ class ObjectService:
             return None
         return await self.keys.open(encryption, customer)
 
-    async def new_key(self, bucket: str, owner_id: str, new: NewObject) -> DataKey | None:
+    async def new_key(
+        self, bucket: str, key: str, owner_id: str, request: SseRequest
+    ) -> DataKey | None:
         """The data key a new object (or upload) is sealed with, if any."""
         if self.keys is None:
             return None
-        mode, kms_key_id = new.sse, new.kms_key_id
-        if mode is None and new.customer_key is None:
-            mode, kms_key_id = await self.keys.bucket_default(bucket)
-        return await self.keys.new(
-            owner_id, mode=mode, customer=new.customer_key, kms_key_id=kms_key_id
-        )
+        return await self.keys.for_object(bucket, key, owner_id, request)
 
     # --- writes ---------------------------------------------------------------------------------
     async def put_object(
@@ -198,7 +192,7 @@ class ObjectService:
             await self._require_bucket(bucket)
         if self.quota is not None:
             await self.quota.check_bucket_write(bucket, add_bytes=expected_size or 0, add_objects=1)
-        data_key = await self.new_key(bucket, owner_id, new)
+        data_key = await self.new_key(bucket, key, owner_id, new.sse)
         data = await store_stream(
             source,
             self.blobs,
@@ -308,7 +302,7 @@ class ObjectService:
         source_headers: Mapping[str, str],
         condition: WriteCondition | None = None,
         source_customer: CustomerKey | None = None,
-        target_sse: NewObject | None = None,
+        target_sse: SseRequest | None = None,
         acl: Acl | None = None,
     ) -> ObjectVersion:
         """Copy ``source`` (from :meth:`get_version`) to bucket/key. ``new`` None means
@@ -330,7 +324,8 @@ class ObjectService:
         if self.quota is not None:
             await self.quota.check_bucket_write(bucket, add_bytes=source.size, add_objects=1)
         source_key = await self._open_key(source.encryption, source_customer)
-        data_key = await self.new_key(bucket, owner_id, target_sse or new or NewObject())
+        request = target_sse if target_sse is not None else (new or NewObject()).sse
+        data_key = await self.new_key(bucket, key, owner_id, request)
         data = await copy_stream(
             source,
             self.blobs,

@@ -84,7 +84,7 @@ async def create_multipart_upload(req: Request, services: Services) -> Response:
         checksum_type=kind,
         acl=acl,
     )
-    headers = sse.response_headers(upload.encryption)
+    headers = sse.response_headers(upload.encryption, context=new.sse.kms_context is not None)
     if algorithm is not None and kind is not None:
         headers["x-amz-checksum-algorithm"] = algorithm.value
         headers["x-amz-checksum-type"] = kind.value

@@ -62,7 +62,7 @@ async def put_object(req: Request, services: Services) -> Response:
         acl=acl,
     )
     out = {"ETag": etags.quote(version.etag), **hdr.version_headers(version)}
-    out.update(sse.response_headers(version.encryption))
+    out.update(sse.response_headers(version.encryption, context=new.sse.kms_context is not None))
     if version.checksum is not None:
         out["x-amz-checksum-" + version.checksum.algorithm.value.lower()] = version.checksum.value
         out["x-amz-checksum-type"] = version.checksum.type.value
@@ -282,17 +282,19 @@ async def copy_object(req: Request, services: Services) -> Response:
         hdr.refuse_unsupported({"x-amz-tagging": ""})
     new = hdr.new_object(req.headers) if directive == "REPLACE" else None
     acl = await write_acl(req, services)
-    target_mode, target_customer, target_kms = sse.check_write(req.headers)
+    target_sse = sse.check_write(req.headers)
     source = await copy_source(req, services)
+    storage_class = source.storage_class
     if new is None and "x-amz-storage-class" in req.headers:
-        # COPY keeps the source's metadata; a new storage class alone is still a change.
         storage_class = hdr.storage_class(req.headers)
-        if storage_class != source.storage_class:
-            new = NewObject(
-                headers=source.headers,
-                user_metadata=source.user_metadata,
-                storage_class=storage_class,
-            )
+    # COPY keeps the source's metadata; a new storage class alone is still a change, and so is
+    # naming the encryption (as on AWS, a copy onto itself may only re-encrypt the object).
+    if new is None and (storage_class != source.storage_class or sse.names_encryption(target_sse)):
+        new = NewObject(
+            headers=source.headers,
+            user_metadata=source.user_metadata,
+            storage_class=storage_class,
+        )
     version = await services.objects.copy_object(
         source,
         req.bucket,
@@ -302,7 +304,7 @@ async def copy_object(req: Request, services: Services) -> Response:
         source_headers=req.headers,
         condition=hdr.write_condition(req.headers),
         source_customer=sse.customer_key(req.headers, sse.COPY_SOURCE_CUSTOMER),
-        target_sse=NewObject(sse=target_mode, customer_key=target_customer, kms_key_id=target_kms),
+        target_sse=target_sse,
         acl=acl,
     )
     body = [
@@ -314,7 +316,11 @@ async def copy_object(req: Request, services: Services) -> Response:
             xml.element("Checksum" + version.checksum.algorithm.value, version.checksum.value)
         )
         body.append(xml.element("ChecksumType", version.checksum.type.value))
-    headers = {**hdr.version_headers(version), **sse.response_headers(version.encryption)}
+    echo = target_sse.kms_context is not None
+    headers = {
+        **hdr.version_headers(version),
+        **sse.response_headers(version.encryption, context=echo),
+    }
     if source.version_id != "null":
         headers["x-amz-copy-source-version-id"] = source.version_id
     return Response.xml(xml.document("CopyObjectResult", body), headers=headers)

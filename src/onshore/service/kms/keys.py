@@ -336,6 +336,11 @@ class KmsService:
         plain = secrets.token_bytes(size)
         return plain, self.encrypt(key, plain, context)
 
+    def usable(self, key: KmsKey) -> KmsKey:
+        """``key`` if its state lets it encrypt and decrypt now (what every cryptographic
+        operation checks first): DisabledException or KMSInvalidStateException otherwise."""
+        return self._usable(key)
+
     # --- internals ----------------------------------------------------------------------------
     @staticmethod
     def root_context(key_id: str) -> bytes:

@@ -136,18 +136,20 @@ def _unb64(text: object) -> bytes | None:
 def dump_encryption(encryption: Encryption | None) -> str | None:
     if encryption is None:
         return None
-    return json.dumps(
-        {
-            "mode": encryption.mode.value,
-            "cipher": encryption.cipher,
-            "key_id": encryption.key_id,
-            "wrapped_key": _b64(encryption.wrapped_key),
-            "sealed_metadata": _b64(encryption.sealed_metadata),
-            "customer_key_hmac": encryption.customer_key_hmac,
-            "customer_key_md5": encryption.customer_key_md5,
-        },
-        separators=(",", ":"),
-    )
+    doc: dict[str, str | None] = {
+        "mode": encryption.mode.value,
+        "cipher": encryption.cipher,
+        "key_id": encryption.key_id,
+        "wrapped_key": _b64(encryption.wrapped_key),
+        "sealed_metadata": _b64(encryption.sealed_metadata),
+        "customer_key_hmac": encryption.customer_key_hmac,
+        "customer_key_md5": encryption.customer_key_md5,
+    }
+    if encryption.kms_context is not None:  # SSE-KMS only: older rows have neither
+        doc["kms_context"] = encryption.kms_context
+    if encryption.bucket_key is not None:
+        doc["bucket_key"] = _b64(encryption.bucket_key)
+    return json.dumps(doc, separators=(",", ":"))
 
 
 def load_encryption(text: str | None) -> Encryption | None:
@@ -162,6 +164,8 @@ def load_encryption(text: str | None) -> Encryption | None:
         sealed_metadata=_unb64(doc.get("sealed_metadata")),
         customer_key_hmac=str(doc.get("customer_key_hmac", "")),
         customer_key_md5=str(doc.get("customer_key_md5", "")),
+        kms_context=None if doc.get("kms_context") is None else str(doc["kms_context"]),
+        bucket_key=_unb64(doc.get("bucket_key")),
     )
 
 
