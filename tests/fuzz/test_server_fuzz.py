@@ -146,6 +146,7 @@ HEADER_NAMES = [
     "x-amz-checksum-algorithm", "x-amz-checksum-type", "x-amz-checksum-mode", "x-amz-trailer",
     "x-amz-max-parts", "x-amz-part-number-marker", "x-amz-object-attributes", "expect",
     "x-amz-decoded-content-length", "cache-control", "expires",
+    "x-amz-server-side-encryption-context", "x-amz-server-side-encryption-bucket-key-enabled",
 ]  # fmt: skip
 #: Headers of features onshore refuses with 501 (drawn rarely: they end a request early).
 UNSUPPORTED_HEADERS = [
