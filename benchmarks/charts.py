@@ -16,6 +16,7 @@ from matplotlib import ticker  # noqa: E402
 COLORS = {
     "onshore": "#1f77b4",
     "onshore-plain": "#9467bd",
+    "onshore-noaudit": "#8c564b",
     "seaweedfs": "#2ca02c",
     "moto": "#ff7f0e",
 }

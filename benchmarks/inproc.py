@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import pstats
 import os
+import pstats
 import tempfile
 import threading
 import time

