@@ -1,7 +1,8 @@
 """In-process microbenchmark of the S3 app: requests go straight into the ASGI callable, no
 sockets, so the figure is onshore's own CPU per request. Used to profile before and after.
 
-    python benchmarks/inproc.py [--profile] [--n 5000] [--op head|get|put|list] [--set audit=false]
+    python benchmarks/inproc.py [--profile] [--n 5000] [--op head|get|put|delete|list]
+        [--set audit=false]
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import argparse
 import asyncio
 import cProfile
 import pstats
+import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +25,18 @@ from onshore.app import build
 from onshore.config import load
 
 AK, SK, REGION = "bench", "benchsecret", "local-1"
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds used so far by each live thread of this process, by thread name (Linux)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        name = names.get(int(task.name), "other").rstrip("0123456789-")
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def signed(method: str, path: str, body: bytes = b"", query: str = "") -> dict[str, object]:
@@ -84,20 +99,37 @@ async def run(op: str, n: int, profile: bool, settings: dict[str, object]) -> No
         "put": (signed("PUT", "/bench/new", body), body),
         "list": (signed("GET", "/bench", query="list-type=2&max-keys=100"), b""),
     }
-    scope, payload = scopes[op]
     concurrency = 32
+    if op == "delete":  # each request deletes an object of its own, created beforehand
+        for i in range(n):
+            assert await call(signed("PUT", f"/bench/d{i}", body), body) == 200
+        requests = [(signed("DELETE", f"/bench/d{i}"), b"") for i in range(n)]
+    else:
+        requests = [scopes[op]] * n
+    expected = 204 if op == "delete" else 200
     profiler = cProfile.Profile() if profile else None
+    turns = iter(requests)
 
     async def worker(count: int) -> None:
         for _ in range(count):
+            scope, payload = next(turns)
             status = await call(dict(scope), payload)
-            assert status == 200, status
+            assert status == expected, status
 
+    # The audit trail appends buffered records in a background flusher (every second): flush
+    # the set-up's records before measuring, and this run's inside the measurement, so the
+    # figure includes the whole cost of the records of the requests measured.
+    trail = app.audit.trail if getattr(app, "audit", None) is not None else None
+    if trail is not None:
+        trail.flush()
     if profiler:
         profiler.enable()
     started = time.perf_counter()
     cpu0 = time.process_time()
+    threads0 = thread_cpu()
     await asyncio.gather(*(worker(n // concurrency) for _ in range(concurrency)))
+    if trail is not None:
+        trail.flush()
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu0
     if profiler:
@@ -105,6 +137,11 @@ async def run(op: str, n: int, profile: bool, settings: dict[str, object]) -> No
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     done = (n // concurrency) * concurrency
     print(f"{op}: {done / elapsed:,.0f} req/s, {cpu / done * 1e6:,.0f} µs CPU/request")
+    by_thread = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu().items()}
+    print("  by thread: " + ", ".join(
+        f"{name} {seconds / done * 1e6:,.0f} µs" for name, seconds in sorted(by_thread.items())
+        if seconds > 0
+    ))  # fmt: skip
 
 
 def main() -> None:

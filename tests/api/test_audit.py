@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
+from onshore.storage.sqlite import audit as audit_sql
 from tests.api.conftest import make_client
 from tests.api.server import ACCESS_KEY, SECRET_KEY, ServerProcess, client_env
 
@@ -60,7 +61,8 @@ def export_and_verify(data_dir: Path, target: Path) -> dict[str, Any]:
 def events(data_dir: Path) -> list[dict[str, Any]]:
     conn = sqlite3.connect(data_dir / "metadata.db")
     try:
-        return [json.loads(row[0]) for row in conn.execute("SELECT event FROM audit_events")]
+        head, _ = audit_sql.head(conn)
+        return [json.loads(stored.event) for stored in audit_sql.events(conn, 1, head)]
     finally:
         conn.close()
 

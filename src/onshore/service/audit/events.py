@@ -25,6 +25,7 @@ import random
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from onshore.storage.sqlite.audit import AuditRow
 
@@ -34,6 +35,7 @@ __all__ = [
     "account_of",
     "canonical",
     "event_of",
+    "event_time_ms",
     "fill",
     "row_from_event",
     "row_of",
@@ -228,9 +230,11 @@ def row_of_event(facts: Facts, event: str) -> AuditRow:
     )
 
 
-def row_from_event(time_ms: int, text: str) -> AuditRow:
-    """The row of a stored record, its searchable fields read back from its JSON."""
-    event = json.loads(text)
+def row_from_event(time_ms: int, text: str, event: dict[str, Any] | None = None) -> AuditRow:
+    """The row of a stored record, its searchable fields read back from its JSON (``event``:
+    the JSON already parsed)."""
+    if event is None:
+        event = json.loads(text)
     identity = event.get("userIdentity") or {}
     params = event.get("requestParameters") or {}
     return AuditRow(
@@ -243,6 +247,12 @@ def row_from_event(time_ms: int, text: str) -> AuditRow:
         error_code=event.get("errorCode"),
         event=text,
     )
+
+
+def event_time_ms(text: str) -> int:
+    """An ``eventTime`` (``2026-11-29T20:58:48.124Z``) as milliseconds since the epoch."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return round(moment.timestamp() * 1000)
 
 
 def account_of(text: str) -> str:

@@ -83,7 +83,7 @@ class OfflineAudit:
             def audited(conn: sqlite3.Connection) -> Any:
                 result = work(conn)
                 row = row_of(facts, partition=self.partition, region=self.region)
-                sql.append(conn, (row,), self.alg, link)
+                _append(conn, row, self.alg, link)
                 return result
 
             return audited
@@ -110,4 +110,9 @@ class OfflineAudit:
             facts.error_code, facts.error_message = error
         row = row_of(facts, partition=self.partition, region=self.region)
         link = link_function(self.alg)
-        writer.submit(lambda conn: sql.append(conn, (row,), self.alg, link))
+        writer.submit(lambda conn: _append(conn, row, self.alg, link))
+
+
+def _append(conn: sqlite3.Connection, row: sql.AuditRow, alg: str, link: sql.Link) -> None:
+    """Append one record and its search row (a CLI process has no flusher to write it later)."""
+    sql.index(conn, [(sql.append(conn, (row,), alg, link), row)])

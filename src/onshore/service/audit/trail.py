@@ -24,6 +24,7 @@ transaction, which holds the cross-process writer lock, reading the chain head i
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -36,6 +37,7 @@ from typing import Any
 from onshore.service.audit.events import (
     Facts,
     canonical,
+    event_time_ms,
     fill,
     row_from_event,
     row_of,
@@ -51,15 +53,21 @@ from onshore.service.rootkey import KeyWrapper
 from onshore.storage.sqlite import audit as sql
 from onshore.storage.sqlite.writer import JOB_WRAPPER, GroupCommitWriter, JobWrapper, WriterClosed
 
-__all__ = ["AuditTrail", "Pending", "load_key"]
+__all__ = ["AuditTrail", "Captured", "Pending", "load_key"]
 
 log = logging.getLogger("onshore.audit")
 
 Work = Callable[[sqlite3.Connection], Any]
 
+Captured = tuple[Any, ...]
+"""A buffered record in its cheapest form, as the request path captured it: a tuple of raw
+values whose first item turns it into :class:`Facts` (``captured[0](captured)``), called by the
+flusher, off the request path."""
+
 
 class Pending:
-    """One request being handled: builds the record of each change it commits."""
+    """One request being handled: builds the record of each change it commits. It is the
+    request's :data:`JOB_WRAPPER` (see :meth:`__call__`)."""
 
     __slots__ = ("_trail", "_facts", "changes", "token")
 
@@ -69,10 +77,10 @@ class Pending:
         self.changes = 0
         self.token: Token[JobWrapper | None] | None = None
 
-    def wrap(self, work: Work) -> Work:
+    def __call__(self, work: Work) -> Work:
         """``work`` followed by the append of its record, in the same savepoint. The record is
-        built here, on the caller's thread; the writer thread only fills in the outcome, hashes
-        and inserts."""
+        rendered here, on the caller's thread, with a placeholder for the change's outcome;
+        the writer thread only fills that in, hashes and inserts (a block of one record)."""
         trail = self._trail
         facts = self._facts()
         row = template(facts, partition=trail.partition, region=trail.region)
@@ -80,15 +88,17 @@ class Pending:
         def audited(conn: sqlite3.Connection) -> Any:
             result = work(conn)
             done = fill(row, facts, _response_elements(result, facts.key), self.changes)
-            ((seq, digest),) = sql.append(conn, (done,), trail.alg, trail.link, search=False)
+            seq = sql.append(conn, (done,), trail.alg, trail.link)
             # Its search row is written by the flusher's next job. No lock: that job runs on
             # this same writer thread, so it sees this append even if the flusher swapped the
             # list in between.
-            trail.backlog.append((seq, digest, done))
+            trail.backlog.append((seq, done))
             self.changes += 1
             return result
 
         return audited
+
+    wrap = __call__
 
 
 class AuditTrail:
@@ -112,8 +122,9 @@ class AuditTrail:
         self.link = link_function(alg)
         self._flush_interval = max(0.01, flush_interval)
         self._digest_ms = max(1, int(digest_minutes * 60_000))
-        self._buffer: list[Facts] = []
-        self.backlog: list[tuple[int, bytes, sql.AuditRow]] = []
+        self._buffer: list[Facts | Captured] = []
+        self._unsent: list[sql.AuditRow] = []  # rendered, but their append failed: retried
+        self.backlog: list[tuple[int, sql.AuditRow]] = []
         self._swap = threading.Lock()
         self.key = load_key(writer, wrapper)
         writer.submit(_reindex)
@@ -126,7 +137,7 @@ class AuditTrail:
     def begin(self, facts: Callable[[], Facts]) -> Pending:
         """Mark the current request as audited: its metadata writes carry their records."""
         pending = Pending(self, facts)
-        pending.token = JOB_WRAPPER.set(pending.wrap)
+        pending.token = JOB_WRAPPER.set(pending)
         return pending
 
     def finish(self, pending: Pending, facts: Facts | None) -> None:
@@ -139,12 +150,15 @@ class AuditTrail:
         if facts is not None and (pending.changes == 0 or facts.error_code is not None):
             self.later(facts)
 
-    def later(self, facts: Facts) -> None:
-        """Buffer a record; the flusher appends it within ``audit_flush_interval``."""
+    def later(self, facts: Facts | Captured) -> None:
+        """Buffer a record: its facts, or a :data:`Captured` tuple the flusher turns into facts
+        (the cheapest for the request path). The flusher appends it within
+        ``audit_flush_interval``."""
         with self._swap:  # not lost to a flush that swaps the list between lookup and append
             self._buffer.append(facts)
 
-    def row(self, facts: Facts) -> sql.AuditRow:
+    def row(self, item: Facts | Captured) -> sql.AuditRow:
+        facts = item if isinstance(item, Facts) else item[0](item)
         return row_of(facts, partition=self.partition, region=self.region)
 
     # --- the flusher ----------------------------------------------------------------------------
@@ -153,15 +167,25 @@ class AuditTrail:
         with self._swap:
             taken, self._buffer = self._buffer, []
             changed, self.backlog = self.backlog, []
-        if not taken and not changed:
+        if not taken and not changed and not self._unsent:
             return 0
-        rows = [self.row(facts) for facts in taken]
+        rows, self._unsent = self._unsent, []
+        rows += [self.row(facts) for facts in taken]
 
         def job(conn: sqlite3.Connection) -> None:
-            sql.index(conn, changed)
-            sql.append(conn, rows, self.alg, self.link)
+            appended = changed
+            if rows:
+                first = sql.append(conn, rows, self.alg, self.link)
+                appended = [*changed, *enumerate(rows, first)]
+            sql.index(conn, appended)
 
-        self._writer.submit(job)
+        try:
+            self._writer.submit(job)
+        except Exception:  # nothing of the job was committed: try again at the next flush
+            with self._swap:
+                self._unsent = rows + self._unsent
+                self.backlog[:0] = changed
+            raise
         return len(rows)
 
     def digest(self, *, final: bool = False) -> sql.DigestRow | None:
@@ -178,16 +202,8 @@ class AuditTrail:
             return None
         if not final and last is not None and now - last.time_ms < self._digest_ms * 9 // 10:
             return None
-        if first > 1:
-            row = conn.execute(
-                "SELECT hash FROM audit_events WHERE seq = ?", (first - 1,)
-            ).fetchone()
-            start_prev = bytes(row[0]) if row is not None else sql.GENESIS
-        else:
-            start_prev = sql.GENESIS
-        times = conn.execute(
-            "SELECT MIN(time_ms), MAX(time_ms) FROM audit_events WHERE seq >= ?", (first,)
-        ).fetchone()
+        start_prev = sql.hash_at(conn, first - 1)
+        times = sql.times_since(conn, first)
         payload = {
             "digestSeq": 1 if last is None else last.seq + 1,
             "digestTime": iso_ms(now),
@@ -253,9 +269,12 @@ def _reindex(conn: sqlite3.Connection) -> None:
     before it (their rows wait in memory for the next flush)."""
     missing = sql.unindexed(conn, _REINDEX_WINDOW)
     if missing:
-        sql.index_rows(
-            conn, [(seq, row_from_event(time_ms, text)) for seq, time_ms, text in missing]
-        )
+        sql.index(conn, [(seq, _stored_row(text)) for seq, text in missing])
+
+
+def _stored_row(text: str) -> sql.AuditRow:
+    event = json.loads(text)
+    return row_from_event(event_time_ms(str(event.get("eventTime", ""))), text, event)
 
 
 def load_key(writer: GroupCommitWriter, wrapper: KeyWrapper) -> AuditKey:
