@@ -15,7 +15,10 @@ import time
 from onshore.domain.errors import S3Error
 from onshore.s3api.http import Request
 from onshore.service.audit.events import HEADERS_ALLOWED, IDENTITY_TYPES, QUERY_ALLOWED, Facts
-from onshore.service.audit.trail import AuditTrail, Pending
+from onshore.service.audit.render import render_values
+from onshore.service.audit.trail import CAPTURES, AuditTrail, Captured, Pending
+from onshore.service.identity import Principal
+from onshore.storage.sqlite.audit import AuditRow
 
 __all__ = ["RequestAudit"]
 
@@ -30,9 +33,7 @@ class RequestAudit:
         self.trail = trail
 
     def begin(self, req: Request) -> Pending:
-        started_ms = time.time_ns() // 1_000_000
-        started = time.perf_counter()
-        return self.trail.begin(lambda: facts_of(req, started_ms, started))
+        return self.trail.enter(_RequestPending(self.trail, req, time.perf_counter()))
 
     def finish(
         self,
@@ -44,67 +45,197 @@ class RequestAudit:
         failure: S3Error | None,
         bytes_out: int,
     ) -> None:
-        answered_error = req.plane is not None and req.plane.error_code is not None
-        if pending.changes and failure is None and not answered_error:  # changes carry records
+        """Buffer the request's record, unless its changes carry theirs. Only raw values are
+        captured here (:func:`_captured_row` renders the record in the flusher thread)."""
+        plane = req.plane
+        error_code = error_message = None
+        if failure is not None:
+            error_code, error_message = failure.code, failure.message
+        elif plane is not None and plane.error_code is not None:  # answered by the plane
+            error_code, error_message = plane.error_code, plane.error_message
+        if pending.changes and error_code is None:  # its changes carry its records
             self.trail.finish(pending, None)
             return
-        facts = facts_of(req, _started_ms(started), started, op_name)
-        facts.bytes_out = bytes_out
-        plane = req.plane
-        if failure is not None:
-            facts.error_code = failure.code
-            facts.error_message = failure.message
-        elif plane is not None and plane.error_code is not None:  # answered by the plane
-            facts.error_code = plane.error_code
-            facts.error_message = plane.error_message
-        facts.extra = {"status": status} if status >= 300 else None
-        self.trail.finish(pending, facts)
+        elapsed = time.perf_counter() - started
+        headers = req.headers
+        if plane is not None:  # the IAM or KMS API (see onshore.service.audit.planes)
+            source, name, read_only = plane.source, plane.name, plane.read_only
+            parameters = tuple(plane.parameters.items()) or None
+        else:
+            source, name = "s3", op_name if op_name != "-" else "Unknown"
+            read_only = name.startswith(_READ_PREFIXES)
+            parameters = tuple(_parameters(req.query, headers).items()) or None
+        route = req.route
+        principal = req.principal
+        body = req.body
+        # Only strings, numbers and None: a tuple of those leaves the garbage collector's lists
+        # at its first collection, so a second's worth of buffered records costs it nothing.
+        captured = (
+            CAPTURE,
+            time.time_ns() // 1_000_000 - int(elapsed * 1000),
+            int(elapsed * 1000),
+            source,
+            name,
+            read_only,
+            req.request_id,
+            req.client,
+            headers.get("user-agent", ""),
+            route.bucket if route is not None else None,
+            route.key if route is not None else None,
+            parameters,
+            principal.kind._value_ if principal is not None else None,
+            principal.account_id if principal is not None else "",
+            principal.arn if principal is not None else "",
+            principal.access_key if principal is not None else _claimed_key(req),
+            principal.user_name if principal is not None else "",
+            body.bytes_received if body is not None else 0,
+            bytes_out,
+            status,
+            error_code,
+            error_message,
+        )
+        self.trail.finish(pending, captured)
+
+
+class _RequestPending(Pending):
+    """An S3 request being handled (its facts are built only if it changes something)."""
+
+    __slots__ = ("req", "started")
+
+    def __init__(self, trail: AuditTrail, req: Request, started: float) -> None:
+        super().__init__(trail)
+        self.req = req
+        self.started = started
+
+    def facts(self) -> Facts:
+        return facts_of(self.req, _started_ms(self.started), self.started)
 
 
 def _started_ms(started: float) -> int:
     return time.time_ns() // 1_000_000 - int((time.perf_counter() - started) * 1000)
 
 
+_HEADERS = frozenset(HEADERS_ALLOWED)
+
+
+def _parameters(query: dict[str, str], headers: dict[str, str]) -> dict[str, str]:
+    """The allow-listed query parameters and headers of a request (never a credential)."""
+    if not query and _HEADERS.isdisjoint(headers):
+        return {}
+    parameters = {k: v for k, v in query.items() if k in QUERY_ALLOWED}
+    for header, label in HEADERS_ALLOWED.items():
+        value = headers.get(header)
+        if value is not None:
+            parameters[label] = value
+    return parameters
+
+
+def _captured_row(captured: Captured, partition: str, region: str) -> AuditRow:
+    """The row of a request captured by :meth:`RequestAudit.finish` (in the flusher)."""
+    (
+        _,
+        time_ms,
+        duration_ms,
+        source,
+        name,
+        read_only,
+        request_id,
+        client,
+        user_agent,
+        bucket,
+        key,
+        parameters,
+        kind,
+        account_id,
+        arn,
+        access_key,
+        user_name,
+        bytes_in,
+        bytes_out,
+        status,
+        error_code,
+        error_message,
+    ) = captured
+    text = render_values(
+        time_ms,
+        name,
+        request_id,
+        client,
+        user_agent[:_USER_AGENT_MAX],
+        read_only,
+        bucket,
+        key,
+        dict(parameters) if parameters else None,
+        "Unknown" if kind is None else IDENTITY_TYPES.get(kind, "Unknown"),
+        account_id,
+        arn,
+        access_key,
+        user_name,
+        "",
+        "",
+        error_code,
+        error_message,
+        "null",
+        bytes_in,
+        bytes_out,
+        duration_ms,
+        source,
+        {"status": status} if status >= 300 else None,
+        partition,
+        region,
+    )
+    return AuditRow(time_ms, account_id, user_name or arn, name, bucket, key, error_code, text)
+
+
+CAPTURE = "s3"
+CAPTURES[CAPTURE] = _captured_row
+
+
+def _identify(facts: Facts, principal: Principal) -> None:
+    facts.identity_type = IDENTITY_TYPES.get(principal.kind._value_, "Unknown")
+    facts.account_id = principal.account_id
+    facts.arn = principal.arn
+    facts.access_key = principal.access_key
+    facts.user_name = principal.user_name
+
+
 def facts_of(req: Request, time_ms: int, started: float, op_name: str | None = None) -> Facts:
-    """The facts of ``req`` as known now (identity once authenticated, bytes so far)."""
+    """The facts of ``req`` as known now (identity once authenticated, bytes so far): those of
+    a change's record, built when the change is submitted."""
     route = req.route
     plane = req.plane
+    headers = req.headers
     if plane is not None:  # the IAM or KMS API (see onshore.service.audit.planes)
         name = plane.name
         parameters = dict(plane.parameters)
         read_only = plane.read_only
+        source = plane.source
     else:
         name = op_name or (route.op.value if route is not None else "Unknown")
         if name == "-":
             name = "Unknown"
-        parameters = {k: v for k, v in req.query.items() if k in QUERY_ALLOWED}
-        for header, label in HEADERS_ALLOWED.items():
-            value = req.headers.get(header)
-            if value is not None:
-                parameters[label] = value
+        parameters = _parameters(req.query, headers)
         read_only = name.startswith(_READ_PREFIXES)
+        source = "s3"
+    body = req.body
     facts = Facts(
-        time_ms=time_ms,
-        event_name=name,
-        request_id=req.request_id,
-        source_ip=req.client,
-        user_agent=req.headers.get("user-agent", "")[:_USER_AGENT_MAX],
-        read_only=read_only,
-        bucket=route.bucket if route is not None else None,
-        key=route.key if route is not None else None,
-        parameters=parameters,
-        bytes_in=req.body.bytes_received if req.body is not None else 0,
+        time_ms,
+        name,
+        req.request_id,
+        req.client,
+        headers.get("user-agent", "")[:_USER_AGENT_MAX],
+        read_only,
+        route.bucket if route is not None else None,
+        route.key if route is not None else None,
+        parameters,
+        bytes_in=body.bytes_received if body is not None else 0,
         duration_ms=int((time.perf_counter() - started) * 1000),
-        event_source=plane.source if plane is not None else "s3",
+        event_source=source,
     )
     principal = req.principal
     if principal is not None:
-        facts.identity_type = IDENTITY_TYPES.get(principal.kind.value, "Unknown")
-        facts.account_id = principal.account_id
-        facts.arn = principal.arn
-        facts.access_key = principal.access_key
-        facts.user_name = principal.user_name
-    else:  # not (yet) authenticated: the access key id it claims (an id, not a secret)
+        _identify(facts, principal)
+    else:
         facts.access_key = _claimed_key(req)
     return facts
 

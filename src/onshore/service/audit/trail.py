@@ -53,7 +53,7 @@ from onshore.service.rootkey import KeyWrapper
 from onshore.storage.sqlite import audit as sql
 from onshore.storage.sqlite.writer import JOB_WRAPPER, GroupCommitWriter, JobWrapper, WriterClosed
 
-__all__ = ["AuditTrail", "Captured", "Pending", "load_key"]
+__all__ = ["CAPTURES", "AuditTrail", "Captured", "Pending", "load_key"]
 
 log = logging.getLogger("onshore.audit")
 
@@ -61,8 +61,13 @@ Work = Callable[[sqlite3.Connection], Any]
 
 Captured = tuple[Any, ...]
 """A buffered record in its cheapest form, as the request path captured it: a tuple of raw
-values whose first item turns it into :class:`Facts` (``captured[0](captured)``), called by the
+values (strings, numbers, None, tuples of those: nothing the garbage collector must track)
+whose first item names the function of :data:`CAPTURES` that renders it, called by the
 flusher, off the request path."""
+
+CAPTURES: dict[str, Callable[[Captured, str, str], sql.AuditRow]] = {}
+"""How each kind of :data:`Captured` tuple becomes a row (``(captured, partition, region)``),
+by its first item; registered by the API layer that captures it."""
 
 
 class Pending:
@@ -71,18 +76,23 @@ class Pending:
 
     __slots__ = ("_trail", "_facts", "changes", "token")
 
-    def __init__(self, trail: AuditTrail, facts: Callable[[], Facts]) -> None:
+    def __init__(self, trail: AuditTrail, facts: Callable[[], Facts] | None = None) -> None:
         self._trail = trail
         self._facts = facts
         self.changes = 0
         self.token: Token[JobWrapper | None] | None = None
+
+    def facts(self) -> Facts:
+        """The facts of the request as known now (a subclass may build them itself)."""
+        assert self._facts is not None
+        return self._facts()
 
     def __call__(self, work: Work) -> Work:
         """``work`` followed by the append of its record, in the same savepoint. The record is
         rendered here, on the caller's thread, with a placeholder for the change's outcome;
         the writer thread only fills that in, hashes and inserts (a block of one record)."""
         trail = self._trail
-        facts = self._facts()
+        facts = self.facts()
         row = template(facts, partition=trail.partition, region=trail.region)
 
         def audited(conn: sqlite3.Connection) -> Any:
@@ -136,19 +146,25 @@ class AuditTrail:
     # --- the request path -----------------------------------------------------------------------
     def begin(self, facts: Callable[[], Facts]) -> Pending:
         """Mark the current request as audited: its metadata writes carry their records."""
-        pending = Pending(self, facts)
+        return self.enter(Pending(self, facts))
+
+    def enter(self, pending: Pending) -> Pending:
+        """:meth:`begin` with a :class:`Pending` made by the caller."""
         pending.token = JOB_WRAPPER.set(pending)
         return pending
 
-    def finish(self, pending: Pending, facts: Facts | None) -> None:
+    def finish(self, pending: Pending, facts: Facts | Captured | None) -> None:
         """The request is answered: unless its change already carries its record (and it
-        succeeded), buffer a record of the outcome (``facts``; None when there is none to
-        add)."""
+        succeeded), buffer a record of the outcome (``facts``, or a :data:`Captured` tuple,
+        which the caller passes only when a record is due; None when there is none to add)."""
         if pending.token is not None:
             JOB_WRAPPER.reset(pending.token)
             pending.token = None
-        if facts is not None and (pending.changes == 0 or facts.error_code is not None):
-            self.later(facts)
+        if facts is None:
+            return
+        if not isinstance(facts, Facts) or pending.changes == 0 or facts.error_code is not None:
+            with self._swap:
+                self._buffer.append(facts)
 
     def later(self, facts: Facts | Captured) -> None:
         """Buffer a record: its facts, or a :data:`Captured` tuple the flusher turns into facts
@@ -158,8 +174,9 @@ class AuditTrail:
             self._buffer.append(facts)
 
     def row(self, item: Facts | Captured) -> sql.AuditRow:
-        facts = item if isinstance(item, Facts) else item[0](item)
-        return row_of(facts, partition=self.partition, region=self.region)
+        if isinstance(item, Facts):
+            return row_of(item, partition=self.partition, region=self.region)
+        return CAPTURES[item[0]](item, self.partition, self.region)
 
     # --- the flusher ----------------------------------------------------------------------------
     def flush(self) -> int:
