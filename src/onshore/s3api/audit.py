@@ -11,12 +11,19 @@ signature, a presigned URL's credential or a body.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from typing import Any
 
 from onshore.domain.errors import S3Error
 from onshore.s3api.http import Request
 from onshore.service.audit.events import HEADERS_ALLOWED, IDENTITY_TYPES, QUERY_ALLOWED, Facts
-from onshore.service.audit.render import render_values
-from onshore.service.audit.trail import CAPTURES, AuditTrail, Captured, Pending
+from onshore.service.audit.render import (
+    Template,
+    from_template,
+    record_template,
+    render_values,
+)
+from onshore.service.audit.trail import CAPTURES, AuditTrail, Capture, Pending
 from onshore.service.identity import Principal
 from onshore.storage.sqlite.audit import AuditRow
 
@@ -66,35 +73,37 @@ class RequestAudit:
             read_only = name.startswith(_READ_PREFIXES)
             parameters = tuple(_parameters(req.query, headers).items()) or None
         route = req.route
+        key = route.key if route is not None else None
         principal = req.principal
         body = req.body
-        # Only strings, numbers and None: a tuple of those leaves the garbage collector's lists
-        # at its first collection, so a second's worth of buffered records costs it nothing.
+        # See _captured_row for the layout: the values of this request, then those it may share
+        # with others (its group's template).
         captured = (
             CAPTURE,
             time.time_ns() // 1_000_000 - int(elapsed * 1000),
             int(elapsed * 1000),
+            req.request_id,
+            key,
+            body.bytes_received if body is not None else 0,
+            bytes_out,
             source,
             name,
             read_only,
-            req.request_id,
             req.client,
             headers.get("user-agent", ""),
             route.bucket if route is not None else None,
-            route.key if route is not None else None,
+            key is not None,
             parameters,
             principal.kind._value_ if principal is not None else None,
             principal.account_id if principal is not None else "",
             principal.arn if principal is not None else "",
             principal.access_key if principal is not None else _claimed_key(req),
             principal.user_name if principal is not None else "",
-            body.bytes_received if body is not None else 0,
-            bytes_out,
             status,
             error_code,
             error_message,
         )
-        self.trail.finish(pending, captured)
+        self.trail.capture(pending, captured)
 
 
 class _RequestPending(Pending):
@@ -130,65 +139,94 @@ def _parameters(query: dict[str, str], headers: dict[str, str]) -> dict[str, str
     return parameters
 
 
-def _captured_row(captured: Captured, partition: str, region: str) -> AuditRow:
-    """The row of a request captured by :meth:`RequestAudit.finish` (in the flusher)."""
+_SHARED = 7  # where the values a request may share with others start, in a captured record
+_MISSING = object()
+_templates: dict[tuple[str, str], dict[tuple[Any, ...], Template | None]] = {}
+_TEMPLATES_MAX = 4096
+
+
+def _captured_row(values: Sequence[Any], partition: str, region: str) -> AuditRow:
+    """The row of a request captured by :meth:`RequestAudit.finish` (in the flusher): from its
+    group's template (:func:`~onshore.service.audit.render.record_template`), made for the
+    first request of a group and kept for the next ones."""
+    shared = tuple(values[_SHARED:])
+    cache = _templates.get((partition, region))
+    if cache is None:
+        cache = _templates.setdefault((partition, region), {})
+    template = cache.get(shared, _MISSING)
+    if template is _MISSING:
+        if len(cache) >= _TEMPLATES_MAX:
+            cache.clear()
+        template = cache[shared] = record_template(
+            **_static(shared), partition=partition, region=region
+        )
+    _, time_ms, duration_ms, request_id, key, bytes_in, bytes_out = values[:_SHARED]
+    (_, name, _, _, _, bucket, _, _, _, account_id, arn, _, user_name, _, error_code, _) = shared
+    if template is None:  # no template could be made: render it whole
+        static = _static(shared)
+        del static["has_key"]
+        text = render_values(
+            time_ms=time_ms,
+            request_id=request_id,
+            key=key,
+            bytes_in=bytes_in,
+            bytes_out=bytes_out,
+            duration_ms=duration_ms,
+            partition=partition,
+            region=region,
+            **static,
+        )
+    else:
+        assert isinstance(template, tuple)
+        text = from_template(template, time_ms, request_id, key, bytes_in, bytes_out, duration_ms)
+    return AuditRow(time_ms, account_id, user_name or arn, name, bucket, key, error_code, text)
+
+
+def _static(shared: tuple[Any, ...]) -> dict[str, Any]:
+    """The values :func:`record_template` takes, from the shared values of a captured record."""
     (
-        _,
-        time_ms,
-        duration_ms,
         source,
         name,
         read_only,
-        request_id,
         client,
         user_agent,
         bucket,
-        key,
+        has_key,
         parameters,
         kind,
         account_id,
         arn,
         access_key,
         user_name,
-        bytes_in,
-        bytes_out,
         status,
         error_code,
         error_message,
-    ) = captured
-    text = render_values(
-        time_ms,
-        name,
-        request_id,
-        client,
-        user_agent[:_USER_AGENT_MAX],
-        read_only,
-        bucket,
-        key,
-        dict(parameters) if parameters else None,
-        "Unknown" if kind is None else IDENTITY_TYPES.get(kind, "Unknown"),
-        account_id,
-        arn,
-        access_key,
-        user_name,
-        "",
-        "",
-        error_code,
-        error_message,
-        "null",
-        bytes_in,
-        bytes_out,
-        duration_ms,
-        source,
-        {"status": status} if status >= 300 else None,
-        partition,
-        region,
-    )
-    return AuditRow(time_ms, account_id, user_name or arn, name, bucket, key, error_code, text)
+    ) = shared
+    return {
+        "event_name": name,
+        "source_ip": client,
+        "user_agent": user_agent[:_USER_AGENT_MAX],
+        "read_only": read_only,
+        "bucket": bucket,
+        "has_key": has_key,
+        "parameters": dict(parameters) if parameters else None,
+        "identity_type": "Unknown" if kind is None else IDENTITY_TYPES.get(kind, "Unknown"),
+        "account": account_id,
+        "arn": arn,
+        "access_key": access_key,
+        "user_name": user_name,
+        "role": "",
+        "recipient": "",
+        "error_code": error_code,
+        "error_message": error_message,
+        "response": "null",
+        "source": source,
+        "extra": {"status": status} if status >= 300 else None,
+    }
 
 
 CAPTURE = "s3"
-CAPTURES[CAPTURE] = _captured_row
+CAPTURES[CAPTURE] = Capture(23, _captured_row)
 
 
 def _identify(facts: Facts, principal: Principal) -> None:

@@ -19,7 +19,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from onshore.service.audit.events import Facts
 
-__all__ = ["EVENT_VERSION", "object_json", "render", "render_values"]
+__all__ = [
+    "EVENT_VERSION",
+    "Template",
+    "from_template",
+    "object_json",
+    "record_template",
+    "render",
+    "render_values",
+]
 
 EVENT_VERSION = "1.09"
 
@@ -135,9 +143,13 @@ def render_values(
     extra: Mapping[str, object] | None,
     partition: str,
     region: str,
+    *,
+    event_id: str | None = None,
+    event_time: str | None = None,
 ) -> str:
     """:func:`render` from the values of the facts, in their order (``response`` already JSON):
-    for a caller that has the values at hand, without building :class:`Facts`."""
+    for a caller that has the values at hand, without building :class:`Facts`. ``event_id``
+    and ``event_time`` replace the new event id and the formatted ``time_ms``."""
     if extra:
         added = object_json(
             {"bytesTransferredIn": bytes_in, "bytesTransferredOut": bytes_out, **extra}
@@ -180,9 +192,9 @@ def render_values(
     recipient = recipient or account
     return (
         f'{{"additionalEventData":{added},"awsRegion":{_q(region)},'
-        f'"durationMs":{int(duration_ms)},{error}"eventID":"{_event_id()}",'
+        f'"durationMs":{int(duration_ms)},{error}"eventID":"{event_id or _event_id()}",'
         f'"eventName":{_q(event_name)},"eventSource":{_q(f"{source}.{partition}")},'
-        f'"eventTime":"{_iso_ms(time_ms)}","eventType":"AwsApiCall",'
+        f'"eventTime":"{event_time or _iso_ms(time_ms)}","eventType":"AwsApiCall",'
         f'"eventVersion":"{EVENT_VERSION}","managementEvent":{"true" if key is None else "false"},'
         f'"readOnly":{"true" if read_only else "false"},'
         f'"recipientAccountId":{_q(recipient) if recipient else "null"},'
@@ -190,6 +202,126 @@ def render_values(
         f'"resources":[{resources}],"responseElements":{response},'
         f'"sourceIPAddress":{_q(source_ip)},"userAgent":{_q(user_agent)},'
         f'"userIdentity":{identity}}}'
+    )
+
+
+# --- records alike ----------------------------------------------------------------------------
+# Most of a record is the same from one request to the next of a client: who it is (identity,
+# address, user agent), the operation, the bucket, the outcome. A template is the record of such
+# a group cut where each request has values of its own (bytes, duration, event id, time, request
+# id, object key): a record is then one string built of the pieces and those values, a fraction
+# of rendering it whole. The cuts are found by rendering with placeholders, random per process
+# so that no request value can collide with them; a template whose placeholders are not all
+# found exactly where expected is refused (None), and its records are rendered whole.
+_TOKEN = secrets.token_hex(8)
+_ID, _TIME, _REQUEST, _KEY = (f"{name}{_TOKEN}" for name in ("i", "t", "r", "k"))
+_IN, _OUT, _DURATION = (10**17 + secrets.randbelow(10**17) for _ in range(3))
+
+Template = tuple[str, ...]
+"""The pieces of a record between its per-request values (see :func:`record_template`)."""
+
+
+def record_template(
+    event_name: str,
+    source_ip: str,
+    user_agent: str,
+    read_only: bool,
+    bucket: str | None,
+    has_key: bool,
+    parameters: Mapping[str, str] | None,
+    identity_type: str,
+    account: str,
+    arn: str,
+    access_key: str,
+    user_name: str,
+    role: str,
+    recipient: str,
+    error_code: str | None,
+    error_message: str | None,
+    response: str,
+    source: str,
+    extra: Mapping[str, object] | None,
+    partition: str,
+    region: str,
+) -> Template | None:
+    """The template of the records with these values (those of :func:`render_values` but the
+    per-request ones), for :func:`from_template`; None if it cannot be made."""
+    text = render_values(
+        0,
+        event_name,
+        _REQUEST,
+        source_ip,
+        user_agent,
+        read_only,
+        bucket,
+        _KEY if has_key else None,
+        parameters,
+        identity_type,
+        account,
+        arn,
+        access_key,
+        user_name,
+        role,
+        recipient,
+        error_code,
+        error_message,
+        response,
+        _IN,
+        _OUT,
+        _DURATION,
+        source,
+        extra,
+        partition,
+        region,
+        event_id=_ID,
+        event_time=_TIME,
+    )
+    cuts = [  # (what is before the value, the value's placeholder), in record order
+        ('"bytesTransferredIn":', str(_IN)),
+        (',"bytesTransferredOut":', str(_OUT)),
+        ('"durationMs":', str(_DURATION)),
+        ('"eventID":"', _ID),
+        ('"eventTime":"', _TIME),
+        ('"requestID":', f'"{_REQUEST}"'),
+    ]
+    if has_key:
+        cuts += [('"key":"', _KEY), ("/", _KEY)]
+    pieces: list[str] = []
+    at = 0
+    for before, placeholder in cuts:
+        found = text.find(before + placeholder, at)
+        if found < 0 or text.count(placeholder) != (2 if placeholder == _KEY else 1):
+            return None
+        found += len(before)
+        pieces.append(text[at:found])
+        at = found + len(placeholder)
+    pieces.append(text[at:])
+    if any(_TOKEN in piece for piece in pieces):
+        return None
+    return tuple(pieces)
+
+
+def from_template(
+    template: Template,
+    time_ms: int,
+    request_id: str,
+    key: str | None,
+    bytes_in: int,
+    bytes_out: int,
+    duration_ms: int,
+) -> str:
+    """The record of a request from its group's template (see :func:`record_template`)."""
+    if key is None:
+        p0, p1, p2, p3, p4, p5, p6 = template
+        return (
+            f"{p0}{bytes_in:d}{p1}{bytes_out:d}{p2}{duration_ms:d}{p3}{_event_id()}"
+            f"{p4}{_iso_ms(time_ms)}{p5}{_q(request_id)}{p6}"
+        )
+    p0, p1, p2, p3, p4, p5, p6, p7, p8 = template
+    escaped = _q(key)[1:-1]  # JSON escaping is per character: the key inside a longer string
+    return (
+        f"{p0}{bytes_in:d}{p1}{bytes_out:d}{p2}{duration_ms:d}{p3}{_event_id()}"
+        f"{p4}{_iso_ms(time_ms)}{p5}{_q(request_id)}{p6}{escaped}{p7}{escaped}{p8}"
     )
 
 

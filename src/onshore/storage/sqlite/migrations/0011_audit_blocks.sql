@@ -11,9 +11,9 @@
 -- no gaps between blocks). ``events`` holds their canonical JSON exactly as hashed, separated by
 -- a newline (a canonical record has no raw newline): as TEXT for a block of one record, as a
 -- zlib-compressed BLOB of that UTF-8 text for a larger one; ``hashes`` their hashes, 32 bytes
--- each, in the same order; ``prev_hash`` the hash the first links to and ``head_hash`` the last one's
--- (the chain head when this is the last block). The small columns come first, so reading the
--- head never reads the records. No code path updates or deletes a row inside the retention
+-- each, in the same order; ``prev_hash`` the hash the first links to and ``head_hash`` the last
+-- one's (the chain head when this is the last block). The small columns come first, so reading
+-- the head never reads the records. No code path updates or deletes a row inside the retention
 -- period, and the table has no secondary index (a change's record is inserted with the change:
 -- each index would add a page to that commit).
 CREATE TABLE audit_blocks (
