@@ -26,6 +26,7 @@ from onshore.service.audit.render import (
 from onshore.service.audit.trail import CAPTURES, AuditTrail, Capture, Pending
 from onshore.service.identity import Principal
 from onshore.storage.sqlite.audit import AuditRow
+from onshore.storage.sqlite.writer import JOB_WRAPPER
 
 __all__ = ["RequestAudit"]
 
@@ -40,7 +41,9 @@ class RequestAudit:
         self.trail = trail
 
     def begin(self, req: Request) -> Pending:
-        return self.trail.enter(_RequestPending(self.trail, req, time.perf_counter()))
+        pending = _RequestPending(self.trail, req, time.perf_counter())
+        pending.token = JOB_WRAPPER.set(pending)  # as AuditTrail.begin does
+        return pending
 
     def finish(
         self,
@@ -71,39 +74,51 @@ class RequestAudit:
         else:
             source, name = "s3", op_name if op_name != "-" else "Unknown"
             read_only = name.startswith(_READ_PREFIXES)
-            parameters = tuple(_parameters(req.query, headers).items()) or None
+            parameters = None
+            if req.query or not _HEADERS.isdisjoint(headers):
+                parameters = tuple(_parameters(req.query, headers).items()) or None
         route = req.route
-        key = route.key if route is not None else None
+        if route is not None:
+            bucket, key = route.bucket, route.key
+        else:
+            bucket = key = None
         principal = req.principal
+        if principal is not None:
+            kind, account, arn = principal.kind._value_, principal.account_id, principal.arn
+            access_key, user_name = principal.access_key, principal.user_name
+        else:  # not (yet) authenticated: the access key id it claims (an id, not a secret)
+            kind, account, arn, access_key, user_name = None, "", "", _claimed_key(req), ""
         body = req.body
         # See _captured_row for the layout: the values of this request, then those it may share
         # with others (its group's template).
-        captured = (
-            CAPTURE,
-            time.time_ns() // 1_000_000 - int(elapsed * 1000),
-            int(elapsed * 1000),
-            req.request_id,
-            key,
-            body.bytes_received if body is not None else 0,
-            bytes_out,
-            source,
-            name,
-            read_only,
-            req.client,
-            headers.get("user-agent", ""),
-            route.bucket if route is not None else None,
-            key is not None,
-            parameters,
-            principal.kind._value_ if principal is not None else None,
-            principal.account_id if principal is not None else "",
-            principal.arn if principal is not None else "",
-            principal.access_key if principal is not None else _claimed_key(req),
-            principal.user_name if principal is not None else "",
-            status,
-            error_code,
-            error_message,
+        self.trail.capture(
+            pending,
+            (
+                CAPTURE,
+                time.time_ns() // 1_000_000 - int(elapsed * 1000),
+                int(elapsed * 1000),
+                req.request_id,
+                key,
+                body.bytes_received if body is not None else 0,
+                bytes_out,
+                source,
+                name,
+                read_only,
+                req.client,
+                headers.get("user-agent", ""),
+                bucket,
+                key is not None,
+                parameters,
+                kind,
+                account,
+                arn,
+                access_key,
+                user_name,
+                status,
+                error_code,
+                error_message,
+            ),
         )
-        self.trail.capture(pending, captured)
 
 
 class _RequestPending(Pending):
@@ -112,7 +127,10 @@ class _RequestPending(Pending):
     __slots__ = ("req", "started")
 
     def __init__(self, trail: AuditTrail, req: Request, started: float) -> None:
-        super().__init__(trail)
+        self._trail = trail  # Pending's, set here (one call less per request)
+        self._facts = None
+        self.changes = 0
+        self.token = None
         self.req = req
         self.started = started
 
