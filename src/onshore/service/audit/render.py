@@ -214,7 +214,7 @@ def render_values(
 # so that no request value can collide with them; a template whose placeholders are not all
 # found exactly where expected is refused (None), and its records are rendered whole.
 _TOKEN = secrets.token_hex(8)
-_ID, _TIME, _REQUEST, _KEY = (f"{name}{_TOKEN}" for name in ("i", "t", "r", "k"))
+_ID, _TIME, _REQUEST, _KEY, _RESPONSE = (f"{name}{_TOKEN}" for name in ("i", "t", "r", "k", "o"))
 _IN, _OUT, _DURATION = (10**17 + secrets.randbelow(10**17) for _ in range(3))
 
 Template = tuple[str, ...]
@@ -238,14 +238,14 @@ def record_template(
     recipient: str,
     error_code: str | None,
     error_message: str | None,
-    response: str,
     source: str,
     extra: Mapping[str, object] | None,
     partition: str,
     region: str,
 ) -> Template | None:
     """The template of the records with these values (those of :func:`render_values` but the
-    per-request ones), for :func:`from_template`; None if it cannot be made."""
+    per-request ones: time, request id, key, response, bytes, duration), for
+    :func:`from_template`; None if it cannot be made."""
     text = render_values(
         0,
         event_name,
@@ -265,7 +265,7 @@ def record_template(
         recipient,
         error_code,
         error_message,
-        response,
+        _RESPONSE,
         _IN,
         _OUT,
         _DURATION,
@@ -286,6 +286,7 @@ def record_template(
     ]
     if has_key:
         cuts += [('"key":"', _KEY), ("/", _KEY)]
+    cuts.append(('"responseElements":', _RESPONSE))
     pieces: list[str] = []
     at = 0
     for before, placeholder in cuts:
@@ -309,19 +310,21 @@ def from_template(
     bytes_in: int,
     bytes_out: int,
     duration_ms: int,
+    response: str,
 ) -> str:
-    """The record of a request from its group's template (see :func:`record_template`)."""
+    """The record of a request from its group's template (see :func:`record_template`);
+    ``response``: its response elements, as JSON."""
     if key is None:
-        p0, p1, p2, p3, p4, p5, p6 = template
+        p0, p1, p2, p3, p4, p5, p6, p7 = template
         return (
             f"{p0}{bytes_in:d}{p1}{bytes_out:d}{p2}{duration_ms:d}{p3}{_event_id()}"
-            f"{p4}{_iso_ms(time_ms)}{p5}{_q(request_id)}{p6}"
+            f"{p4}{_iso_ms(time_ms)}{p5}{_q(request_id)}{p6}{response}{p7}"
         )
-    p0, p1, p2, p3, p4, p5, p6, p7, p8 = template
+    p0, p1, p2, p3, p4, p5, p6, p7, p8, p9 = template
     escaped = _q(key)[1:-1]  # JSON escaping is per character: the key inside a longer string
     return (
         f"{p0}{bytes_in:d}{p1}{bytes_out:d}{p2}{duration_ms:d}{p3}{_event_id()}"
-        f"{p4}{_iso_ms(time_ms)}{p5}{_q(request_id)}{p6}{escaped}{p7}{escaped}{p8}"
+        f"{p4}{_iso_ms(time_ms)}{p5}{_q(request_id)}{p6}{escaped}{p7}{escaped}{p8}{response}{p9}"
     )
 
 

@@ -54,11 +54,21 @@ from onshore.service.rootkey import KeyWrapper
 from onshore.storage.sqlite import audit as sql
 from onshore.storage.sqlite.writer import JOB_WRAPPER, GroupCommitWriter, JobWrapper, WriterClosed
 
-__all__ = ["CAPTURES", "AuditTrail", "Capture", "Captured", "Pending", "load_key"]
+__all__ = [
+    "CAPTURES",
+    "AuditTrail",
+    "Capture",
+    "Captured",
+    "Pending",
+    "Recorder",
+    "load_key",
+    "response_elements",
+]
 
 log = logging.getLogger("onshore.audit")
 
 Work = Callable[[sqlite3.Connection], Any]
+Recorder = Callable[[Any, int], sql.AuditRow]
 
 Captured = tuple[Any, ...]
 """A buffered record in its cheapest form, as the request path captured it: a tuple of raw
@@ -100,25 +110,33 @@ class Pending:
         return self._facts()
 
     def __call__(self, work: Work) -> Work:
-        """``work`` followed by the append of its record, in the same savepoint. The record is
-        rendered here, on the caller's thread, with a placeholder for the change's outcome;
-        the writer thread only fills that in, hashes and inserts (a block of one record)."""
+        """``work`` followed by the append of its record, in the same savepoint, as a block of
+        one record. What is known before the change (who, what) is gathered here, on the
+        caller's thread (:meth:`recorder`); the writer thread adds the change's outcome,
+        renders, hashes and inserts."""
         trail = self._trail
-        facts = self.facts()
-        row = template(facts, partition=trail.partition, region=trail.region)
+        record = self.recorder()
 
         def audited(conn: sqlite3.Connection) -> Any:
             result = work(conn)
-            done = fill(row, facts, _response_elements(result, facts.key), self.changes)
-            seq = sql.append(conn, (done,), trail.alg, trail.link)
+            row = record(result, self.changes)
+            seq = sql.append(conn, (row,), trail.alg, trail.link)
             # Its search row is written by the flusher's next job. No lock: that job runs on
             # this same writer thread, so it sees this append even if the flusher swapped the
             # list in between.
-            trail.backlog.append((seq, done))
+            trail.backlog.append((seq, row))
             self.changes += 1
             return result
 
         return audited
+
+    def recorder(self) -> Recorder:
+        """How to make the row of a change of this request from the change's result and its
+        index among the request's changes (a subclass may do it its own way)."""
+        trail = self._trail
+        facts = self.facts()
+        row = template(facts, partition=trail.partition, region=trail.region)
+        return lambda result, index: fill(row, facts, response_elements(result, facts.key), index)
 
     wrap = __call__
 
@@ -349,7 +367,7 @@ def _context(fingerprint: str) -> bytes:
     return KEY_CONTEXT + b"/" + fingerprint.encode("ascii")
 
 
-def _response_elements(result: object, key: str | None) -> dict[str, str] | None:
+def response_elements(result: object, key: str | None) -> dict[str, str] | None:
     """What a write's result says that a reader of the record wants: the version written or
     removed (and its key, when it is not the request's own, as in ``DeleteObjects``)."""
     version = getattr(result, "version", None) or getattr(result, "removed", None)
