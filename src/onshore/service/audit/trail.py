@@ -124,7 +124,7 @@ class Pending:
             # Its search row is written by the flusher's next job. No lock: that job runs on
             # this same writer thread, so it sees this append even if the flusher swapped the
             # list in between.
-            trail.backlog.append((seq, row))
+            trail.backlog.extend((seq, *row[:7]))
             self.changes += 1
             return result
 
@@ -165,7 +165,10 @@ class AuditTrail:
         self._buffer: list[Facts] = []
         self._captured: list[Any] = []  # the values of captured records, end to end
         self._unsent: list[sql.AuditRow] = []  # rendered, but their append failed: retried
-        self.backlog: list[tuple[int, sql.AuditRow]] = []
+        # The search fields of changes' records appended since the last flush (see Pending),
+        # end to end: seq, then AuditRow's fields but the text (only strings and numbers, kept
+        # for up to a second: no objects for the garbage collector to visit).
+        self.backlog: list[Any] = []
         self._swap = threading.Lock()
         self.key = load_key(writer, wrapper)
         writer.submit(_reindex)
@@ -236,10 +239,9 @@ class AuditTrail:
         rows += [self.row(facts) for facts in taken]
 
         def job(conn: sqlite3.Connection) -> None:
-            appended = changed
+            appended = [_changed(changed, at) for at in range(0, len(changed), 8)]
             if rows:
-                first = sql.append(conn, rows, self.alg, self.link)
-                appended = [*changed, *enumerate(rows, first)]
+                appended += enumerate(rows, sql.append(conn, rows, self.alg, self.link))
             sql.index(conn, appended)
 
         try:
@@ -322,6 +324,12 @@ class AuditTrail:
             self.digest(final=True)
         except WriterClosed:
             log.error("audit trail closed after the metadata store: buffered records lost")
+
+
+def _changed(backlog: list[Any], at: int) -> tuple[int, sql.AuditRow]:
+    """The search fields of the change's record at ``at`` in a backlog (see AuditTrail)."""
+    seq, time_ms, account, user_name, event_name, bucket, key, error_code = backlog[at : at + 8]
+    return seq, sql.AuditRow(time_ms, account, user_name, event_name, bucket, key, error_code, "")
 
 
 _REINDEX_WINDOW = 100_000
