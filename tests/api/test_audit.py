@@ -155,6 +155,41 @@ def test_records_describe_the_request_and_hold_no_secret(
         assert secret.encode() not in everything, secret
 
 
+def test_records_of_odd_keys_and_parameters_are_exact(server: ServerProcess) -> None:
+    """Records are rendered from their group's template: whatever a key or a header holds,
+    each record says exactly what its request did."""
+    s3 = make_client(server.endpoint)
+    bucket = f"audit-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    keys = ["100% %s %d", 'quo"te\\back', "ünï/文件 😀", "new\nline\ttab", "{}[]:,"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"abc")
+        s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")["Body"].read()
+        s3.head_object(Bucket=bucket, Key=key)
+    s3.list_objects_v2(Bucket=bucket, Prefix="ün")
+    server.stop()
+    found = [e for e in events(server.data_dir) if (e.get("requestParameters") or {}).get(
+        "bucketName") == bucket]  # fmt: skip
+    for key in keys:
+        mine = [e for e in found if e["requestParameters"].get("key") == key]
+        assert sorted(e["eventName"] for e in mine) == [
+            "GetObject", "GetObject", "HeadObject", "PutObject"
+        ]  # fmt: skip
+        for event in mine:
+            assert event["resources"][1]["ARN"] == f"arn:onshore:s3:::{bucket}/{key}"
+            assert event["managementEvent"] is False
+        ranged = [e for e in mine if "range" in e["requestParameters"]]
+        assert [e["requestParameters"]["range"] for e in ranged] == ["bytes=0-0"]
+        got = next(e for e in mine if e["eventName"] == "GetObject" and e not in ranged)
+        assert got["additionalEventData"]["bytesTransferredOut"] == 3
+        put = next(e for e in mine if e["eventName"] == "PutObject")
+        assert put["responseElements"]["ETag"] == "900150983cd24fb0d6963f7d28e17f72"
+    listed = next(e for e in found if e["eventName"] == "ListObjectsV2")
+    assert listed["requestParameters"]["prefix"] == "ün"
+    assert listed["managementEvent"] is True and len(listed["resources"]) == 1
+
+
 def test_search_filters_from_the_cli(server: ServerProcess) -> None:
     s3 = make_client(server.endpoint)
     bucket = f"audit-{uuid.uuid4().hex[:12]}"
