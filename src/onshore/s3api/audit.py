@@ -9,43 +9,27 @@ signature, a presigned URL's credential or a body.
 
 **What the request path pays.** A request's values are *captured* (:func:`_capture`): a tuple
 of strings and numbers taken from the request, nothing rendered. A read's capture is buffered
-as it is and rendered by the flusher thread; a change's is rendered by the writer thread once
-the change has run, with its outcome. Both render from the template of the request's group
-(:func:`~onshore.service.audit.render.record_template`: records alike but for their
-per-request values), made once per group and kept.
+as it is; a change's is written with the change, in its savepoint, as a pending row, with the
+change's outcome. The flusher renders both (:mod:`onshore.service.audit.capture`).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from onshore.domain.errors import S3Error
 from onshore.s3api.http import Request
-from onshore.service.audit.events import HEADERS_ALLOWED, IDENTITY_TYPES, QUERY_ALLOWED
-from onshore.service.audit.render import (
-    Template,
-    from_template,
-    object_json,
-    record_template,
-    render_values,
-)
-from onshore.service.audit.trail import (
-    CAPTURES,
-    AuditTrail,
-    Capture,
-    Captured,
-    Pending,
-    Recorder,
-    response_elements,
-)
-from onshore.storage.sqlite.audit import AuditRow
+from onshore.service.audit import capture
+from onshore.service.audit.events import HEADERS_ALLOWED, QUERY_ALLOWED
+from onshore.service.audit.render import object_json
+from onshore.service.audit.trail import AuditTrail, Captured, Pending, Work, response_elements
+from onshore.storage.sqlite import audit as sql
 from onshore.storage.sqlite.writer import JOB_WRAPPER
 
 __all__ = ["RequestAudit"]
 
-_USER_AGENT_MAX = 512
 _READ_PREFIXES = ("Get", "Head", "List")
 
 
@@ -70,8 +54,7 @@ class RequestAudit:
         failure: S3Error | None,
         bytes_out: int,
     ) -> None:
-        """Buffer the request's record, unless its changes carry theirs (the flusher renders
-        it: :func:`_captured_row`)."""
+        """Buffer the request's record, unless its changes carry theirs."""
         plane = req.plane
         error_code = error_message = None
         if failure is not None:
@@ -87,8 +70,8 @@ class RequestAudit:
 
 
 class _RequestPending(Pending):
-    """An S3 request being handled: the record of a change it makes is rendered from its
-    capture (not from :class:`~onshore.service.audit.events.Facts`)."""
+    """An S3 request being handled: the record of a change it makes is written as a pending
+    row (its capture and the change's outcome), which the flusher renders and chains."""
 
     __slots__ = ("req", "started")
 
@@ -100,19 +83,23 @@ class _RequestPending(Pending):
         self.req = req
         self.started = started
 
-    def recorder(self) -> Recorder:
+    def __call__(self, work: Work) -> Work:
         req = self.req
         route = req.route
         name = route.op.value if route is not None else "Unknown"
         captured = _capture(req, self.started, name, 200, None, None, 0)
-        key = captured[_KEY]
-        partition, region = self._trail.partition, self._trail.region
+        key = captured[capture.KEY]
+        trail = self._trail
 
-        def record(result: object, index: int) -> AuditRow:
+        def audited(conn: sqlite3.Connection) -> Any:
+            result = work(conn)
             response = object_json(response_elements(result, key))
-            return _captured_row(captured, partition, region, response, index)
+            sql.pend(conn, capture.pending_values(captured, response, self.changes))
+            trail.pended = True
+            self.changes += 1
+            return result
 
-        return record
+        return audited
 
 
 def _capture(
@@ -124,8 +111,8 @@ def _capture(
     error_message: str | None,
     bytes_out: int,
 ) -> Captured:
-    """The values of ``req`` a record needs, as known now (see :func:`_captured_row` for the
-    layout): strings, numbers, None and tuples of those only."""
+    """The values of ``req`` a record needs, as known now (see :mod:`~onshore.service.audit.
+    capture` for the layout): strings, numbers, None and tuples of those only."""
     elapsed = time.perf_counter() - started
     headers = req.headers
     plane = req.plane
@@ -151,7 +138,7 @@ def _capture(
         kind, account, arn, access_key, user_name = None, "", "", _claimed_key(req), ""
     body = req.body
     return (
-        CAPTURE,
+        capture.KIND,
         time.time_ns() // 1_000_000 - int(elapsed * 1000),
         int(elapsed * 1000),
         req.request_id,
@@ -176,108 +163,6 @@ def _capture(
         error_message,
     )
 
-
-# The layout of a capture: its kind, then the values of this request (time, duration, request
-# id, key, bytes in, bytes out), then those it may share with other requests: its group, whose
-# template renders it (source, operation, read-only, client address, user agent, bucket, whether
-# there is a key, parameters, principal kind, account, ARN, access key, user name, status, error
-# code and message).
-_KEY = 4
-_SHARED = 7
-_MISSING = object()
-_templates: dict[tuple[str, str], dict[tuple[Any, ...], Template | None]] = {}
-_TEMPLATES_MAX = 4096
-
-
-def _captured_row(
-    values: Sequence[Any], partition: str, region: str, response: str = "null", index: int = 0
-) -> AuditRow:
-    """The row of a captured request (``response``: its change's response elements as JSON,
-    ``index``: the change's index among the request's changes), from its group's template,
-    made for the first request of a group and kept for the next ones."""
-    shared = tuple(values[_SHARED:])
-    _, time_ms, duration_ms, request_id, key, bytes_in, bytes_out = values[:_SHARED]
-    (_, name, _, _, _, bucket, _, _, _, account_id, arn, _, user_name, _, error_code, _) = shared
-    template: Any = None
-    if not index:  # a request's second and later changes (rare) have their own records
-        cache = _templates.get((partition, region))
-        if cache is None:
-            cache = _templates.setdefault((partition, region), {})
-        template = cache.get(shared, _MISSING)
-        if template is _MISSING:
-            if len(cache) >= _TEMPLATES_MAX:
-                cache.clear()
-            template = cache[shared] = record_template(
-                **_static(shared), partition=partition, region=region
-            )
-    if template is None:  # no template: rendered whole
-        static = _static(shared)
-        del static["has_key"]
-        if index:
-            static["extra"] = {**(static["extra"] or {}), "changeIndex": index}
-        text = render_values(
-            time_ms=time_ms,
-            request_id=request_id,
-            key=key,
-            bytes_in=bytes_in,
-            bytes_out=bytes_out,
-            duration_ms=duration_ms,
-            response=response,
-            partition=partition,
-            region=region,
-            **static,
-        )
-    else:
-        text = from_template(
-            template, time_ms, request_id, key, bytes_in, bytes_out, duration_ms, response
-        )
-    return AuditRow(time_ms, account_id, user_name or arn, name, bucket, key, error_code, text)
-
-
-def _static(shared: tuple[Any, ...]) -> dict[str, Any]:
-    """The values :func:`record_template` takes, from the shared values of a capture."""
-    (
-        source,
-        name,
-        read_only,
-        client,
-        user_agent,
-        bucket,
-        has_key,
-        parameters,
-        kind,
-        account_id,
-        arn,
-        access_key,
-        user_name,
-        status,
-        error_code,
-        error_message,
-    ) = shared
-    return {
-        "event_name": name,
-        "source_ip": client,
-        "user_agent": user_agent[:_USER_AGENT_MAX],
-        "read_only": read_only,
-        "bucket": bucket,
-        "has_key": has_key,
-        "parameters": dict(parameters) if parameters else None,
-        "identity_type": "Unknown" if kind is None else IDENTITY_TYPES.get(kind, "Unknown"),
-        "account": account_id,
-        "arn": arn,
-        "access_key": access_key,
-        "user_name": user_name,
-        "role": "",
-        "recipient": "",
-        "error_code": error_code,
-        "error_message": error_message,
-        "source": source,
-        "extra": {"status": status} if status >= 300 else None,
-    }
-
-
-CAPTURE = "s3"
-CAPTURES[CAPTURE] = Capture(23, _captured_row)
 
 _HEADERS = frozenset(HEADERS_ALLOWED)
 

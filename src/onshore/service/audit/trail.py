@@ -6,20 +6,30 @@ Two paths, chosen by what a record is about:
   it as audited (:meth:`AuditTrail.begin`); every metadata write the request makes is then
   wrapped (through :data:`onshore.storage.sqlite.writer.JOB_WRAPPER`) so that, in the writer's
   transaction and in the write's own savepoint, the change is applied and *then* its record is
-  appended to the chain. If the change fails, the savepoint is rolled back and no record exists;
-  if the record cannot be appended, the change is rolled back too. Either both are durable or
-  neither: there is no change without its record. A request that changes several things
-  (``DeleteObjects``) writes one record per change (``additionalEventData.changeIndex``).
+  written. If the change fails, the savepoint is rolled back and no record exists; if the record
+  cannot be written, the change is rolled back too. Either both are durable or neither: there is
+  no change without its record and no record without its change. A request that changes several
+  things (``DeleteObjects``) writes one record per change (``additionalEventData.changeIndex``).
+  An S3 change's record is written as a *pending* row (:mod:`.capture`: the request's values,
+  not yet rendered), which the flusher renders and appends to the chain within
+  ``audit_flush_interval`` — together with every other process's pending rows, in the order
+  their changes committed. Whatever appends to the chain (the flusher, a record written whole
+  by the admin API or the CLI, a digest) first takes the pending rows, so the chain keeps the
+  changes' commit order; after a crash the next start chains what is left. Other planes' changes
+  (admin API, CLI) are rendered and appended whole, in their savepoint.
 * **Everything else is buffered.** Reads, and requests that changed nothing (refused, failed,
-  or no-ops), are recorded after the response: their facts are appended to an in-memory list
+  or no-ops), are recorded after the response: their values are appended to an in-memory list
   (the only work on the request path) and a flusher thread appends them to the chain every
   ``audit_flush_interval`` seconds, as one write job (one fsync for all of them). A clean
   shutdown flushes what is left. A crash (``kill -9``, power cut) loses at most the records of
   reads answered in the last flush interval — the crash window, stated in ``docs/audit.md``.
 
-The flusher thread also writes the periodic signed digests (:mod:`.integrity`), and a final one
-at shutdown. Several server processes share one chain: each appends in its writer's
-transaction, which holds the cross-process writer lock, reading the chain head inside it.
+Each flush renders, hashes, stores (:mod:`onshore.storage.sqlite.audit`: blocks of records)
+and indexes its records in one loop: work done once per second for many requests rather than on
+each request's path. The flusher thread also writes the periodic signed digests
+(:mod:`.integrity`), and a final one at shutdown. Several server processes share one chain: each
+appends in its writer's transaction, which holds the cross-process writer lock, reading the
+chain head inside it.
 """
 
 from __future__ import annotations
@@ -29,12 +39,12 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from contextvars import Token
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from onshore.service.audit import capture
 from onshore.service.audit.events import (
     Facts,
     canonical,
@@ -55,12 +65,11 @@ from onshore.storage.sqlite import audit as sql
 from onshore.storage.sqlite.writer import JOB_WRAPPER, GroupCommitWriter, JobWrapper, WriterClosed
 
 __all__ = [
-    "CAPTURES",
     "AuditTrail",
-    "Capture",
     "Captured",
     "Pending",
-    "Recorder",
+    "Work",
+    "append",
     "load_key",
     "response_elements",
 ]
@@ -68,32 +77,16 @@ __all__ = [
 log = logging.getLogger("onshore.audit")
 
 Work = Callable[[sqlite3.Connection], Any]
-Recorder = Callable[[Any, int], sql.AuditRow]
 
 Captured = tuple[Any, ...]
-"""A buffered record in its cheapest form, as the request path captured it: a tuple of raw
-values (strings, numbers, None, tuples of those) whose first item names its :class:`Capture`
-in :data:`CAPTURES`, which renders it in the flusher, off the request path. The trail keeps
-the values of all captured records in one flat list: a tuple kept for a second is one more
-object for the garbage collector to count and visit, a value in a list of strings and numbers
-is not (with tens of thousands of requests a second, that difference is measurable)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Capture:
-    """One kind of :data:`Captured` record: how many values it has (its name included), and
-    how its values become a row (``row(values, partition, region)``)."""
-
-    size: int
-    row: Callable[[Sequence[Any], str, str], sql.AuditRow]
-
-
-CAPTURES: dict[str, Capture] = {}
-"""The kinds of :data:`Captured` records, by name; registered by the API layer capturing them."""
+"""A record in its cheapest form, as the request path captured it (see :mod:`.capture`). The
+trail keeps the values of all buffered captures in one flat list: a tuple kept for a second is
+one more object for the garbage collector to count and visit, a string or a number in a list is
+not (with thousands of requests a second, the difference is measurable)."""
 
 
 class Pending:
-    """One request being handled: builds the record of each change it commits. It is the
+    """One request being handled: writes the record of each change it commits. It is the
     request's :data:`JOB_WRAPPER` (see :meth:`__call__`)."""
 
     __slots__ = ("_trail", "_facts", "changes", "token")
@@ -105,40 +98,46 @@ class Pending:
         self.token: Token[JobWrapper | None] | None = None
 
     def facts(self) -> Facts:
-        """The facts of the request as known now (a subclass may build them itself)."""
+        """The facts of the request as known now (a subclass may record without them)."""
         assert self._facts is not None
         return self._facts()
 
     def __call__(self, work: Work) -> Work:
-        """``work`` followed by the append of its record, in the same savepoint, as a block of
-        one record. What is known before the change (who, what) is gathered here, on the
-        caller's thread (:meth:`recorder`); the writer thread adds the change's outcome,
-        renders, hashes and inserts."""
+        """``work`` followed by the append of its record to the chain, rendered whole, in the
+        same savepoint. The record is rendered here, on the caller's thread, with a placeholder
+        for the change's outcome that the writer thread fills in."""
         trail = self._trail
-        record = self.recorder()
+        facts = self.facts()
+        row = template(facts, partition=trail.partition, region=trail.region)
 
         def audited(conn: sqlite3.Connection) -> Any:
             result = work(conn)
-            row = record(result, self.changes)
-            seq = sql.append(conn, (row,), trail.alg, trail.link)
-            # Its search row is written by the flusher's next job. No lock: that job runs on
-            # this same writer thread, so it sees this append even if the flusher swapped the
-            # list in between.
-            trail.backlog.extend((seq, *row[:7]))
+            done = fill(row, facts, response_elements(result, facts.key), self.changes)
+            append(conn, [done], trail.alg, trail.link, trail.partition, trail.region)
             self.changes += 1
             return result
 
         return audited
 
-    def recorder(self) -> Recorder:
-        """How to make the row of a change of this request from the change's result and its
-        index among the request's changes (a subclass may do it its own way)."""
-        trail = self._trail
-        facts = self.facts()
-        row = template(facts, partition=trail.partition, region=trail.region)
-        return lambda result, index: fill(row, facts, response_elements(result, facts.key), index)
-
     wrap = __call__
+
+
+def append(
+    conn: sqlite3.Connection,
+    rows: list[sql.AuditRow],
+    alg: str,
+    link: sql.Link,
+    partition: str,
+    region: str,
+) -> int:
+    """Append the pending changes' records, then ``rows``, to the chain, with their search
+    rows, in the caller's write transaction; return how many records that made."""
+    pending = sql.take_pending(conn)
+    if pending:
+        rows = [capture.pending_row(row, partition, region) for row in pending] + rows
+    if rows:
+        sql.index(conn, list(enumerate(rows, sql.append(conn, rows, alg, link))))
+    return len(rows)
 
 
 class AuditTrail:
@@ -163,15 +162,12 @@ class AuditTrail:
         self._flush_interval = max(0.01, flush_interval)
         self._digest_ms = max(1, int(digest_minutes * 60_000))
         self._buffer: list[Facts] = []
-        self._captured: list[Any] = []  # the values of captured records, end to end
+        self._captured: list[Any] = []  # the values of buffered captures, end to end
         self._unsent: list[sql.AuditRow] = []  # rendered, but their append failed: retried
-        # The search fields of changes' records appended since the last flush (see Pending),
-        # end to end: seq, then AuditRow's fields but the text (only strings and numbers, kept
-        # for up to a second: no objects for the garbage collector to visit).
-        self.backlog: list[Any] = []
+        self.pended = False  # a change's record was written as a pending row since the flush
         self._swap = threading.Lock()
         self.key = load_key(writer, wrapper)
-        writer.submit(_reindex)
+        writer.submit(self._recover)
         self._stop = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="onshore-audit", daemon=True)
@@ -198,9 +194,8 @@ class AuditTrail:
             self.later(facts)
 
     def capture(self, pending: Pending, captured: Captured) -> None:
-        """The request is answered and its record is due: buffer it as ``captured`` (see
-        :data:`Captured`; the caller decides that the record is due, as :meth:`finish`
-        would)."""
+        """The request is answered and its record is due: buffer it as ``captured`` (the
+        caller decides that the record is due, as :meth:`finish` would)."""
         if pending.token is not None:
             JOB_WRAPPER.reset(pending.token)
             pending.token = None
@@ -215,43 +210,32 @@ class AuditTrail:
     def row(self, facts: Facts) -> sql.AuditRow:
         return row_of(facts, partition=self.partition, region=self.region)
 
-    def _captured_rows(self, values: list[Any]) -> list[sql.AuditRow]:
-        rows = []
-        partition, region = self.partition, self.region
-        at, end = 0, len(values)
-        while at < end:
-            kind = CAPTURES[values[at]]
-            rows.append(kind.row(values[at : at + kind.size], partition, region))
-            at += kind.size
-        return rows
-
     # --- the flusher ----------------------------------------------------------------------------
     def flush(self) -> int:
-        """Append every buffered record now (one write job); return how many."""
+        """Append the pending changes' records and every buffered record now (one write job);
+        return how many records that made."""
         with self._swap:
             taken, self._buffer = self._buffer, []
             captured, self._captured = self._captured, []
-            changed, self.backlog = self.backlog, []
-        if not taken and not captured and not changed and not self._unsent:
+            pended, self.pended = self.pended, False
+        if not taken and not captured and not pended and not self._unsent:
             return 0
         rows, self._unsent = self._unsent, []
-        rows += self._captured_rows(captured)
+        partition, region, size = self.partition, self.region, capture.SIZE
+        rows += [
+            capture.captured_row(captured[at : at + size], partition, region)
+            for at in range(0, len(captured), size)
+        ]
         rows += [self.row(facts) for facts in taken]
-
-        def job(conn: sqlite3.Connection) -> None:
-            appended = [_changed(changed, at) for at in range(0, len(changed), 8)]
-            if rows:
-                appended += enumerate(rows, sql.append(conn, rows, self.alg, self.link))
-            sql.index(conn, appended)
-
         try:
-            self._writer.submit(job)
+            return self._writer.submit(
+                lambda conn: append(conn, rows, self.alg, self.link, partition, region)
+            )
         except Exception:  # nothing of the job was committed: try again at the next flush
             with self._swap:
                 self._unsent = rows + self._unsent
-                self.backlog[:0] = changed
+                self.pended = self.pended or pended
             raise
-        return len(rows)
 
     def digest(self, *, final: bool = False) -> sql.DigestRow | None:
         """Sign a digest of the records since the previous one. A periodic digest is skipped if
@@ -259,6 +243,7 @@ class AuditTrail:
         return self._writer.submit(lambda conn: self._digest_job(conn, final))
 
     def _digest_job(self, conn: sqlite3.Connection, final: bool) -> sql.DigestRow | None:
+        append(conn, [], self.alg, self.link, self.partition, self.region)  # pending changes
         now = time.time_ns() // 1_000_000
         last = sql.last_digest(conn)
         head_seq, head_hash = sql.head(conn)
@@ -311,6 +296,15 @@ class AuditTrail:
             except Exception:  # keep flushing; the records stay in the buffer only if unflushed
                 log.exception("audit flush failed")
 
+    def _recover(self, conn: sqlite3.Connection) -> None:
+        """At start: chain the changes a crash left pending, and write any search row missing
+        among the last records (records are now indexed in the job that appends them; this
+        repairs trails written before that)."""
+        append(conn, [], self.alg, self.link, self.partition, self.region)
+        missing = sql.unindexed(conn, _REINDEX_WINDOW)
+        if missing:
+            sql.index(conn, [(seq, _stored_row(text)) for seq, text in missing])
+
     def close(self) -> None:
         """Stop the flusher, append what is buffered, sign a final digest. Call before the
         metadata store closes. Idempotent."""
@@ -326,21 +320,7 @@ class AuditTrail:
             log.error("audit trail closed after the metadata store: buffered records lost")
 
 
-def _changed(backlog: list[Any], at: int) -> tuple[int, sql.AuditRow]:
-    """The search fields of the change's record at ``at`` in a backlog (see AuditTrail)."""
-    seq, time_ms, account, user_name, event_name, bucket, key, error_code = backlog[at : at + 8]
-    return seq, sql.AuditRow(time_ms, account, user_name, event_name, bucket, key, error_code, "")
-
-
 _REINDEX_WINDOW = 100_000
-
-
-def _reindex(conn: sqlite3.Connection) -> None:
-    """Write the search rows a crash left out: those of changes committed in the last moments
-    before it (their rows wait in memory for the next flush)."""
-    missing = sql.unindexed(conn, _REINDEX_WINDOW)
-    if missing:
-        sql.index(conn, [(seq, _stored_row(text)) for seq, text in missing])
 
 
 def _stored_row(text: str) -> sql.AuditRow:

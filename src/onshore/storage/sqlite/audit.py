@@ -50,9 +50,11 @@ __all__ = [
     "index",
     "insert_digest",
     "insert_key",
+    "pend",
     "keys",
     "last_digest",
     "records",
+    "take_pending",
     "times_since",
     "unindexed",
 ]
@@ -167,6 +169,31 @@ def append(conn: sqlite3.Connection, rows: Sequence[AuditRow], alg: str, link: L
         )
         seq += len(block)
     return first
+
+
+_PEND = (
+    "INSERT INTO audit_pending (kind, shared, time_ms, duration_ms, request_id, object_key,"
+    " bytes_in, bytes_out, response, change_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def pend(conn: sqlite3.Connection, values: Sequence[object]) -> None:
+    """Write a change's record as a pending row, in the change's transaction (the columns of
+    ``audit_pending`` but the id, in order; see the migration)."""
+    conn.execute(_PEND, values)
+
+
+def take_pending(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """Every pending row, in commit order (without its id), deleted: the caller appends their
+    records to the chain in the same transaction."""
+    rows = conn.execute(
+        "SELECT id, kind, shared, time_ms, duration_ms, request_id, object_key, bytes_in,"
+        " bytes_out, response, change_index FROM audit_pending ORDER BY id"
+    ).fetchall()
+    if not rows:
+        return []
+    conn.execute("DELETE FROM audit_pending WHERE id <= ?", (rows[-1][0],))
+    return [tuple(r[1:]) for r in rows]
 
 
 def index(conn: sqlite3.Connection, entries: Iterable[tuple[int, AuditRow]]) -> None:

@@ -67,5 +67,26 @@ INSERT INTO audit_index (first_seq, last_seq, start_ms, end_ms, account, user_na
            json_array(seq), json_array(object_key)
     FROM audit_search;
 
+-- Changes' records not yet in the chain. A change's record must commit with the change, in its
+-- transaction; rendering, hashing and inserting a whole record there costs the change several
+-- times more than this row: the request's own values as columns and its group's values as
+-- JSON (onshore.service.audit.capture). The flusher renders the pending rows, in id order (the
+-- order their changes committed in), appends them to the chain and deletes them, in one
+-- transaction; anything else appending to the chain takes the pending rows first, so the
+-- chain keeps the changes' commit order. After a crash, the next start chains what is left.
+CREATE TABLE audit_pending (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    shared TEXT NOT NULL,
+    time_ms BIGINT NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    request_id TEXT NOT NULL,
+    object_key TEXT,
+    bytes_in INTEGER NOT NULL,
+    bytes_out INTEGER NOT NULL,
+    response TEXT NOT NULL,
+    change_index INTEGER NOT NULL
+);
+
 DROP TABLE audit_search;
 DROP TABLE audit_events;
