@@ -83,7 +83,7 @@ def test_a_record_from_its_groups_template_is_the_record_rendered_whole() -> Non
     values cut out) are byte for byte those :func:`render` makes, whatever the values hold."""
     from onshore.service.audit.render import from_template, object_json, record_template
 
-    odd = ['%s %d %%', "{}", '"\\', "\u2028 ünï", "ctl\x01\n", "/"]
+    odd = ["%s %d %%", "{}", '"\\', "\u2028 ünï", "ctl\x01\n", "/"]
     for n, facts in enumerate(variants()):
         facts.user_agent += odd[n % len(odd)]
         if facts.key is not None:
@@ -124,3 +124,21 @@ def test_a_record_from_its_groups_template_is_the_record_rendered_whole() -> Non
         whole = render(facts, partition="onshore-cn", region="cn-north-1")
         assert _ID.sub("", text) == _ID.sub("", whole), facts
         assert text == canonical(json.loads(text))
+
+
+def test_response_elements_written_directly_match_the_definition() -> None:
+    from datetime import UTC, datetime
+
+    from onshore.domain.models import ObjectVersion, WriteResult
+    from onshore.service.audit.render import object_json
+    from onshore.service.audit.trail import response_elements, response_json
+
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    results: list[object] = [None, WriteResult(None), object()]
+    for key, version_id, etag, marker in itertools.product(
+        ["k", 'o"ther\\'], ["", "null", "v1"], ["", "abc"], [False, True]
+    ):
+        version = ObjectVersion("b", key, version_id, now, etag=etag, is_delete_marker=marker)
+        results += [WriteResult(version), WriteResult(None, removed=version)]
+    for result in results:
+        assert response_json(result, "k") == object_json(response_elements(result, "k"))

@@ -23,8 +23,7 @@ from onshore.domain.errors import S3Error
 from onshore.s3api.http import Request
 from onshore.service.audit import capture
 from onshore.service.audit.events import HEADERS_ALLOWED, QUERY_ALLOWED
-from onshore.service.audit.render import object_json
-from onshore.service.audit.trail import AuditTrail, Captured, Pending, Work, response_elements
+from onshore.service.audit.trail import AuditTrail, Captured, Pending, Work, response_json
 from onshore.storage.sqlite import audit as sql
 from onshore.storage.sqlite.writer import JOB_WRAPPER
 
@@ -93,7 +92,7 @@ class _RequestPending(Pending):
 
         def audited(conn: sqlite3.Connection) -> Any:
             result = work(conn)
-            response = object_json(response_elements(result, key))
+            response = response_json(result, key)
             sql.pend(conn, capture.pending_values(captured, response, self.changes))
             trail.pended = True
             self.changes += 1

@@ -36,7 +36,7 @@ __all__ = [
     "SHARED",
     "SIZE",
     "captured_row",
-    "pending_row",
+    "pending_rows",
     "pending_values",
 ]
 
@@ -51,9 +51,8 @@ _MISSING = object()
 
 # Per (partition, region): each group's template (None: none could be made, rendered whole).
 _templates: dict[tuple[str, str], dict[tuple[Any, ...], Template | None]] = {}
-# Each group's values as JSON, for pending rows, and back.
+# Each group's values as JSON, for pending rows.
 _shared_json: dict[tuple[Any, ...], str] = {}
-_shared_values: dict[str, tuple[Any, ...]] = {}
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
@@ -62,8 +61,89 @@ def captured_row(
 ) -> AuditRow:
     """The row of a captured request (``response``: its change's response elements as JSON;
     ``index``: the change's index among the request's changes)."""
-    shared = tuple(values[SHARED:])
     _, time_ms, duration_ms, request_id, key, bytes_in, bytes_out = values[:SHARED]
+    return _row(
+        tuple(values[SHARED:]),
+        time_ms,
+        duration_ms,
+        request_id,
+        key,
+        bytes_in,
+        bytes_out,
+        response,
+        index,
+        partition,
+        region,
+    )
+
+
+def pending_values(captured: Sequence[Any], response: str, index: int) -> tuple[Any, ...]:
+    """The columns of the pending row of a change (see :func:`~onshore.storage.sqlite.audit.
+    pend`): kind, the group's values as JSON, the request's own values, response, index."""
+    shared = tuple(captured[SHARED:])
+    text = _shared_json.get(shared)
+    if text is None:
+        if len(_shared_json) >= _TEMPLATES_MAX:
+            _shared_json.clear()
+        text = _shared_json[shared] = _encode(shared)
+    return (captured[0], text, *captured[1:SHARED], response, index)
+
+
+def pending_rows(rows: Sequence[Sequence[Any]], partition: str, region: str) -> list[AuditRow]:
+    """The rows of pending changes (the columns :func:`pending_values` made, as read back)."""
+    made = []
+    decoded: dict[str, tuple[Any, ...]] = {}
+    for (
+        kind,
+        text,
+        time_ms,
+        duration_ms,
+        request_id,
+        key,
+        bytes_in,
+        bytes_out,
+        response,
+        index,
+    ) in rows:
+        shared = decoded.get(text)
+        if shared is None:
+            if kind != KIND:
+                raise ValueError(f"unknown kind of pending audit record: {kind!r}")
+            values = json.loads(text)
+            if values[7] is not None:  # parameters: pairs, as captured
+                values[7] = tuple(tuple(pair) for pair in values[7])
+            shared = decoded[text] = tuple(values)
+        made.append(
+            _row(
+                shared,
+                time_ms,
+                duration_ms,
+                request_id,
+                key,
+                bytes_in,
+                bytes_out,
+                response,
+                index,
+                partition,
+                region,
+            )
+        )
+    return made
+
+
+def _row(
+    shared: tuple[Any, ...],
+    time_ms: int,
+    duration_ms: int,
+    request_id: str,
+    key: str | None,
+    bytes_in: int,
+    bytes_out: int,
+    response: str,
+    index: int,
+    partition: str,
+    region: str,
+) -> AuditRow:
     (_, name, _, _, _, bucket, _, _, _, account_id, arn, _, user_name, _, error_code, _) = shared
     template: Any = None
     if not index:  # a request's second and later changes (rare) have records of their own
@@ -99,35 +179,6 @@ def captured_row(
             template, time_ms, request_id, key, bytes_in, bytes_out, duration_ms, response
         )
     return AuditRow(time_ms, account_id, user_name or arn, name, bucket, key, error_code, text)
-
-
-def pending_values(captured: Sequence[Any], response: str, index: int) -> tuple[Any, ...]:
-    """The columns of the pending row of a change (see :func:`~onshore.storage.sqlite.audit.
-    pend`): kind, the group's values as JSON, the request's own values, response, index."""
-    shared = tuple(captured[SHARED:])
-    text = _shared_json.get(shared)
-    if text is None:
-        if len(_shared_json) >= _TEMPLATES_MAX:
-            _shared_json.clear()
-        text = _shared_json[shared] = _encode(shared)
-    return (captured[0], text, *captured[1:SHARED], response, index)
-
-
-def pending_row(row: Sequence[Any], partition: str, region: str) -> AuditRow:
-    """The row of a pending change (the columns :func:`pending_values` made, as read back)."""
-    kind, text, time_ms, duration_ms, request_id, key, bytes_in, bytes_out, response, index = row
-    if kind != KIND:
-        raise ValueError(f"unknown kind of pending audit record: {kind!r}")
-    shared = _shared_values.get(text)
-    if shared is None:
-        if len(_shared_values) >= _TEMPLATES_MAX:
-            _shared_values.clear()
-        decoded = json.loads(text)
-        if decoded[7] is not None:  # parameters: pairs, as captured
-            decoded[7] = tuple(tuple(pair) for pair in decoded[7])
-        shared = _shared_values[text] = tuple(decoded)
-    values = (kind, time_ms, duration_ms, request_id, key, bytes_in, bytes_out, *shared)
-    return captured_row(values, partition, region, response, index)
 
 
 def _static(shared: tuple[Any, ...]) -> dict[str, Any]:

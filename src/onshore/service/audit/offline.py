@@ -110,7 +110,4 @@ class OfflineAudit:
             facts.error_code, facts.error_message = error
         row = row_of(facts, partition=self.partition, region=self.region)
         link = link_function(self.alg)
-        writer.submit(
-            lambda conn: append(conn, [row], self.alg, link, self.partition, self.region)
-        )
-
+        writer.submit(lambda conn: append(conn, [row], self.alg, link, self.partition, self.region))

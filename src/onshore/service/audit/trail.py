@@ -42,8 +42,10 @@ import time
 from collections.abc import Callable
 from contextvars import Token
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
+from onshore.domain.models import WriteResult
 from onshore.service.audit import capture
 from onshore.service.audit.events import (
     Facts,
@@ -60,6 +62,7 @@ from onshore.service.audit.integrity import (
     digest_of,
     link_function,
 )
+from onshore.service.audit.render import object_json
 from onshore.service.rootkey import KeyWrapper
 from onshore.storage.sqlite import audit as sql
 from onshore.storage.sqlite.writer import JOB_WRAPPER, GroupCommitWriter, JobWrapper, WriterClosed
@@ -72,6 +75,7 @@ __all__ = [
     "append",
     "load_key",
     "response_elements",
+    "response_json",
 ]
 
 log = logging.getLogger("onshore.audit")
@@ -134,7 +138,7 @@ def append(
     rows, in the caller's write transaction; return how many records that made."""
     pending = sql.take_pending(conn)
     if pending:
-        rows = [capture.pending_row(row, partition, region) for row in pending] + rows
+        rows = capture.pending_rows(pending, partition, region) + rows
     if rows:
         sql.index(conn, list(enumerate(rows, sql.append(conn, rows, alg, link))))
     return len(rows)
@@ -372,6 +376,31 @@ def response_elements(result: object, key: str | None) -> dict[str, str] | None:
     elif getattr(version, "etag", ""):
         found["ETag"] = str(version.etag)
     return found or None
+
+
+_q: Callable[[str], str] = encode_basestring
+
+
+def response_json(result: object, key: str | None) -> str:
+    """``object_json(response_elements(result, key))``, written directly for the result of an
+    object write (the common case, on the writer thread)."""
+    if type(result) is not WriteResult:
+        return object_json(response_elements(result, key))
+    version = result.version or result.removed
+    if version is None:
+        return "null"
+    items = []  # in canonical (code point) order
+    marker = version.is_delete_marker
+    if not marker and version.etag:
+        items.append(f'"ETag":{_q(str(version.etag))}')
+    if version.key != key:
+        items.append(f'"key":{_q(str(version.key))}')
+    if marker:
+        items.append('"x-amz-delete-marker":"true"')
+    version_id = version.version_id
+    if version_id and version_id != "null":
+        items.append(f'"x-amz-version-id":{_q(str(version_id))}')
+    return "{" + ",".join(items) + "}" if items else "null"
 
 
 def iso_ms(time_ms: int) -> str:
