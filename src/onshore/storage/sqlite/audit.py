@@ -185,15 +185,15 @@ def pend(conn: sqlite3.Connection, values: Sequence[object]) -> None:
 
 def take_pending(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
     """Every pending row, in commit order (without its id), deleted: the caller appends their
-    records to the chain in the same transaction."""
+    records to the chain in the same transaction (which holds the writer lock: no row can be
+    added between the read and the delete)."""
     rows = conn.execute(
-        "SELECT id, kind, shared, time_ms, duration_ms, request_id, object_key, bytes_in,"
+        "SELECT kind, shared, time_ms, duration_ms, request_id, object_key, bytes_in,"
         " bytes_out, response, change_index FROM audit_pending ORDER BY id"
     ).fetchall()
-    if not rows:
-        return []
-    conn.execute("DELETE FROM audit_pending WHERE id <= ?", (rows[-1][0],))
-    return [tuple(r[1:]) for r in rows]
+    if rows:
+        conn.execute("DELETE FROM audit_pending")
+    return rows
 
 
 def index(conn: sqlite3.Connection, entries: Iterable[tuple[int, AuditRow]]) -> None:
