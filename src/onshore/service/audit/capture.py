@@ -93,9 +93,10 @@ def pending_rows(rows: Sequence[Sequence[Any]], partition: str, region: str) -> 
     """The rows of pending changes (the columns :func:`pending_values` made, as read back)."""
     made = []
     decoded: dict[str, tuple[Any, ...]] = {}
-    for kind, text, time_ms, duration_ms, request_id, key, bytes_in, bytes_out, response, index in (
-        rows
-    ):
+    for row in rows:
+        kind, text, time_ms, duration_ms, request_id, key, bytes_in, bytes_out, response, index = (
+            row
+        )
         shared = decoded.get(text)
         if shared is None:
             if kind != KIND:
