@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from onshore.service.audit import trail as trail_module
 from onshore.service.audit.events import Facts, canonical, event_of
 from onshore.service.audit.export import export
 from onshore.service.audit.integrity import chain_hash, link_function, load_public_key
@@ -193,6 +194,17 @@ def test_a_trail_stored_one_row_per_record_is_migrated(tmp_path: Path) -> None:
         store.close()
 
 
+def _read(n: int) -> Facts:
+    return Facts(
+        time_ms=BASE_MS + n,
+        event_name="GetObject",
+        request_id=f"R{n}",
+        source_ip="::1",
+        user_agent="t",
+        read_only=True,
+    )
+
+
 def test_a_failed_flush_loses_no_record(
     store: SqliteMetadataStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,16 +213,7 @@ def test_a_failed_flush_loses_no_record(
     )
     try:
         for n in range(3):
-            trail.later(
-                Facts(
-                    time_ms=BASE_MS + n,
-                    event_name="GetObject",
-                    request_id=f"R{n}",
-                    source_ip="::1",
-                    user_agent="t",
-                    read_only=True,
-                )
-            )
+            trail.later(_read(n))
         real = sql.append
         calls = []
 
@@ -225,5 +228,14 @@ def test_a_failed_flush_loses_no_record(
         assert calls and trail.flush() == 3
         conn = store._conn()  # noqa: SLF001
         assert [e.seq for e in sql.events(conn, 1, 10)] == [1, 2, 3]
+        # While appending keeps failing, the records kept for a retry are bounded.
+        monkeypatch.setattr(trail_module, "_UNSENT_MAX", 2)
+        monkeypatch.setattr(sql, "append", failing)
+        for n in range(3):
+            trail.later(_read(n))
+        with pytest.raises(sqlite3.OperationalError):
+            trail.flush()
+        monkeypatch.setattr(sql, "append", real)
+        assert trail.flush() == 2
     finally:
         trail.close()

@@ -239,6 +239,10 @@ class AuditTrail:
             with self._swap:
                 self._unsent = rows + self._unsent
                 self.pended = self.pended or pended
+                lost = len(self._unsent) - _UNSENT_MAX
+                if lost > 0:  # the database refuses writes for long: memory is not unbounded
+                    del self._unsent[_UNSENT_MAX:]
+                    log.error("audit: %d buffered records dropped (appending them fails)", lost)
             raise
 
     def digest(self, *, final: bool = False) -> sql.DigestRow | None:
@@ -325,6 +329,7 @@ class AuditTrail:
 
 
 _REINDEX_WINDOW = 100_000
+_UNSENT_MAX = 100_000  # rendered records kept for a retry while appending fails
 
 
 def _stored_row(text: str) -> sql.AuditRow:
