@@ -3,6 +3,7 @@ alike records, the migration from one row per record, and a flush that fails los
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -239,3 +240,49 @@ def test_a_failed_flush_loses_no_record(
         assert trail.flush() == 2
     finally:
         trail.close()
+
+
+def test_processes_sharing_a_chain_chain_each_others_pending_changes(tmp_path: Path) -> None:
+    """Two server processes (two stores and trails on one database): a change one of them
+    committed is chained by whichever appends next, before that one's own records, and the
+    chain stays whole."""
+    from onshore.service.audit import capture
+
+    path = tmp_path / "data" / "metadata.db"
+    path.parent.mkdir()
+    stores = [SqliteMetadataStore(path), SqliteMetadataStore(path)]
+    trails = [
+        AuditTrail(s.writer, LocalRootKey(bytes(range(32))), partition="p", region="r",
+                   flush_interval=3600)
+        for s in stores
+    ]  # fmt: skip
+
+    def change(n: int) -> tuple[object, ...]:
+        captured = (
+            capture.KIND, BASE_MS + n, 1, f"REQ{n}", f"k{n}", 3, 0,
+            "s3", "PutObject", False, "10.0.0.1", "agent", "bucket", True, None,
+            "user", "111111111111", "arn:p:iam::111111111111:user/alice", "AKID", "alice",
+            200, None, None,
+        )  # fmt: skip
+        return capture.pending_values(captured, '{"ETag":"abc"}', 0)
+
+    try:
+        stores[0].writer.submit(lambda c: sql.pend(c, change(1)))
+        stores[0].writer.submit(lambda c: sql.pend(c, change(2)))
+        trails[1].later(_read(3))
+        assert trails[1].flush() == 3  # the other process's pending changes, then its read
+        stores[0].writer.submit(lambda c: sql.pend(c, change(4)))
+        trails[1].digest(final=True)  # a digest chains what is pending first
+        with reading(path.parent) as conn:
+            found = list(sql.events(conn, 1, sql.head(conn)[0]))
+            assert conn.execute("SELECT COUNT(*) FROM audit_pending").fetchone()[0] == 0
+            export(conn, tmp_path / "export")
+
+        assert [json.loads(e.event)["requestID"] for e in found] == ["REQ1", "REQ2", "R3", "REQ4"]
+        report = verify(tmp_path / "export", load_public_key(trails[1].key.public_pem().encode()))
+        assert report.ok and report.records == 4, report.findings
+    finally:
+        for trail in trails:
+            trail.close()
+        for store in stores:
+            store.close()
