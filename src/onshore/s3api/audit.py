@@ -107,8 +107,7 @@ class _Change:
         captured = self.captured
         response = response_json(result, captured[capture.KEY])
         sql.pend(conn, capture.pending_values(captured, response, pending.changes))
-        pending._trail.pended = True
-        pending.changes += 1
+        pending.pended()
         return result
 
 

@@ -106,6 +106,12 @@ class Pending:
         assert self._facts is not None
         return self._facts()
 
+    def pended(self) -> None:
+        """A change of this request wrote its record as a pending row (on the writer thread):
+        the next flush chains it."""
+        self._trail.pended = True
+        self.changes += 1
+
     def __call__(self, work: Work) -> Work:
         """``work`` followed by the append of its record to the chain, rendered whole, in the
         same savepoint. The record is rendered here, on the caller's thread, with a placeholder
@@ -122,8 +128,6 @@ class Pending:
             return result
 
         return audited
-
-    wrap = __call__
 
 
 def append(

@@ -240,7 +240,8 @@ def index(conn: sqlite3.Connection, entries: Iterable[tuple[int, AuditRow]]) -> 
 
 def unindexed(conn: sqlite3.Connection, window: int) -> list[tuple[int, str]]:
     """``(seq, event)`` of the records among the last ``window`` that no search row names
-    (their change committed, then the process died before its flusher indexed them)."""
+    (records are indexed in the job that appends them; a trail written before that, when a
+    change's search row waited in memory for the next flush, may lack some after a crash)."""
     top, _ = head(conn)
     after = top - window
     covered: set[int] = set()
