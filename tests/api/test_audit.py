@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError  # type: ignore[import-untyped]
 
+from onshore.storage.sqlite import audit as audit_sql
 from tests.api.conftest import make_client
 from tests.api.server import ACCESS_KEY, SECRET_KEY, ServerProcess, client_env
 
@@ -60,7 +61,8 @@ def export_and_verify(data_dir: Path, target: Path) -> dict[str, Any]:
 def events(data_dir: Path) -> list[dict[str, Any]]:
     conn = sqlite3.connect(data_dir / "metadata.db")
     try:
-        return [json.loads(row[0]) for row in conn.execute("SELECT event FROM audit_events")]
+        head, _ = audit_sql.head(conn)
+        return [json.loads(stored.event) for stored in audit_sql.events(conn, 1, head)]
     finally:
         conn.close()
 
@@ -151,6 +153,41 @@ def test_records_describe_the_request_and_hold_no_secret(
             everything += path.read_bytes()
     for secret in (SECRET_KEY, signature, "X-Amz-Signature", "X-Amz-Credential", "Signature="):
         assert secret.encode() not in everything, secret
+
+
+def test_records_of_odd_keys_and_parameters_are_exact(server: ServerProcess) -> None:
+    """Records are rendered from their group's template: whatever a key or a header holds,
+    each record says exactly what its request did."""
+    s3 = make_client(server.endpoint)
+    bucket = f"audit-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=bucket)
+    keys = ["100% %s %d", 'quo"te\\back', "ünï/文件 😀", "new\nline\ttab", "{}[]:,"]
+    for key in keys:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"abc")
+        s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        s3.get_object(Bucket=bucket, Key=key, Range="bytes=0-0")["Body"].read()
+        s3.head_object(Bucket=bucket, Key=key)
+    s3.list_objects_v2(Bucket=bucket, Prefix="ün")
+    server.stop()
+    found = [e for e in events(server.data_dir) if (e.get("requestParameters") or {}).get(
+        "bucketName") == bucket]  # fmt: skip
+    for key in keys:
+        mine = [e for e in found if e["requestParameters"].get("key") == key]
+        assert sorted(e["eventName"] for e in mine) == [
+            "GetObject", "GetObject", "HeadObject", "PutObject"
+        ]  # fmt: skip
+        for event in mine:
+            assert event["resources"][1]["ARN"] == f"arn:onshore:s3:::{bucket}/{key}"
+            assert event["managementEvent"] is False
+        ranged = [e for e in mine if "range" in e["requestParameters"]]
+        assert [e["requestParameters"]["range"] for e in ranged] == ["bytes=0-0"]
+        got = next(e for e in mine if e["eventName"] == "GetObject" and e not in ranged)
+        assert got["additionalEventData"]["bytesTransferredOut"] == 3
+        put = next(e for e in mine if e["eventName"] == "PutObject")
+        assert put["responseElements"]["ETag"] == "900150983cd24fb0d6963f7d28e17f72"
+    listed = next(e for e in found if e["eventName"] == "ListObjectsV2")
+    assert listed["requestParameters"]["prefix"] == "ün"
+    assert listed["managementEvent"] is True and len(listed["resources"]) == 1
 
 
 def test_search_filters_from_the_cli(server: ServerProcess) -> None:

@@ -78,3 +78,71 @@ def test_a_record_keeps_only_allow_listed_parameters() -> None:
     from onshore.service.audit.events import QUERY_ALLOWED
 
     assert not {p for p in QUERY_ALLOWED if p.lower().startswith("x-amz")}
+
+
+def test_a_record_from_its_groups_template_is_the_record_rendered_whole() -> None:
+    """Records rendered from a template (the S3 path: a group's record with the per-request
+    values cut out) are byte for byte those :func:`render` makes, whatever the values hold."""
+    from onshore.service.audit.render import from_template, object_json, record_template
+
+    odd = ["%s %d %%", "{}", '"\\', "\u2028 ünï", "ctl\x01\n", "/"]
+    for n, facts in enumerate(variants()):
+        facts.user_agent += odd[n % len(odd)]
+        if facts.key is not None:
+            facts.key += odd[(n + 1) % len(odd)]
+        made = record_template(
+            facts.event_name,
+            facts.source_ip,
+            facts.user_agent,
+            facts.read_only,
+            facts.bucket,
+            facts.key is not None,
+            facts.parameters,
+            facts.identity_type,
+            facts.account_id,
+            facts.arn,
+            facts.access_key,
+            facts.user_name,
+            facts.role,
+            facts.recipient,
+            facts.error_code,
+            facts.error_message,
+            facts.event_source,
+            facts.extra,
+            "onshore-cn",
+            "cn-north-1",
+            event_type=facts.event_type,
+            invoked_by=facts.invoked_by,
+        )
+        assert made is not None
+        text = from_template(
+            made,
+            facts.time_ms,
+            facts.request_id,
+            facts.key,
+            facts.bytes_in,
+            facts.bytes_out,
+            facts.duration_ms,
+            object_json(facts.response),
+        )
+        whole = render(facts, partition="onshore-cn", region="cn-north-1")
+        assert _ID.sub("", text) == _ID.sub("", whole), facts
+        assert text == canonical(json.loads(text))
+
+
+def test_response_elements_written_directly_match_the_definition() -> None:
+    from datetime import UTC, datetime
+
+    from onshore.domain.models import ObjectVersion, WriteResult
+    from onshore.service.audit.render import object_json
+    from onshore.service.audit.trail import response_elements, response_json
+
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    results: list[object] = [None, WriteResult(None), object()]
+    for key, version_id, etag, marker in itertools.product(
+        ["k", 'o"ther\\'], ["", "null", "v1"], ["", "abc"], [False, True]
+    ):
+        version = ObjectVersion("b", key, version_id, now, etag=etag, is_delete_marker=marker)
+        results += [WriteResult(version), WriteResult(None, removed=version)]
+    for result in results:
+        assert response_json(result, "k") == object_json(response_elements(result, "k"))

@@ -33,6 +33,7 @@ from onshore.service.kms.sweep import INVOKED_BY, KeySweeper, trail_recorder
 from onshore.service.rootkey import LocalRootKey, load_root_key
 from onshore.storage.ports import KmsNotChanged
 from onshore.storage.sqlite import SqliteMetadataStore
+from onshore.storage.sqlite import audit as audit_sql
 from onshore.storage.sqlite import offboarding as offboarding_sql
 from onshore.storage.sqlite.schema import connect, migrate, migrations
 from tests.licensing_kit import Clock
@@ -249,10 +250,10 @@ class Records:
         self.trail.flush()
         conn = sqlite3.connect(self.dep.data_dir / "metadata.db")
         try:
-            rows = conn.execute("SELECT event FROM audit_events ORDER BY seq").fetchall()
+            head = conn.execute("SELECT MAX(last_seq) FROM audit_blocks").fetchone()[0] or 0
+            events = [json.loads(stored.event) for stored in audit_sql.events(conn, 1, head)]
         finally:
             conn.close()
-        events = [json.loads(row[0]) for row in rows]
         return [e for e in events if e["eventName"] == name]
 
     def close(self) -> None:

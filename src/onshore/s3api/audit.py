@@ -6,20 +6,29 @@
 status, error code, bytes out, duration). Only allow-listed query parameters and headers go
 into a record (:mod:`onshore.service.audit.events`): never the ``Authorization`` header, a
 signature, a presigned URL's credential or a body.
+
+**What the request path pays.** A request's values are *captured* (:func:`_capture`): a tuple
+of strings and numbers taken from the request, nothing rendered. A read's capture is buffered
+as it is; a change's is written with the change, in its savepoint, as a pending row, with the
+change's outcome. The flusher renders both (:mod:`onshore.service.audit.capture`).
 """
 
 from __future__ import annotations
 
+import sqlite3
 import time
+from typing import Any
 
 from onshore.domain.errors import S3Error
 from onshore.s3api.http import Request
-from onshore.service.audit.events import HEADERS_ALLOWED, IDENTITY_TYPES, QUERY_ALLOWED, Facts
-from onshore.service.audit.trail import AuditTrail, Pending
+from onshore.service.audit import capture
+from onshore.service.audit.events import HEADERS_ALLOWED, QUERY_ALLOWED
+from onshore.service.audit.trail import AuditTrail, Captured, Pending, Work, response_json
+from onshore.storage.sqlite import audit as sql
+from onshore.storage.sqlite.writer import JOB_WRAPPER
 
 __all__ = ["RequestAudit"]
 
-_USER_AGENT_MAX = 512
 _READ_PREFIXES = ("Get", "Head", "List")
 
 
@@ -30,9 +39,9 @@ class RequestAudit:
         self.trail = trail
 
     def begin(self, req: Request) -> Pending:
-        started_ms = time.time_ns() // 1_000_000
-        started = time.perf_counter()
-        return self.trail.begin(lambda: facts_of(req, started_ms, started))
+        pending = _RequestPending(self.trail, req, time.perf_counter())
+        pending.token = JOB_WRAPPER.set(pending)  # as AuditTrail.begin does
+        return pending
 
     def finish(
         self,
@@ -44,69 +53,137 @@ class RequestAudit:
         failure: S3Error | None,
         bytes_out: int,
     ) -> None:
-        answered_error = req.plane is not None and req.plane.error_code is not None
-        if pending.changes and failure is None and not answered_error:  # changes carry records
+        """Buffer the request's record, unless its changes carry theirs."""
+        plane = req.plane
+        error_code = error_message = None
+        if failure is not None:
+            error_code, error_message = failure.code, failure.message
+        elif plane is not None and plane.error_code is not None:  # answered by the plane
+            error_code, error_message = plane.error_code, plane.error_message
+        if pending.changes and error_code is None:  # its changes carry its records
             self.trail.finish(pending, None)
             return
-        facts = facts_of(req, _started_ms(started), started, op_name)
-        facts.bytes_out = bytes_out
-        plane = req.plane
-        if failure is not None:
-            facts.error_code = failure.code
-            facts.error_message = failure.message
-        elif plane is not None and plane.error_code is not None:  # answered by the plane
-            facts.error_code = plane.error_code
-            facts.error_message = plane.error_message
-        facts.extra = {"status": status} if status >= 300 else None
-        self.trail.finish(pending, facts)
+        name = op_name if op_name != "-" else "Unknown"
+        captured = _capture(req, started, name, status, error_code, error_message, bytes_out)
+        self.trail.capture(pending, captured)
 
 
-def _started_ms(started: float) -> int:
-    return time.time_ns() // 1_000_000 - int((time.perf_counter() - started) * 1000)
+class _RequestPending(Pending):
+    """An S3 request being handled: the record of a change it makes is written as a pending
+    row (its capture and the change's outcome), which the flusher renders and chains."""
+
+    __slots__ = ("req", "started")
+
+    def __init__(self, trail: AuditTrail, req: Request, started: float) -> None:
+        self._trail = trail  # Pending's, set here (one call less per request)
+        self._facts = None
+        self.changes = 0
+        self.token = None
+        self.req = req
+        self.started = started
+
+    def __call__(self, work: Work) -> Work:
+        req = self.req
+        route = req.route
+        name = route.op.value if route is not None else "Unknown"
+        return _Change(work, self, _capture(req, self.started, name, 200, None, None, 0))
 
 
-def facts_of(req: Request, time_ms: int, started: float, op_name: str | None = None) -> Facts:
-    """The facts of ``req`` as known now (identity once authenticated, bytes so far)."""
-    route = req.route
+class _Change:
+    """A change an S3 request submits to the writer, wrapped: the change, then its record as
+    a pending row, in the change's savepoint (one object rather than a closure and its cells:
+    fewer for the garbage collector on every write)."""
+
+    __slots__ = ("work", "pending", "captured")
+
+    def __init__(self, work: Work, pending: _RequestPending, captured: Captured) -> None:
+        self.work = work
+        self.pending = pending
+        self.captured = captured
+
+    def __call__(self, conn: sqlite3.Connection) -> Any:
+        result = self.work(conn)
+        pending = self.pending
+        captured = self.captured
+        response = response_json(result, captured[capture.KEY])
+        sql.pend(conn, capture.pending_values(captured, response, pending.changes))
+        pending.pended()
+        return result
+
+
+def _capture(
+    req: Request,
+    started: float,
+    name: str,
+    status: int,
+    error_code: str | None,
+    error_message: str | None,
+    bytes_out: int,
+) -> Captured:
+    """The values of ``req`` a record needs, as known now (see :mod:`~onshore.service.audit.
+    capture` for the layout): strings, numbers, None and tuples of those only."""
+    elapsed = time.perf_counter() - started
+    headers = req.headers
     plane = req.plane
     if plane is not None:  # the IAM or KMS API (see onshore.service.audit.planes)
-        name = plane.name
-        parameters = dict(plane.parameters)
-        read_only = plane.read_only
+        source, name, read_only = plane.source, plane.name, plane.read_only
+        parameters = tuple(plane.parameters.items()) or None
     else:
-        name = op_name or (route.op.value if route is not None else "Unknown")
-        if name == "-":
-            name = "Unknown"
-        parameters = {k: v for k, v in req.query.items() if k in QUERY_ALLOWED}
-        for header, label in HEADERS_ALLOWED.items():
-            value = req.headers.get(header)
-            if value is not None:
-                parameters[label] = value
+        source = "s3"
         read_only = name.startswith(_READ_PREFIXES)
-    facts = Facts(
-        time_ms=time_ms,
-        event_name=name,
-        request_id=req.request_id,
-        source_ip=req.client,
-        user_agent=req.headers.get("user-agent", "")[:_USER_AGENT_MAX],
-        read_only=read_only,
-        bucket=route.bucket if route is not None else None,
-        key=route.key if route is not None else None,
-        parameters=parameters,
-        bytes_in=req.body.bytes_received if req.body is not None else 0,
-        duration_ms=int((time.perf_counter() - started) * 1000),
-        event_source=plane.source if plane is not None else "s3",
-    )
+        parameters = None
+        if req.query or not _HEADERS.isdisjoint(headers):
+            parameters = tuple(_parameters(req.query, headers).items()) or None
+    route = req.route
+    if route is not None:
+        bucket, key = route.bucket, route.key
+    else:
+        bucket = key = None
     principal = req.principal
     if principal is not None:
-        facts.identity_type = IDENTITY_TYPES.get(principal.kind.value, "Unknown")
-        facts.account_id = principal.account_id
-        facts.arn = principal.arn
-        facts.access_key = principal.access_key
-        facts.user_name = principal.user_name
+        kind, account, arn = principal.kind._value_, principal.account_id, principal.arn
+        access_key, user_name = principal.access_key, principal.user_name
     else:  # not (yet) authenticated: the access key id it claims (an id, not a secret)
-        facts.access_key = _claimed_key(req)
-    return facts
+        kind, account, arn, access_key, user_name = None, "", "", _claimed_key(req), ""
+    body = req.body
+    return (
+        capture.KIND,
+        time.time_ns() // 1_000_000 - int(elapsed * 1000),
+        int(elapsed * 1000),
+        req.request_id,
+        key,
+        body.bytes_received if body is not None else 0,
+        bytes_out,
+        source,
+        name,
+        read_only,
+        req.client,
+        headers.get("user-agent", ""),
+        bucket,
+        key is not None,
+        parameters,
+        kind,
+        account,
+        arn,
+        access_key,
+        user_name,
+        status,
+        error_code,
+        error_message,
+    )
+
+
+_HEADERS = frozenset(HEADERS_ALLOWED)
+
+
+def _parameters(query: dict[str, str], headers: dict[str, str]) -> dict[str, str]:
+    """The allow-listed query parameters and headers of a request (never a credential)."""
+    parameters = {k: v for k, v in query.items() if k in QUERY_ALLOWED}
+    for header, label in HEADERS_ALLOWED.items():
+        value = headers.get(header)
+        if value is not None:
+            parameters[label] = value
+    return parameters
 
 
 def _claimed_key(req: Request) -> str:

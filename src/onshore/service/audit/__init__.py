@@ -1,9 +1,12 @@
 """The tamper-evident audit trail (issue 6; ``docs/audit.md``).
 
 * :mod:`.events` — what a record says (CloudTrail's shape) and its canonical JSON;
+* :mod:`.render` — the canonical JSON written directly, and from a group's template;
 * :mod:`.integrity` — the hash chain, the Ed25519 audit key and signed digests;
-* :mod:`.trail` — how records reach the chain in a running server (atomically with the change
-  they describe, or buffered and group-committed for reads);
+* :mod:`.trail` — how records reach the chain in a running server (with the change they
+  describe, or buffered and group-committed for reads);
+* :mod:`.capture` — the S3 request path's records: captured as values, rendered by the flusher;
+* :mod:`.search` — searching the trail through its search rows;
 * :mod:`.export` and :mod:`.verify` — the offline side: export segments and digests, and check
   them with only the public key;
 * :mod:`.retention` — the retention rule.

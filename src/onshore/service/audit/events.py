@@ -21,11 +21,12 @@ JCS).
 from __future__ import annotations
 
 import json
-import random
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from typing import Any
 
+from onshore.service.audit.render import EVENT_VERSION, _event_id, _iso_ms, object_json, render
 from onshore.storage.sqlite.audit import AuditRow
 
 __all__ = [
@@ -34,13 +35,13 @@ __all__ = [
     "account_of",
     "canonical",
     "event_of",
+    "event_time_ms",
     "fill",
     "row_from_event",
     "row_of",
     "template",
 ]
 
-EVENT_VERSION = "1.09"
 
 # Query parameters worth keeping (none of them is a credential). Everything else of the query
 # string — X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token, ... — is dropped.
@@ -176,9 +177,6 @@ def event_of(facts: Facts, *, partition: str, region: str) -> dict[str, object]:
     return event
 
 
-# eventIDs need to be unique, not secret: a seeded PRNG avoids a syscall per record.
-_random = random.Random(secrets.randbits(128))
-
 # Placeholders for the parts of a change's record only known once the change is applied. They
 # are random per process, so no request content can collide with them.
 _TOKEN = secrets.token_hex(8)
@@ -189,8 +187,6 @@ _RESPONSE_JSON = json.dumps(_RESPONSE)
 def template(facts: Facts, *, partition: str, region: str) -> AuditRow:
     """The row of a change's record, built before the change runs (off the writer thread), with
     a placeholder for ``responseElements``; see :func:`fill`."""
-    from onshore.service.audit.render import render
-
     text = render(facts, partition=partition, region=region, response_json=_RESPONSE_JSON)
     return row_of_event(facts, text)
 
@@ -207,36 +203,28 @@ def fill(row: AuditRow, facts: Facts, response: dict[str, str] | None, index: in
         event["additionalEventData"] = {**event["additionalEventData"], "changeIndex": index}
         text = canonical(event)
     else:
-        filled = "null" if response is None else canonical(response)
-        text = row.event.replace(_RESPONSE_JSON, filled, 1)
-    return AuditRow(
-        row.time_ms,
-        row.account,
-        row.user_name,
-        row.event_name,
-        row.bucket,
-        row.key,
-        row.error_code,
-        text,
-    )
+        text = row.event.replace(_RESPONSE_JSON, object_json(response), 1)
+    return row._replace(event=text)
 
 
 def row_of_event(facts: Facts, event: str) -> AuditRow:
     return AuditRow(
-        time_ms=facts.time_ms,
-        account=facts.recipient or facts.account_id,
-        user_name=facts.user_name or facts.arn,
-        event_name=facts.event_name,
-        bucket=facts.bucket,
-        key=facts.key,
-        error_code=facts.error_code,
-        event=event,
+        facts.time_ms,
+        facts.recipient or facts.account_id,
+        facts.user_name or facts.arn,
+        facts.event_name,
+        facts.bucket,
+        facts.key,
+        facts.error_code,
+        event,
     )
 
 
-def row_from_event(time_ms: int, text: str) -> AuditRow:
-    """The row of a stored record, its searchable fields read back from its JSON."""
-    event = json.loads(text)
+def row_from_event(time_ms: int, text: str, event: dict[str, Any] | None = None) -> AuditRow:
+    """The row of a stored record, its searchable fields read back from its JSON (``event``:
+    the JSON already parsed)."""
+    if event is None:
+        event = json.loads(text)
     identity = event.get("userIdentity") or {}
     params = event.get("requestParameters") or {}
     return AuditRow(
@@ -251,6 +239,12 @@ def row_from_event(time_ms: int, text: str) -> AuditRow:
     )
 
 
+def event_time_ms(text: str) -> int:
+    """An ``eventTime`` (``2026-11-29T20:58:48.124Z``) as milliseconds since the epoch."""
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return round(moment.timestamp() * 1000)
+
+
 def account_of(text: str) -> str:
     """The account (tenant) id a stored record is about: ``recipientAccountId`` (the caller's
     account, or the tenant an operator acted on), else the caller's."""
@@ -261,8 +255,6 @@ def account_of(text: str) -> str:
 
 def row_of(facts: Facts, *, partition: str, region: str) -> AuditRow:
     """The row to append for ``facts``: its canonical record and the indexed columns."""
-    from onshore.service.audit.render import render
-
     return row_of_event(facts, render(facts, partition=partition, region=region))
 
 
@@ -278,26 +270,3 @@ def _resources(facts: Facts, partition: str) -> list[dict[str, str]]:
         for resource in found:
             resource["accountId"] = facts.account_id
     return found
-
-
-_second: list[object] = [None, ""]  # the last second formatted, and its text (a tiny cache)
-
-
-def _iso_ms(time_ms: int) -> str:
-    """``2026-11-29T20:58:48.113Z``; ``strftime`` runs once per second, not once per record."""
-    second = time_ms // 1000
-    cached = _second
-    if cached[0] != second:
-        text = datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-        cached[:] = [second, text]
-    return f"{cached[1]}{time_ms % 1000:03d}Z"
-
-
-def _event_id() -> str:
-    """A random (version 4) UUID: unique, not secret, so a seeded PRNG serves (no syscall)."""
-    h = f"{_random.getrandbits(128) & _UUID_MASK | _UUID_BITS:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-_UUID_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
-_UUID_BITS = (0x4000 << 64) | (0x8000 << 48)

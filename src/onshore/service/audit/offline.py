@@ -26,7 +26,7 @@ from onshore.config import resolve
 from onshore.domain.ids import new_request_id
 from onshore.service.audit.events import Facts, row_of
 from onshore.service.audit.integrity import link_function
-from onshore.storage.sqlite import audit as sql
+from onshore.service.audit.trail import append
 from onshore.storage.sqlite.writer import JOB_WRAPPER, GroupCommitWriter
 
 __all__ = ["OfflineAudit"]
@@ -83,7 +83,7 @@ class OfflineAudit:
             def audited(conn: sqlite3.Connection) -> Any:
                 result = work(conn)
                 row = row_of(facts, partition=self.partition, region=self.region)
-                sql.append(conn, (row,), self.alg, link)
+                append(conn, [row], self.alg, link, self.partition, self.region)
                 return result
 
             return audited
@@ -110,4 +110,4 @@ class OfflineAudit:
             facts.error_code, facts.error_message = error
         row = row_of(facts, partition=self.partition, region=self.region)
         link = link_function(self.alg)
-        writer.submit(lambda conn: sql.append(conn, (row,), self.alg, link))
+        writer.submit(lambda conn: append(conn, [row], self.alg, link, self.partition, self.region))

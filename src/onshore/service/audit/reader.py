@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from onshore.service.audit.search import search as search_records
 from onshore.storage.sqlite import audit as sql
 from onshore.storage.sqlite.schema import connect
 
@@ -34,7 +35,7 @@ def reading(data_dir: Path) -> Iterator[sqlite3.Connection]:
     conn = connect(str(path), writer=False)
     try:
         found = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_events'"
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_blocks'"
         ).fetchone()
         if found is None:
             raise TrailUnavailable(
@@ -51,7 +52,7 @@ def public_keys(conn: sqlite3.Connection) -> list[tuple[str, str]]:
 
 
 def search(conn: sqlite3.Connection, filters: sql.Filters) -> list[sql.StoredEvent]:
-    return sql.search(conn, filters)
+    return search_records(conn, filters)
 
 
 def parse_time(text: str) -> int:

@@ -9,12 +9,27 @@ agree over many shapes of record; :func:`~.events.event_of` stays the readable d
 
 from __future__ import annotations
 
+import random
+import secrets
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from json.encoder import encode_basestring
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from onshore.service.audit.events import EVENT_VERSION, Facts, _event_id, _iso_ms
+if TYPE_CHECKING:
+    from onshore.service.audit.events import Facts
 
-__all__ = ["render"]
+__all__ = [
+    "EVENT_VERSION",
+    "Template",
+    "from_template",
+    "object_json",
+    "record_template",
+    "render",
+    "render_values",
+]
+
+EVENT_VERSION = "1.09"
 
 _q: Any = encode_basestring  # str -> its JSON string literal (quotes included), non-ASCII kept
 
@@ -31,62 +46,326 @@ def _value(value: object) -> str:
     return str(_q(str(value)))
 
 
-def _object(items: dict[str, Any] | None) -> str:
+def object_json(items: Mapping[str, Any] | None) -> str:
+    """The canonical JSON of a flat object of strings, integers, booleans and nulls."""
     if not items:
         return "null" if items is None else "{}"
     return "{" + ",".join(f"{_q(k)}:{_value(items[k])}" for k in sorted(items)) + "}"
 
 
+# Fragments that repeat from record to record, rendered once: a caller's userIdentity, a bucket's
+# resource entry. Bounded: cleared when full (they are a cache).
+_CACHE_MAX = 4096
+_identities: dict[tuple[str, str, str, str, str, str, str], str] = {}
+_buckets: dict[tuple[str, str, str], tuple[str, str, str]] = {}
+
+
+def _identity(
+    kind: str, account: str, arn: str, access_key: str, role: str, user: str, invoked_by: str
+) -> str:
+    found = f'"accessKeyId":{_q(access_key)},' if access_key else ""
+    if account:
+        found += f'"accountId":{_q(account)},'
+    if arn:
+        found += f'"arn":{_q(arn)},'
+    if invoked_by:
+        found += f'"invokedBy":{_q(invoked_by)},'
+    if role:
+        found += f'"operatorRole":{_q(role)},'
+    if account:
+        found += f'"principalId":{_q(account)},'
+    found += f'"type":{_q(kind)}'
+    if user:
+        found += f',"userName":{_q(user)}'
+    return "{" + found + "}"
+
+
+def _bucket(partition: str, bucket: str, account: str) -> tuple[str, str, str]:
+    """The bucket's resource entry, the object ARN's prefix, and the owner part of an entry."""
+    owner = f'"accountId":{_q(account)},' if account else ""
+    arn = f"arn:{partition}:s3:::{bucket}"
+    return f'{{"ARN":{_q(arn)},{owner}"type":"AWS::S3::Bucket"}}', arn + "/", owner
+
+
 def render(facts: Facts, *, partition: str, region: str, response_json: str | None = None) -> str:
     """The canonical JSON of the record of ``facts``; ``response_json``, when given, is put
     verbatim as ``responseElements`` (a placeholder for a change's outcome)."""
-    extra = {"bytesTransferredIn": facts.bytes_in, "bytesTransferredOut": facts.bytes_out}
-    if facts.extra:
-        extra.update(facts.extra)  # type: ignore[arg-type]
-    params: dict[str, Any] = dict(facts.parameters)
-    bucket, key, account = facts.bucket, facts.key, facts.account_id
-    if bucket is not None:
-        params["bucketName"] = bucket
-    if key is not None:
-        params["key"] = key
-    error = ""
-    if facts.error_code is not None:
-        error = (
-            f'"errorCode":{_q(facts.error_code)},"errorMessage":{_q(facts.error_message or "")},'
+    return render_values(
+        facts.time_ms,
+        facts.event_name,
+        facts.request_id,
+        facts.source_ip,
+        facts.user_agent,
+        facts.read_only,
+        facts.bucket,
+        facts.key,
+        facts.parameters,
+        facts.identity_type,
+        facts.account_id,
+        facts.arn,
+        facts.access_key,
+        facts.user_name,
+        facts.role,
+        facts.recipient,
+        facts.error_code,
+        facts.error_message,
+        object_json(facts.response) if response_json is None else response_json,
+        facts.bytes_in,
+        facts.bytes_out,
+        facts.duration_ms,
+        facts.event_source,
+        facts.extra,
+        partition,
+        region,
+        event_type=facts.event_type,
+        invoked_by=facts.invoked_by,
+    )
+
+
+def render_values(
+    time_ms: int,
+    event_name: str,
+    request_id: str,
+    source_ip: str,
+    user_agent: str,
+    read_only: bool,
+    bucket: str | None,
+    key: str | None,
+    parameters: Mapping[str, str] | None,
+    identity_type: str,
+    account: str,
+    arn: str,
+    access_key: str,
+    user_name: str,
+    role: str,
+    recipient: str,
+    error_code: str | None,
+    error_message: str | None,
+    response: str,
+    bytes_in: int,
+    bytes_out: int,
+    duration_ms: int,
+    source: str,
+    extra: Mapping[str, object] | None,
+    partition: str,
+    region: str,
+    *,
+    event_id: str | None = None,
+    event_time: str | None = None,
+    event_type: str = "AwsApiCall",
+    invoked_by: str = "",
+) -> str:
+    """:func:`render` from the values of the facts, in their order (``response`` already JSON):
+    for a caller that has the values at hand, without building :class:`Facts`. ``event_id``
+    and ``event_time`` replace the new event id and the formatted ``time_ms``; ``event_type``
+    and ``invoked_by`` are those of a service event (``AwsServiceEvent``, e.g. the KMS sweep)."""
+    if extra:
+        added = object_json(
+            {"bytesTransferredIn": bytes_in, "bytesTransferredOut": bytes_out, **extra}
         )
-    identity = f'"accessKeyId":{_q(facts.access_key)},' if facts.access_key else ""
-    if account:
-        identity += f'"accountId":{_q(account)},'
-    if facts.arn:
-        identity += f'"arn":{_q(facts.arn)},'
-    if facts.invoked_by:
-        identity += f'"invokedBy":{_q(facts.invoked_by)},'
-    if facts.role:
-        identity += f'"operatorRole":{_q(facts.role)},'
-    if account:
-        identity += f'"principalId":{_q(account)},'
-    identity += f'"type":{_q(facts.identity_type)}'
-    if facts.user_name:
-        identity += f',"userName":{_q(facts.user_name)}'
+    else:
+        added = f'{{"bytesTransferredIn":{int(bytes_in)},"bytesTransferredOut":{int(bytes_out)}}}'
+    if parameters:
+        params: dict[str, Any] = dict(parameters)
+        if bucket is not None:
+            params["bucketName"] = bucket
+        if key is not None:
+            params["key"] = key
+        requested = object_json(params)
+    elif bucket is None:
+        requested = "null" if key is None else f'{{"key":{_q(key)}}}'
+    elif key is None:
+        requested = f'{{"bucketName":{_q(bucket)}}}'
+    else:
+        requested = f'{{"bucketName":{_q(bucket)},"key":{_q(key)}}}'
+    error = ""
+    if error_code is not None:
+        error = f'"errorCode":{_q(error_code)},"errorMessage":{_q(error_message or "")},'
+    who = (identity_type, account, arn, access_key, role, user_name, invoked_by)
+    identity = _identities.get(who)
+    if identity is None:
+        if len(_identities) >= _CACHE_MAX:
+            _identities.clear()
+        identity = _identities[who] = _identity(*who)
     resources = ""
     if bucket is not None:
-        owner = f'"accountId":{_q(account)},' if account else ""
-        bucket_arn = f"arn:{partition}:s3:::{bucket}"
-        resources = f'{{"ARN":{_q(bucket_arn)},{owner}"type":"AWS::S3::Bucket"}}'
+        where = (partition, bucket, account)
+        known = _buckets.get(where)
+        if known is None:
+            if len(_buckets) >= _CACHE_MAX:
+                _buckets.clear()
+            known = _buckets[where] = _bucket(*where)
+        resources, prefix, owner = known
         if key is not None:
-            resources += f',{{"ARN":{_q(bucket_arn + "/" + key)},{owner}"type":"AWS::S3::Object"}}'
-    source = f"{facts.event_source}.{partition}"
-    recipient = facts.recipient or account or None
-    response = response_json if response_json is not None else _object(facts.response)
+            resources += f',{{"ARN":{_q(prefix + key)},{owner}"type":"AWS::S3::Object"}}'
+    recipient = recipient or account
     return (
-        f'{{"additionalEventData":{_object(extra)},"awsRegion":{_q(region)},'
-        f'"durationMs":{int(facts.duration_ms)},{error}"eventID":"{_event_id()}",'
-        f'"eventName":{_q(facts.event_name)},"eventSource":{_q(source)},'
-        f'"eventTime":"{_iso_ms(facts.time_ms)}","eventType":{_q(facts.event_type)},'
-        f'"eventVersion":"{EVENT_VERSION}","managementEvent":{_value(key is None)},'
-        f'"readOnly":{_value(facts.read_only)},"recipientAccountId":{_value(recipient)},'
-        f'"requestID":{_q(facts.request_id)},"requestParameters":{_object(params or None)},'
+        f'{{"additionalEventData":{added},"awsRegion":{_q(region)},'
+        f'"durationMs":{int(duration_ms)},{error}"eventID":"{event_id or _event_id()}",'
+        f'"eventName":{_q(event_name)},"eventSource":{_q(f"{source}.{partition}")},'
+        f'"eventTime":"{event_time or _iso_ms(time_ms)}","eventType":{_q(event_type)},'
+        f'"eventVersion":"{EVENT_VERSION}","managementEvent":{"true" if key is None else "false"},'
+        f'"readOnly":{"true" if read_only else "false"},'
+        f'"recipientAccountId":{_q(recipient) if recipient else "null"},'
+        f'"requestID":{_q(request_id)},"requestParameters":{requested},'
         f'"resources":[{resources}],"responseElements":{response},'
-        f'"sourceIPAddress":{_q(facts.source_ip)},"userAgent":{_q(facts.user_agent)},'
-        f'"userIdentity":{{{identity}}}}}'
+        f'"sourceIPAddress":{_q(source_ip)},"userAgent":{_q(user_agent)},'
+        f'"userIdentity":{identity}}}'
     )
+
+
+# --- records alike ----------------------------------------------------------------------------
+# Most of a record is the same from one request to the next of a client: who it is (identity,
+# address, user agent), the operation, the bucket, the outcome. A template is the record of such
+# a group cut where each request has values of its own (bytes, duration, event id, time, request
+# id, object key): a record is then one string built of the pieces and those values, a fraction
+# of rendering it whole. The cuts are found by rendering with placeholders, random per process
+# so that no request value can collide with them; a template whose placeholders are not all
+# found exactly where expected is refused (None), and its records are rendered whole.
+_TOKEN = secrets.token_hex(8)
+_ID, _TIME, _REQUEST, _KEY, _RESPONSE = (f"{name}{_TOKEN}" for name in ("i", "t", "r", "k", "o"))
+_IN, _OUT, _DURATION = (10**17 + secrets.randbelow(10**17) for _ in range(3))
+
+Template = tuple[str, ...]
+"""The pieces of a record between its per-request values (see :func:`record_template`)."""
+
+
+def record_template(
+    event_name: str,
+    source_ip: str,
+    user_agent: str,
+    read_only: bool,
+    bucket: str | None,
+    has_key: bool,
+    parameters: Mapping[str, str] | None,
+    identity_type: str,
+    account: str,
+    arn: str,
+    access_key: str,
+    user_name: str,
+    role: str,
+    recipient: str,
+    error_code: str | None,
+    error_message: str | None,
+    source: str,
+    extra: Mapping[str, object] | None,
+    partition: str,
+    region: str,
+    *,
+    event_type: str = "AwsApiCall",
+    invoked_by: str = "",
+) -> Template | None:
+    """The template of the records with these values (those of :func:`render_values` but the
+    per-request ones: time, request id, key, response, bytes, duration), for
+    :func:`from_template`; None if it cannot be made."""
+    text = render_values(
+        0,
+        event_name,
+        _REQUEST,
+        source_ip,
+        user_agent,
+        read_only,
+        bucket,
+        _KEY if has_key else None,
+        parameters,
+        identity_type,
+        account,
+        arn,
+        access_key,
+        user_name,
+        role,
+        recipient,
+        error_code,
+        error_message,
+        _RESPONSE,
+        _IN,
+        _OUT,
+        _DURATION,
+        source,
+        extra,
+        partition,
+        region,
+        event_id=_ID,
+        event_time=_TIME,
+        event_type=event_type,
+        invoked_by=invoked_by,
+    )
+    cuts = [  # (what is before the value, the value's placeholder), in record order
+        ('"bytesTransferredIn":', str(_IN)),
+        (',"bytesTransferredOut":', str(_OUT)),
+        ('"durationMs":', str(_DURATION)),
+        ('"eventID":"', _ID),
+        ('"eventTime":"', _TIME),
+        ('"requestID":', f'"{_REQUEST}"'),
+    ]
+    if has_key:
+        cuts += [('"key":"', _KEY), ("/", _KEY)]
+    cuts.append(('"responseElements":', _RESPONSE))
+    pieces: list[str] = []
+    at = 0
+    for before, placeholder in cuts:
+        found = text.find(before + placeholder, at)
+        if found < 0 or text.count(placeholder) != (2 if placeholder == _KEY else 1):
+            return None
+        found += len(before)
+        pieces.append(text[at:found])
+        at = found + len(placeholder)
+    pieces.append(text[at:])
+    if any(_TOKEN in piece for piece in pieces):
+        return None
+    return tuple(pieces)
+
+
+def from_template(
+    template: Template,
+    time_ms: int,
+    request_id: str,
+    key: str | None,
+    bytes_in: int,
+    bytes_out: int,
+    duration_ms: int,
+    response: str,
+) -> str:
+    """The record of a request from its group's template (see :func:`record_template`);
+    ``response``: its response elements, as JSON."""
+    if key is None:
+        p0, p1, p2, p3, p4, p5, p6, p7 = template
+        return (
+            f"{p0}{bytes_in:d}{p1}{bytes_out:d}{p2}{duration_ms:d}{p3}{_event_id()}"
+            f"{p4}{_iso_ms(time_ms)}{p5}{_q(request_id)}{p6}{response}{p7}"
+        )
+    p0, p1, p2, p3, p4, p5, p6, p7, p8, p9 = template
+    escaped = _q(key)[1:-1]  # JSON escaping is per character: the key inside a longer string
+    return (
+        f"{p0}{bytes_in:d}{p1}{bytes_out:d}{p2}{duration_ms:d}{p3}{_event_id()}"
+        f"{p4}{_iso_ms(time_ms)}{p5}{_q(request_id)}{p6}{escaped}{p7}{escaped}{p8}{response}{p9}"
+    )
+
+
+# eventIDs need to be unique, not secret: a seeded PRNG avoids a syscall per record.
+_random = random.Random(secrets.randbits(128))
+
+
+_second: tuple[int, str] = (-1, "")  # the last second formatted, and its text (a tiny cache)
+
+
+def _iso_ms(time_ms: int) -> str:
+    """``2026-11-29T20:58:48.113Z``; ``strftime`` runs once per second, not once per record.
+    (The cache is one tuple, read once: records are rendered on several threads.)"""
+    global _second
+    second = time_ms // 1000
+    cached = _second
+    if cached[0] != second:
+        cached = (second, datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S."))
+        _second = cached
+    return f"{cached[1]}{time_ms % 1000:03d}Z"
+
+
+def _event_id() -> str:
+    """A random (version 4) UUID: unique, not secret, so a seeded PRNG serves (no syscall)."""
+    h = f"{_random.getrandbits(128) & _UUID_MASK | _UUID_BITS:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_UUID_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID_BITS = (0x4000 << 64) | (0x8000 << 48)

@@ -6,24 +6,35 @@ Two paths, chosen by what a record is about:
   it as audited (:meth:`AuditTrail.begin`); every metadata write the request makes is then
   wrapped (through :data:`onshore.storage.sqlite.writer.JOB_WRAPPER`) so that, in the writer's
   transaction and in the write's own savepoint, the change is applied and *then* its record is
-  appended to the chain. If the change fails, the savepoint is rolled back and no record exists;
-  if the record cannot be appended, the change is rolled back too. Either both are durable or
-  neither: there is no change without its record. A request that changes several things
-  (``DeleteObjects``) writes one record per change (``additionalEventData.changeIndex``).
+  written. If the change fails, the savepoint is rolled back and no record exists; if the record
+  cannot be written, the change is rolled back too. Either both are durable or neither: there is
+  no change without its record and no record without its change. A request that changes several
+  things (``DeleteObjects``) writes one record per change (``additionalEventData.changeIndex``).
+  An S3 change's record is written as a *pending* row (:mod:`.capture`: the request's values,
+  not yet rendered), which the flusher renders and appends to the chain within
+  ``audit_flush_interval`` — together with every other process's pending rows, in the order
+  their changes committed. Whatever appends to the chain (the flusher, a record written whole
+  by the admin API or the CLI, a digest) first takes the pending rows, so the chain keeps the
+  changes' commit order; after a crash the next start chains what is left. Other planes' changes
+  (admin API, CLI) are rendered and appended whole, in their savepoint.
 * **Everything else is buffered.** Reads, and requests that changed nothing (refused, failed,
-  or no-ops), are recorded after the response: their facts are appended to an in-memory list
+  or no-ops), are recorded after the response: their values are appended to an in-memory list
   (the only work on the request path) and a flusher thread appends them to the chain every
   ``audit_flush_interval`` seconds, as one write job (one fsync for all of them). A clean
   shutdown flushes what is left. A crash (``kill -9``, power cut) loses at most the records of
   reads answered in the last flush interval — the crash window, stated in ``docs/audit.md``.
 
-The flusher thread also writes the periodic signed digests (:mod:`.integrity`), and a final one
-at shutdown. Several server processes share one chain: each appends in its writer's
-transaction, which holds the cross-process writer lock, reading the chain head inside it.
+Each flush renders, hashes, stores (:mod:`onshore.storage.sqlite.audit`: blocks of records)
+and indexes its records in one loop: work done once per second for many requests rather than on
+each request's path. The flusher thread also writes the periodic signed digests
+(:mod:`.integrity`), and a final one at shutdown. Several server processes share one chain: each
+appends in its writer's transaction, which holds the cross-process writer lock, reading the
+chain head inside it.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
@@ -31,11 +42,15 @@ import time
 from collections.abc import Callable
 from contextvars import Token
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
+from onshore.domain.models import WriteResult
+from onshore.service.audit import capture
 from onshore.service.audit.events import (
     Facts,
     canonical,
+    event_time_ms,
     fill,
     row_from_event,
     row_of,
@@ -47,48 +62,90 @@ from onshore.service.audit.integrity import (
     digest_of,
     link_function,
 )
+from onshore.service.audit.render import object_json
 from onshore.service.rootkey import KeyWrapper
 from onshore.storage.sqlite import audit as sql
 from onshore.storage.sqlite.writer import JOB_WRAPPER, GroupCommitWriter, JobWrapper, WriterClosed
 
-__all__ = ["AuditTrail", "Pending", "load_key"]
+__all__ = [
+    "AuditTrail",
+    "Captured",
+    "Pending",
+    "Work",
+    "append",
+    "load_key",
+    "response_elements",
+    "response_json",
+]
 
 log = logging.getLogger("onshore.audit")
 
 Work = Callable[[sqlite3.Connection], Any]
 
+Captured = tuple[Any, ...]
+"""A record in its cheapest form, as the request path captured it (see :mod:`.capture`). The
+trail keeps the values of all buffered captures in one flat list: a tuple kept for a second is
+one more object for the garbage collector to count and visit, a string or a number in a list is
+not (with thousands of requests a second, the difference is measurable)."""
+
 
 class Pending:
-    """One request being handled: builds the record of each change it commits."""
+    """One request being handled: writes the record of each change it commits. It is the
+    request's :data:`JOB_WRAPPER` (see :meth:`__call__`)."""
 
     __slots__ = ("_trail", "_facts", "changes", "token")
 
-    def __init__(self, trail: AuditTrail, facts: Callable[[], Facts]) -> None:
+    def __init__(self, trail: AuditTrail, facts: Callable[[], Facts] | None = None) -> None:
         self._trail = trail
         self._facts = facts
         self.changes = 0
         self.token: Token[JobWrapper | None] | None = None
 
-    def wrap(self, work: Work) -> Work:
-        """``work`` followed by the append of its record, in the same savepoint. The record is
-        built here, on the caller's thread; the writer thread only fills in the outcome, hashes
-        and inserts."""
+    def facts(self) -> Facts:
+        """The facts of the request as known now (a subclass may record without them)."""
+        assert self._facts is not None
+        return self._facts()
+
+    def pended(self) -> None:
+        """A change of this request wrote its record as a pending row (on the writer thread):
+        the next flush chains it."""
+        self._trail.pended = True
+        self.changes += 1
+
+    def __call__(self, work: Work) -> Work:
+        """``work`` followed by the append of its record to the chain, rendered whole, in the
+        same savepoint. The record is rendered here, on the caller's thread, with a placeholder
+        for the change's outcome that the writer thread fills in."""
         trail = self._trail
-        facts = self._facts()
+        facts = self.facts()
         row = template(facts, partition=trail.partition, region=trail.region)
 
         def audited(conn: sqlite3.Connection) -> Any:
             result = work(conn)
-            done = fill(row, facts, _response_elements(result, facts.key), self.changes)
-            ((seq, digest),) = sql.append(conn, (done,), trail.alg, trail.link, search=False)
-            # Its search row is written by the flusher's next job. No lock: that job runs on
-            # this same writer thread, so it sees this append even if the flusher swapped the
-            # list in between.
-            trail.backlog.append((seq, digest, done))
+            done = fill(row, facts, response_elements(result, facts.key), self.changes)
+            append(conn, [done], trail.alg, trail.link, trail.partition, trail.region)
             self.changes += 1
             return result
 
         return audited
+
+
+def append(
+    conn: sqlite3.Connection,
+    rows: list[sql.AuditRow],
+    alg: str,
+    link: sql.Link,
+    partition: str,
+    region: str,
+) -> int:
+    """Append the pending changes' records, then ``rows``, to the chain, with their search
+    rows, in the caller's write transaction; return how many records that made."""
+    pending = sql.take_pending(conn)
+    if pending:
+        rows = capture.pending_rows(pending, partition, region) + rows
+    if rows:
+        sql.index(conn, list(enumerate(rows, sql.append(conn, rows, alg, link))))
+    return len(rows)
 
 
 class AuditTrail:
@@ -113,10 +170,12 @@ class AuditTrail:
         self._flush_interval = max(0.01, flush_interval)
         self._digest_ms = max(1, int(digest_minutes * 60_000))
         self._buffer: list[Facts] = []
-        self.backlog: list[tuple[int, bytes, sql.AuditRow]] = []
+        self._captured: list[Any] = []  # the values of buffered captures, end to end
+        self._unsent: list[sql.AuditRow] = []  # rendered, but their append failed: retried
+        self.pended = False  # a change's record was written as a pending row since the flush
         self._swap = threading.Lock()
         self.key = load_key(writer, wrapper)
-        writer.submit(_reindex)
+        writer.submit(self._recover)
         self._stop = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="onshore-audit", daemon=True)
@@ -125,8 +184,11 @@ class AuditTrail:
     # --- the request path -----------------------------------------------------------------------
     def begin(self, facts: Callable[[], Facts]) -> Pending:
         """Mark the current request as audited: its metadata writes carry their records."""
-        pending = Pending(self, facts)
-        pending.token = JOB_WRAPPER.set(pending.wrap)
+        return self.enter(Pending(self, facts))
+
+    def enter(self, pending: Pending) -> Pending:
+        """:meth:`begin` with a :class:`Pending` made by the caller."""
+        pending.token = JOB_WRAPPER.set(pending)
         return pending
 
     def finish(self, pending: Pending, facts: Facts | None) -> None:
@@ -139,6 +201,15 @@ class AuditTrail:
         if facts is not None and (pending.changes == 0 or facts.error_code is not None):
             self.later(facts)
 
+    def capture(self, pending: Pending, captured: Captured) -> None:
+        """The request is answered and its record is due: buffer it as ``captured`` (the
+        caller decides that the record is due, as :meth:`finish` would)."""
+        if pending.token is not None:
+            JOB_WRAPPER.reset(pending.token)
+            pending.token = None
+        with self._swap:  # not lost to a flush that swaps the list between lookup and append
+            self._captured += captured
+
     def later(self, facts: Facts) -> None:
         """Buffer a record; the flusher appends it within ``audit_flush_interval``."""
         with self._swap:  # not lost to a flush that swaps the list between lookup and append
@@ -149,20 +220,34 @@ class AuditTrail:
 
     # --- the flusher ----------------------------------------------------------------------------
     def flush(self) -> int:
-        """Append every buffered record now (one write job); return how many."""
+        """Append the pending changes' records and every buffered record now (one write job);
+        return how many records that made."""
         with self._swap:
             taken, self._buffer = self._buffer, []
-            changed, self.backlog = self.backlog, []
-        if not taken and not changed:
+            captured, self._captured = self._captured, []
+            pended, self.pended = self.pended, False
+        if not taken and not captured and not pended and not self._unsent:
             return 0
-        rows = [self.row(facts) for facts in taken]
-
-        def job(conn: sqlite3.Connection) -> None:
-            sql.index(conn, changed)
-            sql.append(conn, rows, self.alg, self.link)
-
-        self._writer.submit(job)
-        return len(rows)
+        rows, self._unsent = self._unsent, []
+        partition, region, size = self.partition, self.region, capture.SIZE
+        rows += [
+            capture.captured_row(captured[at : at + size], partition, region)
+            for at in range(0, len(captured), size)
+        ]
+        rows += [self.row(facts) for facts in taken]
+        try:
+            return self._writer.submit(
+                lambda conn: append(conn, rows, self.alg, self.link, partition, region)
+            )
+        except Exception:  # nothing of the job was committed: try again at the next flush
+            with self._swap:
+                self._unsent = rows + self._unsent
+                self.pended = self.pended or pended
+                lost = len(self._unsent) - _UNSENT_MAX
+                if lost > 0:  # the database refuses writes for long: memory is not unbounded
+                    del self._unsent[_UNSENT_MAX:]
+                    log.error("audit: %d buffered records dropped (appending them fails)", lost)
+            raise
 
     def digest(self, *, final: bool = False) -> sql.DigestRow | None:
         """Sign a digest of the records since the previous one. A periodic digest is skipped if
@@ -170,6 +255,7 @@ class AuditTrail:
         return self._writer.submit(lambda conn: self._digest_job(conn, final))
 
     def _digest_job(self, conn: sqlite3.Connection, final: bool) -> sql.DigestRow | None:
+        append(conn, [], self.alg, self.link, self.partition, self.region)  # pending changes
         now = time.time_ns() // 1_000_000
         last = sql.last_digest(conn)
         head_seq, head_hash = sql.head(conn)
@@ -178,16 +264,8 @@ class AuditTrail:
             return None
         if not final and last is not None and now - last.time_ms < self._digest_ms * 9 // 10:
             return None
-        if first > 1:
-            row = conn.execute(
-                "SELECT hash FROM audit_events WHERE seq = ?", (first - 1,)
-            ).fetchone()
-            start_prev = bytes(row[0]) if row is not None else sql.GENESIS
-        else:
-            start_prev = sql.GENESIS
-        times = conn.execute(
-            "SELECT MIN(time_ms), MAX(time_ms) FROM audit_events WHERE seq >= ?", (first,)
-        ).fetchone()
+        start_prev = sql.hash_at(conn, first - 1)
+        times = sql.times_since(conn, first)
         payload = {
             "digestSeq": 1 if last is None else last.seq + 1,
             "digestTime": iso_ms(now),
@@ -230,6 +308,15 @@ class AuditTrail:
             except Exception:  # keep flushing; the records stay in the buffer only if unflushed
                 log.exception("audit flush failed")
 
+    def _recover(self, conn: sqlite3.Connection) -> None:
+        """At start: chain the changes a crash left pending, and write any search row missing
+        among the last records (records are now indexed in the job that appends them; this
+        repairs trails written before that)."""
+        append(conn, [], self.alg, self.link, self.partition, self.region)
+        missing = sql.unindexed(conn, _REINDEX_WINDOW)
+        if missing:
+            sql.index(conn, [(seq, _stored_row(text)) for seq, text in missing])
+
     def close(self) -> None:
         """Stop the flusher, append what is buffered, sign a final digest. Call before the
         metadata store closes. Idempotent."""
@@ -246,16 +333,12 @@ class AuditTrail:
 
 
 _REINDEX_WINDOW = 100_000
+_UNSENT_MAX = 100_000  # rendered records kept for a retry while appending fails
 
 
-def _reindex(conn: sqlite3.Connection) -> None:
-    """Write the search rows a crash left out: those of changes committed in the last moments
-    before it (their rows wait in memory for the next flush)."""
-    missing = sql.unindexed(conn, _REINDEX_WINDOW)
-    if missing:
-        sql.index_rows(
-            conn, [(seq, row_from_event(time_ms, text)) for seq, time_ms, text in missing]
-        )
+def _stored_row(text: str) -> sql.AuditRow:
+    event = json.loads(text)
+    return row_from_event(event_time_ms(str(event.get("eventTime", ""))), text, event)
 
 
 def load_key(writer: GroupCommitWriter, wrapper: KeyWrapper) -> AuditKey:
@@ -285,7 +368,7 @@ def _context(fingerprint: str) -> bytes:
     return KEY_CONTEXT + b"/" + fingerprint.encode("ascii")
 
 
-def _response_elements(result: object, key: str | None) -> dict[str, str] | None:
+def response_elements(result: object, key: str | None) -> dict[str, str] | None:
     """What a write's result says that a reader of the record wants: the version written or
     removed (and its key, when it is not the request's own, as in ``DeleteObjects``)."""
     version = getattr(result, "version", None) or getattr(result, "removed", None)
@@ -302,6 +385,31 @@ def _response_elements(result: object, key: str | None) -> dict[str, str] | None
     elif getattr(version, "etag", ""):
         found["ETag"] = str(version.etag)
     return found or None
+
+
+_q: Callable[[str], str] = encode_basestring
+
+
+def response_json(result: object, key: str | None) -> str:
+    """``object_json(response_elements(result, key))``, written directly for the result of an
+    object write (the common case, on the writer thread)."""
+    if type(result) is not WriteResult:
+        return object_json(response_elements(result, key))
+    version = result.version or result.removed
+    if version is None:
+        return "null"
+    items = []  # in canonical (code point) order
+    marker = version.is_delete_marker
+    if not marker and version.etag:
+        items.append(f'"ETag":{_q(str(version.etag))}')
+    if version.key != key:
+        items.append(f'"key":{_q(str(version.key))}')
+    if marker:
+        items.append('"x-amz-delete-marker":"true"')
+    version_id = version.version_id
+    if version_id and version_id != "null":
+        items.append(f'"x-amz-version-id":{_q(str(version_id))}')
+    return "{" + ",".join(items) + "}" if items else "null"
 
 
 def iso_ms(time_ms: int) -> str:

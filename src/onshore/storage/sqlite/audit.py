@@ -6,44 +6,77 @@ is read and extended in the same transaction, while the writer holds the cross-p
 two server processes can never both append after the same head. The readers take any connection
 (the CLI opens the database read-only while the server runs: WAL lets it).
 
-The tables are described in ``migrations/0003_audit.sql``.
+**Blocks.** Records are stored in blocks of consecutive records (``audit_blocks``): a state
+change's record is a block of one, inserted in the change's own transaction; the records the
+flusher appends together (reads, failures) share blocks of up to :data:`BLOCK_RECORDS`,
+compressed (zlib: records of one block are much alike, so a block shrinks ten times or more,
+and compressing costs less CPU than writing the bytes it saves). One row per block, not per
+record, is what keeps the trail's storage cost per request small. A block keeps each record's
+canonical JSON exactly as hashed and each record's hash, so a reader sees records one by one
+(:func:`events`) as if they were rows.
+
+**Search rows** (``audit_index``) each name a group of records alike in account, user,
+operation, bucket and error code within one minute: the filters select groups through indexes,
+and the search then checks each record of the groups (:mod:`onshore.service.audit.search`).
+
+The tables are described in ``migrations/0003_audit.sql`` (digests, keys) and
+``migrations/0012_audit_blocks.sql`` (blocks, search rows).
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 __all__ = [
+    "BLOCK_RECORDS",
     "GENESIS",
+    "GROUP_SPAN_MS",
     "AuditRow",
     "DigestRow",
     "Filters",
+    "Group",
     "StoredEvent",
     "append",
     "digests",
     "events",
+    "groups",
+    "hash_at",
     "head",
     "index",
-    "index_rows",
     "insert_digest",
     "insert_key",
+    "pend",
     "keys",
     "last_digest",
-    "search",
+    "records",
+    "take_pending",
+    "times_since",
     "unindexed",
 ]
 
 GENESIS = bytes(32)
 """The ``prev_hash`` of the first record of a deployment."""
 
+BLOCK_RECORDS = 256
+"""Most records in one block (a search or an export reads a block whole to find one record)."""
+
+GROUP_SPAN_MS = 60_000
+"""The times of a search row's records fall in one window of this length (aligned on it), so a
+search by time reads only the rows that start at most this much before its range."""
+
+HASH_SIZE = 32
+
 Link = Callable[[bytes, bytes], bytes]
 
 
-@dataclass(frozen=True, slots=True)
-class AuditRow:
-    """One record to append: its canonical JSON and the copies of its fields that are indexed."""
+class AuditRow(NamedTuple):
+    """One record to append: its canonical JSON and the copies of its fields that are indexed
+    (a named tuple: one is made per request, and a tuple is the cheapest to make)."""
 
     time_ms: int
     account: str
@@ -58,7 +91,6 @@ class AuditRow:
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     seq: int
-    time_ms: int
     alg: str
     event: str
     prev_hash: bytes
@@ -77,21 +109,18 @@ class DigestRow:
 
 
 _INSERT = (
-    "INSERT INTO audit_events (seq, time_ms, alg, event, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?)"
+    "INSERT INTO audit_blocks (first_seq, last_seq, start_ms, end_ms, alg, head_hash, prev_hash,"
+    " hashes, events) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_HEAD = "SELECT last_seq, head_hash FROM audit_blocks ORDER BY first_seq DESC LIMIT 1"
+_BLOCK_AT = (
+    "SELECT first_seq, last_seq, alg, prev_hash, hashes, events FROM audit_blocks"
+    " WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1"
 )
 _INDEX = (
-    "INSERT OR IGNORE INTO audit_search (seq, time_ms, account, user_name, event_name, bucket,"
-    " object_key, error_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO audit_index (first_seq, last_seq, start_ms, end_ms, account, user_name,"
+    " event_name, bucket, error_code, seqs, object_keys) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# A change's search row is written later, by another job: only if its record is still the one
-# that was appended (a rolled-back change's seq may since have gone to another record).
-_INDEX_IF_PRESENT = (
-    "INSERT OR IGNORE INTO audit_search (seq, time_ms, account, user_name, event_name, bucket,"
-    " object_key, error_code) SELECT ?, ?, ?, ?, ?, ?, ?, ? FROM audit_events"
-    " WHERE seq = ? AND hash = ?"
-)
-_HEAD = "SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1"
-_EVENT_COLUMNS = "seq, time_ms, alg, event, prev_hash, hash"
 
 
 def head(conn: sqlite3.Connection) -> tuple[int, bytes]:
@@ -100,84 +129,222 @@ def head(conn: sqlite3.Connection) -> tuple[int, bytes]:
     return (0, GENESIS) if row is None else (int(row[0]), bytes(row[1]))
 
 
-def _fields(seq: int, row: AuditRow) -> tuple[object, ...]:
-    return (
-        seq,
-        row.time_ms,
-        row.account,
-        row.user_name,
-        row.event_name,
-        row.bucket,
-        row.key,
-        row.error_code,
-    )
-
-
-def append(
-    conn: sqlite3.Connection,
-    rows: Sequence[AuditRow],
-    alg: str,
-    link: Link,
-    *,
-    search: bool = True,
-) -> list[tuple[int, bytes]]:
-    """Append ``rows`` to the chain (inside the caller's write transaction); return each one's
-    ``(seq, hash)``. With ``search``, also write their search rows (the bulk path); without,
-    the caller hands them to :func:`index` later (the per-write path, kept to one table)."""
+def append(conn: sqlite3.Connection, rows: Sequence[AuditRow], alg: str, link: Link) -> int:
+    """Append ``rows`` to the chain (inside the caller's write transaction), in blocks of at most
+    :data:`BLOCK_RECORDS`; return the seq of the first (the others follow it). Their search
+    rows are the caller's to write (:func:`index`), in the same job or a later one."""
     seq, prev = head(conn)
-    appended: list[tuple[int, bytes]] = []
-    for row in rows:
-        seq += 1
+    first = seq + 1
+    if len(rows) == 1:  # a change's record: a block of one, stored as it is
+        row = rows[0]
         digest = link(prev, row.event.encode("utf-8"))
-        conn.execute(_INSERT, (seq, row.time_ms, alg, row.event, prev, digest))
-        if search:
-            conn.execute(_INDEX, _fields(seq, row))
-        appended.append((seq, digest))
-        prev = digest
-    return appended
+        at = row.time_ms
+        conn.execute(_INSERT, (first, first, at, at, alg, digest, prev, digest, row.event))
+        return first
+    for start in range(0, len(rows), BLOCK_RECORDS):
+        block = rows[start : start + BLOCK_RECORDS]
+        block_prev = prev
+        hashes: list[bytes] = []
+        encoded: list[bytes] = []
+        for row in block:
+            data = row.event.encode("utf-8")
+            prev = link(prev, data)
+            hashes.append(prev)
+            encoded.append(data)
+        times = [row.time_ms for row in block]
+        packed = zlib.compress(b"\n".join(encoded), 1)
+        conn.execute(
+            _INSERT,
+            (
+                seq + 1,
+                seq + len(block),
+                min(times),
+                max(times),
+                alg,
+                prev,
+                block_prev,
+                b"".join(hashes),
+                packed,
+            ),
+        )
+        seq += len(block)
+    return first
 
 
-def index(conn: sqlite3.Connection, entries: Iterable[tuple[int, bytes, AuditRow]]) -> None:
-    """Write the search rows of records appended earlier without them."""
-    conn.executemany(
-        _INDEX_IF_PRESENT, [(*_fields(seq, row), seq, digest) for seq, digest, row in entries]
-    )
+_PEND = (
+    "INSERT INTO audit_pending (kind, shared, time_ms, duration_ms, request_id, object_key,"
+    " bytes_in, bytes_out, response, change_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
 
 
-def index_rows(conn: sqlite3.Connection, entries: Iterable[tuple[int, AuditRow]]) -> None:
-    """Write search rows for records read in this same transaction."""
-    conn.executemany(_INDEX, [_fields(seq, row) for seq, row in entries])
+def pend(conn: sqlite3.Connection, values: Sequence[object]) -> None:
+    """Write a change's record as a pending row, in the change's transaction (the columns of
+    ``audit_pending`` but the id, in order; see the migration)."""
+    conn.execute(_PEND, values)
 
 
-def unindexed(conn: sqlite3.Connection, window: int) -> list[tuple[int, int, str]]:
-    """``(seq, time_ms, event)`` of the records among the last ``window`` with no search row
-    (their change committed, then the process died before the flusher indexed them)."""
-    top, _ = head(conn)
+def take_pending(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
+    """Every pending row, in commit order (without its id), deleted: the caller appends their
+    records to the chain in the same transaction (which holds the writer lock: no row can be
+    added between the read and the delete)."""
     rows = conn.execute(
-        "SELECT e.seq, e.time_ms, e.event FROM audit_events e"
-        " LEFT JOIN audit_search s ON s.seq = e.seq"
-        " WHERE e.seq > ? AND s.seq IS NULL ORDER BY e.seq",
-        (top - window,),
+        "SELECT kind, shared, time_ms, duration_ms, request_id, object_key, bytes_in,"
+        " bytes_out, response, change_index FROM audit_pending ORDER BY id"
     ).fetchall()
-    return [(int(r[0]), int(r[1]), str(r[2])) for r in rows]
+    if rows:
+        conn.execute("DELETE FROM audit_pending")
+    return rows
 
 
-def events(
-    conn: sqlite3.Connection, first: int, last: int, batch: int = 1000
-) -> Iterator[StoredEvent]:
-    """Records ``first..last`` (inclusive) in chain order, read in short queries."""
-    after = first - 1
-    while after < last:
-        rows = conn.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM audit_events WHERE seq > ? AND seq <= ?"
-            " ORDER BY seq LIMIT ?",
-            (after, last, batch),
-        ).fetchall()
-        if not rows:
-            return
-        for r in rows:
-            yield StoredEvent(int(r[0]), int(r[1]), str(r[2]), str(r[3]), bytes(r[4]), bytes(r[5]))
-        after = int(rows[-1][0])
+def index(conn: sqlite3.Connection, entries: Iterable[tuple[int, AuditRow]]) -> None:
+    """Write the search rows of records appended earlier (or just now): one row per group of
+    records alike in everything search filters on but time and key (see the migration)."""
+    groups: dict[tuple[str, str, str, str | None, str | None, int], list[tuple[int, AuditRow]]]
+    groups = {}
+    for entry in entries:
+        row = entry[1]
+        found = (
+            row.account,
+            row.user_name,
+            row.event_name,
+            row.bucket,
+            row.error_code,
+            row.time_ms // GROUP_SPAN_MS,
+        )
+        members = groups.get(found)
+        if members is None:
+            groups[found] = [entry]
+        else:
+            members.append(entry)
+    values = []
+    for (account, user_name, event_name, bucket, error_code, _), members in groups.items():
+        times = [row.time_ms for _, row in members]
+        seqs = [seq for seq, _ in members]
+        values.append(
+            (
+                min(seqs),
+                max(seqs),
+                min(times),
+                max(times),
+                account,
+                user_name,
+                event_name,
+                bucket,
+                error_code,
+                json.dumps(seqs, separators=(",", ":")),
+                json.dumps([row.key for _, row in members], separators=(",", ":")),
+            )
+        )
+    conn.executemany(_INDEX, values)
+
+
+def unindexed(conn: sqlite3.Connection, window: int) -> list[tuple[int, str]]:
+    """``(seq, event)`` of the records among the last ``window`` that no search row names
+    (records are indexed in the job that appends them; a trail written before that, when a
+    change's search row waited in memory for the next flush, may lack some after a crash)."""
+    top, _ = head(conn)
+    after = top - window
+    covered: set[int] = set()
+    for (seqs,) in conn.execute("SELECT seqs FROM audit_index WHERE last_seq > ?", (after,)):
+        covered.update(json.loads(seqs))
+    blocks = conn.execute(
+        "SELECT first_seq, last_seq FROM audit_blocks WHERE last_seq > ? ORDER BY first_seq",
+        (after,),
+    ).fetchall()
+    missing: list[tuple[int, str]] = []
+    for first, last in blocks:
+        wanted = [s for s in range(max(first, after + 1), last + 1) if s not in covered]
+        if wanted:
+            stored = {e.seq: e.event for e in events(conn, wanted[0], wanted[-1])}
+            missing += [(seq, stored[seq]) for seq in wanted]
+    return missing
+
+
+def events(conn: sqlite3.Connection, first: int, last: int) -> Iterator[StoredEvent]:
+    """Records ``first..last`` (inclusive) in chain order, read a block at a time."""
+    seq = first
+    while seq <= last:
+        row = conn.execute(_BLOCK_AT, (seq,)).fetchone()
+        if row is None or int(row[1]) < seq:
+            row = conn.execute(
+                "SELECT first_seq, last_seq, alg, prev_hash, hashes, events FROM audit_blocks"
+                " WHERE first_seq > ? ORDER BY first_seq LIMIT 1",
+                (seq,),
+            ).fetchone()
+            if row is None or int(row[0]) > last:
+                return
+        block = _Block(row)
+        seq = max(seq, block.first)
+        stop = min(last, block.last)
+        while seq <= stop:
+            yield block.record(seq)
+            seq += 1
+
+
+def records(conn: sqlite3.Connection, seqs: Iterable[int]) -> Iterator[StoredEvent]:
+    """The records with these ``seqs`` (in ascending order), reading each block once."""
+    block: _Block | None = None
+    for seq in seqs:
+        if block is None or not block.first <= seq <= block.last:
+            row = conn.execute(_BLOCK_AT, (seq,)).fetchone()
+            if row is None or int(row[1]) < seq:
+                continue
+            block = _Block(row)
+        yield block.record(seq)
+
+
+class _Block:
+    """A stored block, its records split only when first asked for."""
+
+    __slots__ = ("first", "last", "alg", "prev", "hashes", "text", "lines")
+
+    def __init__(self, row: Sequence[Any]) -> None:
+        self.first = int(row[0])
+        self.last = int(row[1])
+        self.alg = str(row[2])
+        self.prev = bytes(row[3])
+        self.hashes = bytes(row[4])
+        events = row[5]
+        self.text = zlib.decompress(events).decode("utf-8") if isinstance(events, bytes) else events
+        self.lines: list[str] | None = None
+
+    def record(self, seq: int) -> StoredEvent:
+        i = seq - self.first
+        if self.first == self.last:
+            event = self.text
+        else:
+            if self.lines is None:
+                self.lines = self.text.split("\n")
+            event = self.lines[i]
+        hashes = self.hashes
+        prev = self.prev if i == 0 else hashes[(i - 1) * HASH_SIZE : i * HASH_SIZE]
+        return StoredEvent(seq, self.alg, event, prev, hashes[i * HASH_SIZE : (i + 1) * HASH_SIZE])
+
+
+def hash_at(conn: sqlite3.Connection, seq: int) -> bytes:
+    """The hash of record ``seq`` (GENESIS for 0 or a record that does not exist)."""
+    row = conn.execute(
+        "SELECT first_seq, last_seq, head_hash, hashes FROM audit_blocks"
+        " WHERE first_seq <= ? ORDER BY first_seq DESC LIMIT 1",
+        (seq,),
+    ).fetchone()
+    if seq < 1 or row is None or int(row[1]) < seq:
+        return GENESIS
+    if int(row[1]) == seq:
+        return bytes(row[2])
+    i = seq - int(row[0])
+    return bytes(row[3])[i * HASH_SIZE : (i + 1) * HASH_SIZE]
+
+
+def times_since(conn: sqlite3.Connection, first: int) -> tuple[int | None, int | None]:
+    """The earliest and latest record time of the records from ``first`` on."""
+    row = conn.execute(
+        "SELECT MIN(start_ms), MAX(end_ms) FROM audit_blocks WHERE last_seq >= ?", (first,)
+    ).fetchone()
+    return (
+        None if row[0] is None else int(row[0]),
+        None if row[1] is None else int(row[1]),
+    )
 
 
 _DIGEST_COLUMNS = "seq, time_ms, first_seq, last_seq, payload, signature, hash"
@@ -256,16 +423,29 @@ class Filters:
     limit: int = 100
 
 
-def search(conn: sqlite3.Connection, f: Filters) -> list[StoredEvent]:
-    """Records matching ``f``, oldest first. Every filter is served by an index (see the
-    migration); a key prefix is a range scan on ``(bucket, object_key)``."""
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A search row: records alike in account, user, operation, bucket and error code, whose
+    times fall within one :data:`GROUP_SPAN_MS` window."""
+
+    start_ms: int
+    end_ms: int
+    seqs: list[int]
+    object_keys: str  # JSON array, parallel to seqs (decoded only by a key-prefix search)
+
+
+def groups(conn: sqlite3.Connection, f: Filters) -> Iterator[Group]:
+    """The search rows that may hold records matching ``f`` (every filter but the key prefix,
+    which the caller applies to :attr:`Group.object_keys`), earliest ``start_ms`` first. Each
+    filter is served by an index (see the migration); a time range is a range scan, since no
+    group starts more than :data:`GROUP_SPAN_MS` before its records' earliest time."""
     where: list[str] = []
     params: list[object] = []
     if f.start_ms is not None:
-        where.append("time_ms >= ?")
-        params.append(f.start_ms)
+        where.append("start_ms >= ? AND end_ms >= ?")
+        params += [f.start_ms - GROUP_SPAN_MS, f.start_ms]
     if f.end_ms is not None:
-        where.append("time_ms < ?")
+        where.append("start_ms < ?")
         params.append(f.end_ms)
     for column, value in (
         ("account", f.account),
@@ -277,16 +457,9 @@ def search(conn: sqlite3.Connection, f: Filters) -> list[StoredEvent]:
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
-    if f.key_prefix:
-        where.append("object_key >= ? AND s.object_key < ? AND substr(s.object_key, 1, ?) = ?")
-        params += [f.key_prefix, f.key_prefix + "\U0010ffff", len(f.key_prefix), f.key_prefix]
-    columns = ", ".join(f"e.{c.strip()}" for c in _EVENT_COLUMNS.split(","))
-    sql = f"SELECT {columns} FROM audit_search s JOIN audit_events e ON e.seq = s.seq"
+    sql = "SELECT start_ms, end_ms, seqs, object_keys FROM audit_index"
     if where:
-        sql += " WHERE " + " AND ".join(f"s.{w}" for w in where)
-    sql += " ORDER BY s.time_ms, s.seq LIMIT ?"
-    params.append(max(0, f.limit))
-    return [
-        StoredEvent(int(r[0]), int(r[1]), str(r[2]), str(r[3]), bytes(r[4]), bytes(r[5]))
-        for r in conn.execute(sql, params)
-    ]
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY start_ms, first_seq"
+    for start_ms, end_ms, seqs, object_keys in conn.execute(sql, params):
+        yield Group(int(start_ms), int(end_ms), json.loads(seqs), str(object_keys))

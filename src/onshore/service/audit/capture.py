@@ -1,0 +1,215 @@
+"""Captured requests: the cheapest form of a record on the request path, and how it is rendered.
+
+A request's record is not rendered where the request is handled. The API layer *captures* it
+(:func:`onshore.s3api.audit.RequestAudit`): a tuple of the raw values the record needs, strings,
+numbers, None and tuples of those, laid out as:
+
+* ``"s3"`` (the kind of capture);
+* the values of this request: time (ms), duration (ms), request id, object key, bytes in, bytes
+  out;
+* the values it may share with other requests, which make its *group*: event source,
+  operation, read-only, client address, user agent, bucket, whether there is a key, parameters
+  (a tuple of name/value pairs, or None), principal kind, account, ARN, access key, user name,
+  status, error code, error message.
+
+A read's capture waits in the trail's buffer (:meth:`~.trail.AuditTrail.capture`); a change's
+is written with the change, in its transaction, as a *pending* row (:func:`pending_values`):
+the group's values as JSON (made once per group) and the request's own values as columns.
+Either way the flusher renders it (:func:`captured_row`), from its group's template
+(:func:`~.render.record_template`, made for the first record of a group and kept), hashes it
+and appends it to the chain, many records at a time: the per-record work is a few string
+joins, done in one warm loop rather than scattered over the request path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from onshore.service.audit.events import IDENTITY_TYPES
+from onshore.service.audit.render import Template, from_template, record_template, render_values
+from onshore.storage.sqlite.audit import AuditRow
+
+__all__ = [
+    "KIND",
+    "SHARED",
+    "SIZE",
+    "captured_row",
+    "pending_rows",
+    "pending_values",
+]
+
+KIND = "s3"
+SIZE = 23  # values in a capture, its kind included
+SHARED = 7  # where the values a request may share with others start
+KEY = 4  # where its object key is
+
+_USER_AGENT_MAX = 512
+_TEMPLATES_MAX = 4096
+_MISSING = object()
+
+# Per (partition, region): each group's template (None: none could be made, rendered whole).
+_templates: dict[tuple[str, str], dict[tuple[Any, ...], Template | None]] = {}
+# Each group's values as JSON, for pending rows.
+_shared_json: dict[tuple[Any, ...], str] = {}
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def captured_row(
+    values: Sequence[Any], partition: str, region: str, response: str = "null", index: int = 0
+) -> AuditRow:
+    """The row of a captured request (``response``: its change's response elements as JSON;
+    ``index``: the change's index among the request's changes)."""
+    _, time_ms, duration_ms, request_id, key, bytes_in, bytes_out = values[:SHARED]
+    return _row(
+        tuple(values[SHARED:]),
+        time_ms,
+        duration_ms,
+        request_id,
+        key,
+        bytes_in,
+        bytes_out,
+        response,
+        index,
+        partition,
+        region,
+    )
+
+
+def pending_values(captured: Sequence[Any], response: str, index: int) -> tuple[Any, ...]:
+    """The columns of the pending row of a change (see :func:`~onshore.storage.sqlite.audit.
+    pend`): kind, the group's values as JSON, the request's own values, response, index."""
+    shared = tuple(captured[SHARED:])
+    text = _shared_json.get(shared)
+    if text is None:
+        if len(_shared_json) >= _TEMPLATES_MAX:
+            _shared_json.clear()
+        text = _shared_json[shared] = _encode(shared)
+    return (captured[0], text, *captured[1:SHARED], response, index)
+
+
+def pending_rows(rows: Sequence[Sequence[Any]], partition: str, region: str) -> list[AuditRow]:
+    """The rows of pending changes (the columns :func:`pending_values` made, as read back)."""
+    made = []
+    decoded: dict[str, tuple[Any, ...]] = {}
+    for row in rows:
+        kind, text, time_ms, duration_ms, request_id, key, bytes_in, bytes_out, response, index = (
+            row
+        )
+        shared = decoded.get(text)
+        if shared is None:
+            if kind != KIND:
+                raise ValueError(f"unknown kind of pending audit record: {kind!r}")
+            values = json.loads(text)
+            if values[7] is not None:  # parameters: pairs, as captured
+                values[7] = tuple(tuple(pair) for pair in values[7])
+            shared = decoded[text] = tuple(values)
+        made.append(
+            _row(
+                shared,
+                time_ms,
+                duration_ms,
+                request_id,
+                key,
+                bytes_in,
+                bytes_out,
+                response,
+                index,
+                partition,
+                region,
+            )
+        )
+    return made
+
+
+def _row(
+    shared: tuple[Any, ...],
+    time_ms: int,
+    duration_ms: int,
+    request_id: str,
+    key: str | None,
+    bytes_in: int,
+    bytes_out: int,
+    response: str,
+    index: int,
+    partition: str,
+    region: str,
+) -> AuditRow:
+    (_, name, _, _, _, bucket, _, _, _, account_id, arn, _, user_name, _, error_code, _) = shared
+    template: Any = None
+    if not index:  # a request's second and later changes (rare) have records of their own
+        cache = _templates.get((partition, region))
+        if cache is None:
+            cache = _templates.setdefault((partition, region), {})
+        template = cache.get(shared, _MISSING)
+        if template is _MISSING:
+            if len(cache) >= _TEMPLATES_MAX:
+                cache.clear()
+            template = cache[shared] = record_template(
+                **_static(shared), partition=partition, region=region
+            )
+    if template is None:  # no template: rendered whole
+        static = _static(shared)
+        del static["has_key"]
+        if index:
+            static["extra"] = {**(static["extra"] or {}), "changeIndex": index}
+        text = render_values(
+            time_ms=time_ms,
+            request_id=request_id,
+            key=key,
+            bytes_in=bytes_in,
+            bytes_out=bytes_out,
+            duration_ms=duration_ms,
+            response=response,
+            partition=partition,
+            region=region,
+            **static,
+        )
+    else:
+        text = from_template(
+            template, time_ms, request_id, key, bytes_in, bytes_out, duration_ms, response
+        )
+    return AuditRow(time_ms, account_id, user_name or arn, name, bucket, key, error_code, text)
+
+
+def _static(shared: tuple[Any, ...]) -> dict[str, Any]:
+    """The values :func:`record_template` takes, from a capture's shared values."""
+    (
+        source,
+        name,
+        read_only,
+        client,
+        user_agent,
+        bucket,
+        has_key,
+        parameters,
+        kind,
+        account_id,
+        arn,
+        access_key,
+        user_name,
+        status,
+        error_code,
+        error_message,
+    ) = shared
+    return {
+        "event_name": name,
+        "source_ip": client,
+        "user_agent": user_agent[:_USER_AGENT_MAX],
+        "read_only": read_only,
+        "bucket": bucket,
+        "has_key": has_key,
+        "parameters": dict(parameters) if parameters else None,
+        "identity_type": "Unknown" if kind is None else IDENTITY_TYPES.get(kind, "Unknown"),
+        "account": account_id,
+        "arn": arn,
+        "access_key": access_key,
+        "user_name": user_name,
+        "role": "",
+        "recipient": "",
+        "error_code": error_code,
+        "error_message": error_message,
+        "source": source,
+        "extra": {"status": status} if status >= 300 else None,
+    }

@@ -1,0 +1,183 @@
+"""The S3 request path of the audit trail, in process: signed requests go straight into the ASGI
+application, and the trail's database is read directly.
+
+* a change's record is written with the change as a pending row, and chained (rendered, hashed,
+  indexed) by the next flush, before the reads buffered with it;
+* pending rows a crash left behind are chained at the next start, in commit order;
+* records rendered from a group's template say exactly what each request did.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.auth import S3SigV4Auth  # type: ignore[import-untyped]
+from botocore.awsrequest import AWSRequest  # type: ignore[import-untyped]
+from botocore.credentials import Credentials  # type: ignore[import-untyped]
+
+from onshore.app import build
+from onshore.config import load
+from onshore.service.audit.reader import Filters, reading, search
+from onshore.service.audit.trail import AuditTrail
+from onshore.service.rootkey import load_root_key
+from onshore.storage.sqlite import SqliteMetadataStore
+from onshore.storage.sqlite import audit as sql
+
+AK, SK, REGION = "audit-test", "audit-test-secret", "local-1"
+
+
+def scope(method: str, path: str, body: bytes = b"", query: str = "") -> dict[str, object]:
+    url = f"http://127.0.0.1:9000{path}" + (f"?{query}" if query else "")
+    req = AWSRequest(
+        method=method, url=url, data=body, headers={"X-Amz-Content-SHA256": "UNSIGNED-PAYLOAD"}
+    )
+    S3SigV4Auth(Credentials(AK, SK), "s3", REGION).add_auth(req)
+    headers = [(b"host", b"127.0.0.1:9000"), (b"user-agent", b"test-agent/1.0 %s")]
+    headers += [(k.lower().encode(), v.encode()) for k, v in req.headers.items()]
+    if body:
+        headers.append((b"content-length", str(len(body)).encode()))
+    return {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "headers": headers,
+        "client": ("10.1.2.3", 5000),
+    }
+
+
+class App:
+    def __init__(self, data_dir: Path) -> None:
+        config = load(
+            {
+                "data_dir": str(data_dir),
+                "access_log": False,
+                "encryption": False,
+                "audit_flush_interval": 3600,
+                "region": REGION,
+            },
+            environ={"ONSHORE_ROOT_ACCESS_KEY": AK, "ONSHORE_ROOT_SECRET_KEY": SK},
+        )
+        self.built = build(config)
+        self.app = self.built.app
+        self.data_dir = data_dir
+
+    @property
+    def trail(self) -> AuditTrail:
+        audit = self.app.audit  # type: ignore[attr-defined]
+        assert audit is not None
+        trail: AuditTrail = audit.trail
+        return trail
+
+    def call(self, method: str, path: str, body: bytes = b"", query: str = "") -> int:
+        status = 0
+
+        async def receive() -> dict[str, object]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+
+        async def run() -> None:
+            await self.app(scope(method, path, body, query), receive, send)  # type: ignore[arg-type]
+
+        asyncio.run(run())
+        return status
+
+    def records(self) -> list[dict[str, Any]]:
+        with reading(self.data_dir) as conn:
+            head, _ = sql.head(conn)
+            return [json.loads(e.event) for e in sql.events(conn, 1, head)]
+
+    def pending(self) -> int:
+        with reading(self.data_dir) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM audit_pending").fetchone()[0])
+
+    def close(self) -> None:
+        shutdown = self.app.on_shutdown
+        assert shutdown is not None
+        shutdown()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[App]:
+    made = App(tmp_path / "data")
+    yield made
+    made.close()
+
+
+def test_a_change_is_pending_until_the_flush_chains_it(app: App) -> None:
+    assert app.call("PUT", "/bucket") == 200
+    app.trail.flush()
+    before = len(app.records())
+    assert app.call("PUT", "/bucket/k1", b"hello") == 200
+    assert app.call("GET", "/bucket/k1") == 200
+    assert app.call("GET", "/bucket/missing") == 404
+    assert app.pending() == 1 and len(app.records()) == before  # committed, not yet chained
+    app.trail.flush()
+    assert app.pending() == 0
+    found = app.records()[before:]
+    assert [(e["eventName"], e.get("errorCode")) for e in found] == [
+        ("PutObject", None),  # the change first: pending rows are chained before the reads
+        ("GetObject", None),
+        ("GetObject", "NoSuchKey"),
+    ]
+    put, got, missing = found
+    assert put["responseElements"] == {"ETag": "5d41402abc4b2a76b9719d911017c592"}
+    assert put["additionalEventData"] == {"bytesTransferredIn": 5, "bytesTransferredOut": 0}
+    assert put["readOnly"] is False and got["readOnly"] is True
+    assert got["additionalEventData"]["bytesTransferredOut"] == 5
+    assert missing["additionalEventData"]["status"] == 404
+    for event in found:
+        assert event["userAgent"] == "test-agent/1.0 %s"
+        assert event["sourceIPAddress"] == "10.1.2.3"
+        assert event["userIdentity"]["accessKeyId"] == AK
+        assert event["awsRegion"] == REGION
+    with reading(app.data_dir) as conn:
+        assert [e.seq for e in search(conn, Filters(key_prefix="k1"))] == [before + 1, before + 2]
+
+
+def test_pending_changes_left_by_a_crash_are_chained_at_the_next_start(app: App) -> None:
+    assert app.call("PUT", "/bucket") == 200
+    for n in range(3):
+        assert app.call("PUT", f"/bucket/k{n}", b"x" * n) == 200
+    assert app.call("DELETE", "/bucket/k0") == 204
+    assert app.pending() == 5  # the process "dies" here: nothing flushed
+    store = SqliteMetadataStore(app.data_dir / "metadata.db")  # the next start
+    restarted = AuditTrail(
+        store.writer,
+        load_root_key(app.data_dir),
+        partition="onshore",
+        region=REGION,
+        flush_interval=3600,
+    )
+    try:
+        assert app.pending() == 0
+        names = [(e["eventName"], e["requestParameters"].get("key")) for e in app.records()]
+        assert names[-5:] == [
+            ("CreateBucket", None),
+            ("PutObject", "k0"),
+            ("PutObject", "k1"),
+            ("PutObject", "k2"),
+            ("DeleteObject", "k0"),
+        ]  # in the order the changes committed
+    finally:
+        restarted.close()
+        store.close()
+
+
+def test_a_failed_change_is_recorded_with_its_error(app: App) -> None:
+    assert app.call("PUT", "/bucket") == 200
+    assert app.call("PUT", "/bucket") == 409  # BucketAlreadyOwnedByYou: nothing changed
+    app.trail.flush()
+    last = app.records()[-1]
+    assert last["eventName"] == "CreateBucket" and last["errorCode"] == "BucketAlreadyOwnedByYou"
+    assert app.pending() == 0

@@ -1,0 +1,288 @@
+"""How the trail is stored: blocks of records read back one by one, search rows per group of
+alike records, the migration from one row per record, and a flush that fails losing nothing."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from onshore.service.audit import trail as trail_module
+from onshore.service.audit.events import Facts, canonical, event_of
+from onshore.service.audit.export import export
+from onshore.service.audit.integrity import chain_hash, link_function, load_public_key
+from onshore.service.audit.reader import Filters, reading, search
+from onshore.service.audit.trail import AuditTrail
+from onshore.service.audit.verify import verify
+from onshore.service.rootkey import LocalRootKey
+from onshore.storage.sqlite import SqliteMetadataStore, schema
+from onshore.storage.sqlite import audit as sql
+
+BASE_MS = 1_790_000_000_000
+
+
+def row(n: int, *, time_ms: int | None = None, key: str | None = None) -> sql.AuditRow:
+    text = canonical({"n": n, "text": "x" * (n % 50), "unicode": "ünï\u2028"})
+    return sql.AuditRow(
+        BASE_MS + n if time_ms is None else time_ms,
+        "111111111111",
+        "alice",
+        "GetObject",
+        "bucket",
+        key if key is not None else f"k{n}",
+        None,
+        text,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteMetadataStore]:
+    made = SqliteMetadataStore(tmp_path / "metadata.db")
+    yield made
+    made.close()
+
+
+def test_blocks_read_back_record_by_record(store: SqliteMetadataStore) -> None:
+    link = link_function("sha256")
+    rows = [row(n) for n in range(1, 601)]
+
+    def append(conn: sqlite3.Connection) -> list[int]:
+        firsts = [sql.append(conn, rows[:1], "sha256", link)]  # a change's: a block of one
+        firsts.append(sql.append(conn, rows[1:600], "sha256", link))  # several blocks
+        firsts.append(sql.append(conn, rows[600:], "sha256", link))  # nothing
+        return firsts
+
+    assert store.writer.submit(append)[:2] == [1, 2]
+    conn = store._conn()  # noqa: SLF001
+    assert sql.head(conn)[0] == 600
+    blocks = conn.execute("SELECT first_seq, last_seq FROM audit_blocks").fetchall()
+    assert len(blocks) == 1 + -(-599 // sql.BLOCK_RECORDS)  # of one, then as few as fit
+    stored = list(sql.events(conn, 1, 600))
+    assert [e.seq for e in stored] == list(range(1, 601))
+    assert [e.event for e in stored] == [r.event for r in rows]
+    prev = sql.GENESIS
+    for event in stored:
+        assert event.prev_hash == prev
+        assert event.hash == chain_hash("sha256", prev, event.event.encode())
+        prev = event.hash
+    assert sql.head(conn) == (600, prev)
+    middle = list(sql.events(conn, 255, 259))  # across a block boundary
+    assert [e.seq for e in middle] == [255, 256, 257, 258, 259]
+    picked = list(sql.records(conn, [1, 2, 300, 600, 601]))
+    assert [e.seq for e in picked] == [1, 2, 300, 600]
+    assert sql.hash_at(conn, 0) == sql.GENESIS and sql.hash_at(conn, 601) == sql.GENESIS
+    assert sql.hash_at(conn, 300) == stored[299].hash
+    assert sql.times_since(conn, 590) == (BASE_MS + 514, BASE_MS + 600)  # whole blocks
+    assert sql.times_since(conn, 601) == (None, None)
+
+
+def test_search_reads_groups_then_checks_each_record(store: SqliteMetadataStore) -> None:
+    link = link_function("sha256")
+    facts = [
+        Facts(
+            time_ms=BASE_MS + t,
+            event_name="GetObject",
+            request_id=f"R{n}",
+            source_ip="10.0.0.1",
+            user_agent="test",
+            read_only=True,
+            bucket="bucket",
+            key=f"dir/{n}",
+            account_id="111111111111",
+            arn="arn:onshore:iam::111111111111:user/alice",
+            user_name="alice",
+        )
+        for n, t in enumerate([5, 1, 3, 90_000, 2, 4])  # times out of seq order, two minutes
+    ]
+    rows = []
+    for f in facts:
+        text = canonical(event_of(f, partition="onshore", region="r"))
+        rows.append(
+            sql.AuditRow(
+                f.time_ms, f.account_id, f.user_name, f.event_name, f.bucket, f.key, None, text
+            )
+        )
+
+    def append(conn: sqlite3.Connection) -> None:
+        first = sql.append(conn, rows, "sha256", link)
+        sql.index(conn, list(enumerate(rows, first)))
+        sql.index(conn, list(enumerate(rows, first)))  # written twice (as after a crash)
+        sql.index(conn, [(first, rows[3])])  # a stale row: seq 1 is not the 90 s record
+
+    store.writer.submit(append)
+    conn = store._conn()  # noqa: SLF001
+    assert conn.execute("SELECT COUNT(*) FROM audit_index").fetchone()[0] == 5  # 2 + 2 + 1
+    seqs = lambda f: [e.seq for e in search(conn, f)]  # noqa: E731
+    assert seqs(Filters()) == [2, 5, 3, 6, 1, 4]  # by time, then seq; each once
+    assert seqs(Filters(limit=2)) == [2, 5]
+    assert seqs(Filters(start_ms=BASE_MS + 3, end_ms=BASE_MS + 90_000)) == [3, 6, 1]
+    assert seqs(Filters(key_prefix="dir/3")) == [4]
+    assert seqs(Filters(bucket="bucket", key_prefix="dir/", limit=3)) == [2, 5, 3]
+    assert seqs(Filters(user_name="bob")) == []
+    assert seqs(Filters(limit=0)) == []
+
+
+def test_a_trail_stored_one_row_per_record_is_migrated(tmp_path: Path) -> None:
+    """A database written before blocks (migration 0003's audit_events and audit_search)
+    keeps its chain: the records move into blocks, stay searchable and verify."""
+    path = tmp_path / "data" / "metadata.db"
+    path.parent.mkdir()
+    conn = schema.connect(str(path), writer=True)
+    schema.migrate(conn, [m for m in schema.migrations() if m.version < 11])
+    prev = sql.GENESIS
+    for n in range(1, 4):
+        old = Facts(
+            time_ms=BASE_MS + n,
+            event_name="PutObject",
+            request_id=f"OLD{n}",
+            source_ip="::1",
+            user_agent="t",
+            read_only=False,
+            bucket="b",
+            key=f"old/{n}",
+            account_id="111111111111",
+            user_name="alice",
+        )
+        text = canonical(event_of(old, partition="onshore", region="r"))
+        digest = chain_hash("sha256", prev, text.encode())
+        conn.execute(
+            "INSERT INTO audit_events (seq, time_ms, alg, event, prev_hash, hash)"
+            " VALUES (?, ?, 'sha256', ?, ?, ?)",
+            (n, BASE_MS + n, text, prev, digest),
+        )
+        conn.execute(
+            "INSERT INTO audit_search (seq, time_ms, account, user_name, event_name, bucket,"
+            " object_key, error_code) VALUES (?, ?, '111111111111', 'alice', 'PutObject', 'b', ?,"
+            " NULL)",
+            (n, BASE_MS + n, f"old/{n}"),
+        )
+        prev = digest
+    conn.close()
+    store = SqliteMetadataStore(path)
+    trail = AuditTrail(
+        store.writer,
+        LocalRootKey(bytes(range(32))),
+        partition="onshore",
+        region="r",
+        flush_interval=3600,
+    )
+    try:
+        trail.later(
+            Facts(
+                time_ms=BASE_MS + 10,
+                event_name="GetObject",
+                request_id="R",
+                source_ip="::1",
+                user_agent="t",
+                read_only=True,
+                bucket="b",
+                key="new/1",
+            )
+        )
+        trail.flush()
+        trail.digest(final=True)
+        with reading(path.parent) as read:
+            assert sql.head(read)[0] == 4
+            assert [e.seq for e in search(read, Filters(key_prefix="old/"))] == [1, 2, 3]
+            export(read, tmp_path / "export")
+        report = verify(tmp_path / "export", load_public_key(trail.key.public_pem().encode()))
+        assert report.ok and report.records == 4, report.findings
+    finally:
+        trail.close()
+        store.close()
+
+
+def _read(n: int) -> Facts:
+    return Facts(
+        time_ms=BASE_MS + n,
+        event_name="GetObject",
+        request_id=f"R{n}",
+        source_ip="::1",
+        user_agent="t",
+        read_only=True,
+    )
+
+
+def test_a_failed_flush_loses_no_record(
+    store: SqliteMetadataStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trail = AuditTrail(
+        store.writer, LocalRootKey(bytes(range(32))), partition="p", region="r", flush_interval=3600
+    )
+    try:
+        for n in range(3):
+            trail.later(_read(n))
+        real = sql.append
+        calls = []
+
+        def failing(*args: object) -> int:
+            calls.append(1)
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(sql, "append", failing)
+        with pytest.raises(sqlite3.OperationalError):
+            trail.flush()
+        monkeypatch.setattr(sql, "append", real)
+        assert calls and trail.flush() == 3
+        conn = store._conn()  # noqa: SLF001
+        assert [e.seq for e in sql.events(conn, 1, 10)] == [1, 2, 3]
+        # While appending keeps failing, the records kept for a retry are bounded.
+        monkeypatch.setattr(trail_module, "_UNSENT_MAX", 2)
+        monkeypatch.setattr(sql, "append", failing)
+        for n in range(3):
+            trail.later(_read(n))
+        with pytest.raises(sqlite3.OperationalError):
+            trail.flush()
+        monkeypatch.setattr(sql, "append", real)
+        assert trail.flush() == 2
+    finally:
+        trail.close()
+
+
+def test_processes_sharing_a_chain_chain_each_others_pending_changes(tmp_path: Path) -> None:
+    """Two server processes (two stores and trails on one database): a change one of them
+    committed is chained by whichever appends next, before that one's own records, and the
+    chain stays whole."""
+    from onshore.service.audit import capture
+
+    path = tmp_path / "data" / "metadata.db"
+    path.parent.mkdir()
+    stores = [SqliteMetadataStore(path), SqliteMetadataStore(path)]
+    trails = [
+        AuditTrail(s.writer, LocalRootKey(bytes(range(32))), partition="p", region="r",
+                   flush_interval=3600)
+        for s in stores
+    ]  # fmt: skip
+
+    def change(n: int) -> tuple[object, ...]:
+        captured = (
+            capture.KIND, BASE_MS + n, 1, f"REQ{n}", f"k{n}", 3, 0,
+            "s3", "PutObject", False, "10.0.0.1", "agent", "bucket", True, None,
+            "user", "111111111111", "arn:p:iam::111111111111:user/alice", "AKID", "alice",
+            200, None, None,
+        )  # fmt: skip
+        return capture.pending_values(captured, '{"ETag":"abc"}', 0)
+
+    try:
+        stores[0].writer.submit(lambda c: sql.pend(c, change(1)))
+        stores[0].writer.submit(lambda c: sql.pend(c, change(2)))
+        trails[1].later(_read(3))
+        assert trails[1].flush() == 3  # the other process's pending changes, then its read
+        stores[0].writer.submit(lambda c: sql.pend(c, change(4)))
+        trails[1].digest(final=True)  # a digest chains what is pending first
+        with reading(path.parent) as conn:
+            found = list(sql.events(conn, 1, sql.head(conn)[0]))
+            assert conn.execute("SELECT COUNT(*) FROM audit_pending").fetchone()[0] == 0
+            export(conn, tmp_path / "export")
+
+        assert [json.loads(e.event)["requestID"] for e in found] == ["REQ1", "REQ2", "R3", "REQ4"]
+        report = verify(tmp_path / "export", load_public_key(trails[1].key.public_pem().encode()))
+        assert report.ok and report.records == 4, report.findings
+    finally:
+        for trail in trails:
+            trail.close()
+        for store in stores:
+            store.close()
