@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.api.conftest import empty_bucket, make_client
-from tests.api.server import ACCESS_KEY, REGION, SECRET_KEY, ServerProcess, client_env
+from tests.api.conftest import make_client
+from tests.api.iam_support import client
+from tests.api.server import ACCESS_KEY, SECRET_KEY, ServerProcess, client_env
 from tests.api.test_buckets import code_of, status_of
 
 MIB = 1024 * 1024
@@ -46,24 +47,7 @@ def s3(server: ServerProcess) -> Any:
 
 @pytest.fixture(scope="module")
 def kms(server: ServerProcess) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.session.Session(
-        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
-    )
-    return session.client(
-        "kms", endpoint_url=server.endpoint, config=Config(retries={"max_attempts": 1})
-    )
-
-
-@pytest.fixture
-def bucket(s3: Any) -> Iterator[str]:
-    name = f"ctx-{uuid.uuid4().hex[:16]}"
-    s3.create_bucket(Bucket=name)
-    yield name
-    empty_bucket(s3, name)
-    s3.delete_bucket(Bucket=name)
+    return client("kms", server.endpoint, ACCESS_KEY, SECRET_KEY)
 
 
 @pytest.fixture

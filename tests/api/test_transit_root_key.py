@@ -51,15 +51,7 @@ def onshore(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 
 
 def kms_client(server: ServerProcess) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    session = boto3.session.Session(
-        aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION
-    )
-    return session.client(
-        "kms", endpoint_url=server.endpoint, config=Config(retries={"max_attempts": 1})
-    )
+    return client("kms", server.endpoint, ACCESS_KEY, SECRET_KEY)
 
 
 def fingerprints(data_dir: Path) -> set[str]:
