@@ -230,18 +230,27 @@ class AuditTrail:
             return 0
         rows, self._unsent = self._unsent, []
         partition, region, size = self.partition, self.region, capture.SIZE
-        rows += [
-            capture.captured_row(captured[at : at + size], partition, region)
-            for at in range(0, len(captured), size)
-        ]
+        for at in range(0, len(captured), size):
+            rows.append(capture.captured_row(captured[at : at + size], partition, region))
+            if len(rows) % _YIELD_EVERY == 0:
+                time.sleep(0)  # let the event loop have the GIL between pieces of this work
         rows += [self.row(facts) for facts in taken]
+        # Appended in chunks, each its own write job: one job for a busy second's records would
+        # hold the writer, and every request's write queued behind it, for tens of milliseconds.
+        appended = start = 0
         try:
-            return self._writer.submit(
-                lambda conn: append(conn, rows, self.alg, self.link, partition, region)
-            )
-        except Exception:  # nothing of the job was committed: try again at the next flush
+            while start < len(rows) or start == 0:  # one job even without rows: pending changes
+                chunk = rows[start : start + _APPEND_CHUNK]
+
+                def job(conn: sqlite3.Connection, chunk: list[sql.AuditRow] = chunk) -> int:
+                    return append(conn, chunk, self.alg, self.link, partition, region)
+
+                appended += self._writer.submit(job)
+                start += _APPEND_CHUNK
+            return appended
+        except Exception:  # the failed chunk was not committed: it and the rest wait for the next
             with self._swap:
-                self._unsent = rows + self._unsent
+                self._unsent = rows[start:] + self._unsent
                 self.pended = self.pended or pended
                 lost = len(self._unsent) - _UNSENT_MAX
                 if lost > 0:  # the database refuses writes for long: memory is not unbounded
@@ -334,6 +343,8 @@ class AuditTrail:
 
 _REINDEX_WINDOW = 100_000
 _UNSENT_MAX = 100_000  # rendered records kept for a retry while appending fails
+_APPEND_CHUNK = 512  # records per write job of a flush
+_YIELD_EVERY = 128  # records rendered between two offers of the GIL to the event loop
 
 
 def _stored_row(text: str) -> sql.AuditRow:
