@@ -169,13 +169,15 @@ def _rewrap_all(
     fingerprints replaced)."""
     rewrapped = done = 0
     replaced: set[str] = set()
+
+    def reseal(blob: bytes, context: bytes) -> bytes:
+        return new.wrap(old.unwrap(blob, context=context), context=context)
+
     for key in store.list_tenant_keys():
         if key.root_fingerprint == new.fingerprint:
             done += 1
             continue
-        context = root_context(key.account_id, key.cipher)
-        secret = old.unwrap(key.wrapped, context=context)
-        wrapped = new.wrap(secret, context=context)
+        wrapped = reseal(key.wrapped, root_context(key.account_id, key.cipher))
         sealed = replace(key, wrapped=wrapped, root_fingerprint=sealed_by(wrapped))
         if store.replace_tenant_key(sealed, expected_fingerprint=key.root_fingerprint):
             rewrapped += 1
@@ -187,9 +189,7 @@ def _rewrap_all(
         if kms_key.root_fingerprint == new.fingerprint:
             done += 1
             continue
-        context = KmsService.root_context(kms_key.key_id)
-        secret = old.unwrap(kms_key.wrapped, context=context)
-        wrapped = new.wrap(secret, context=context)
+        wrapped = reseal(kms_key.wrapped, KmsService.root_context(kms_key.key_id))
         store.put_kms_key(replace(kms_key, wrapped=wrapped, root_fingerprint=sealed_by(wrapped)))
         rewrapped += 1
         replaced.add(kms_key.root_fingerprint)
@@ -197,9 +197,7 @@ def _rewrap_all(
         if material.root_fingerprint == new.fingerprint:
             done += 1
             continue
-        context = material_context(material.key_id, material.version)
-        secret = old.unwrap(material.wrapped, context=context)
-        wrapped = new.wrap(secret, context=context)
+        wrapped = reseal(material.wrapped, material_context(material.key_id, material.version))
         resealed = replace(material, wrapped=wrapped, root_fingerprint=sealed_by(wrapped))
         if store.replace_kms_material(resealed, expected_fingerprint=material.root_fingerprint):
             rewrapped += 1
