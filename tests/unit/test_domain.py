@@ -87,3 +87,18 @@ def test_multipart_etag() -> None:
     assert etag.multipart_etag(hashlib.md5(p).hexdigest() for p in parts) == expected
     assert etag.matches('W/"abc", "def"', "def")
     assert etag.matches("*", "zzz")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Wed, 1844674407370955161601 May 2024 12:00:00 GMT",  # found by hypothesis: OverflowError
+        "Wed, 01 May 99999999999999999999 12:00:00 GMT",
+        "not a date",
+        "",
+    ],
+)
+def test_an_unparseable_http_date_is_ignored(value: str) -> None:
+    from onshore.domain.preconditions import parse_http_date
+
+    assert parse_http_date(value) is None
