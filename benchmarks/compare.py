@@ -152,6 +152,14 @@ def main(argv: list[str] | None = None) -> int:
         help="only redo summary.md and charts/ of an existing results folder",
     )
     parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="a checkout of another commit (git worktree add DIR COMMIT): servers named "
+        "onshore-base, onshore-plain-base, onshore-noaudit-base run from its source, for A/B runs",
+    )
+    parser.add_argument(
         "--scratch",
         type=Path,
         default=None,
@@ -159,7 +167,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    unknown = [s for s in servers if s not in SERVERS]
+    unknown = [s for s in servers if s.removesuffix("-base") not in SERVERS]
+    if any(s.endswith("-base") for s in servers) and args.baseline is None:
+        parser.error("the -base servers need --baseline DIR (a checkout of the commit to compare)")
+    if args.baseline is not None:
+        os.environ[peers.BASELINE_ENV] = str(args.baseline.resolve() / "src")
     if unknown or not servers:
         parser.error(f"unknown server(s) {unknown}; choose from {', '.join(SERVERS)}")
     if args.rounds < 1:

@@ -2,7 +2,11 @@
 sockets, so the figure is onshore's own CPU per request. Used to profile before and after.
 
     python benchmarks/inproc.py [--profile] [--n 5000] [--op head|get|put|delete|list]
-        [--size BYTES] [--set audit=false]
+        [--size BYTES] [--set audit=false] [--http onshore|uvicorn]
+
+With ``--http``, each request goes in as bytes through an HTTP/1.1 protocol instance (onshore's
+own, or uvicorn's httptools one) on a transport that keeps what it is given, so the figure adds
+the HTTP layer's CPU but still no socket system calls.
 """
 
 from __future__ import annotations
@@ -64,8 +68,86 @@ def signed(method: str, path: str, body: bytes = b"", query: str = "") -> dict[s
     }
 
 
+class _Transport:
+    """Stands in for a socket: takes the response bytes and drops them."""
+
+    def __init__(self) -> None:
+        self.closing = False
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def writelines(self, data: object) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return {"sockname": ("127.0.0.1", 9000), "peername": ("127.0.0.1", 5000)}.get(name)
+
+
+class _ServerState:
+    """uvicorn's per-server state, with a wake-up when a response completes."""
+
+    def __init__(self) -> None:
+        self.connections: set[object] = set()
+        self.tasks: set[object] = set()
+        self.default_headers = [(b"date", b"Mon, 30 Nov 2026 00:00:00 GMT")]
+        self.done: asyncio.Future[None] | None = None
+        self._total = 0
+
+    @property
+    def total_requests(self) -> int:
+        return self._total
+
+    @total_requests.setter
+    def total_requests(self, value: int) -> None:
+        self._total = value
+        if self.done is not None and not self.done.done():
+            self.done.set_result(None)
+
+
+def connection(app: object, http: str) -> tuple[asyncio.Protocol, _ServerState]:
+    """An HTTP/1.1 protocol instance serving ``app`` on a :class:`_Transport`."""
+    import uvicorn
+
+    if http == "onshore":
+        from onshore.s3api.protocol import S3HttpProtocol as protocol_class
+    else:
+        from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as protocol_class
+    config = uvicorn.Config(app, loop="none", access_log=False, lifespan="off")  # type: ignore[arg-type]
+    config.load()
+    state = _ServerState()
+    proto = protocol_class(config, state, {})  # type: ignore[arg-type]
+    proto.connection_made(_Transport())  # type: ignore[arg-type]
+    return proto, state
+
+
+def request_bytes(scope: dict[str, object], payload: bytes) -> bytes:
+    query = scope["query_string"]
+    target = scope["raw_path"] + (b"?" + query if query else b"")  # type: ignore[operator]
+    head = [f"{scope['method']} ".encode() + target + b" HTTP/1.1"]  # type: ignore[operator]
+    head += [name + b": " + value for name, value in scope["headers"]]  # type: ignore[attr-defined]
+    return b"\r\n".join(head) + b"\r\n\r\n" + payload
+
+
 async def run(
-    op: str, n: int, profile: bool, settings: dict[str, object], size: int = 4096
+    op: str,
+    n: int,
+    profile: bool,
+    settings: dict[str, object],
+    size: int = 4096,
+    http: str | None = None,
 ) -> None:
     data = Path(tempfile.mkdtemp())
     config = load(
@@ -116,10 +198,21 @@ async def run(
     turns = iter(requests)
 
     async def worker(count: int) -> None:
+        if http is not None:
+            return await http_worker(count)
         for _ in range(count):
             scope, payload = next(turns)
             status = await call(dict(scope), payload)
             assert status == expected, status
+
+    async def http_worker(count: int) -> None:
+        proto, state = connection(app, http or "onshore")
+        loop = asyncio.get_running_loop()
+        for _ in range(count):
+            scope, payload = next(turns)
+            state.done = loop.create_future()
+            proto.data_received(request_bytes(scope, payload))
+            await state.done
 
     # The audit trail appends buffered records in a background flusher (every second): flush
     # the set-up's records before measuring, and this run's inside the measurement, so the
@@ -156,6 +249,10 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--size", type=int, default=4096, help="object size in bytes")
     parser.add_argument(
+        "--http", choices=("onshore", "uvicorn"), default=None,
+        help="feed requests as bytes through this HTTP/1.1 protocol (default: straight to ASGI)",
+    )  # fmt: skip
+    parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE",
         help="a setting, e.g. --set audit=false --set encryption=false",
     )  # fmt: skip
@@ -163,7 +260,7 @@ def main() -> None:
     import uvloop
 
     settings = dict(item.split("=", 1) for item in args.set)
-    uvloop.run(run(args.op, args.n, args.profile, settings, args.size))
+    uvloop.run(run(args.op, args.n, args.profile, settings, args.size, args.http))
 
 
 if __name__ == "__main__":

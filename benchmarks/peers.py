@@ -120,12 +120,20 @@ def weed_binary() -> str | None:
     return shutil.which("weed")
 
 
+BASELINE_ENV = "ONSHORE_BENCH_BASELINE_SRC"
+"""Where the ``-base`` variants of onshore import onshore from (set by ``compare --baseline``)."""
+
+
 def start(name: str, scratch: Path) -> Running:
-    """Start server ``name`` with its data under a new directory in ``scratch``."""
+    """Start server ``name`` with its data under a new directory in ``scratch``. A name ending in
+    ``-base`` is the same onshore variant run from the baseline checkout's source."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=scratch))
     data = workdir / "data"
     data.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ONSHORE_"))}
+    if name.endswith("-base"):
+        name = name.removesuffix("-base")
+        env["PYTHONPATH"] = os.environ[BASELINE_ENV]
     if name in ("onshore", "onshore-plain", "onshore-noaudit"):
         (port,) = free_ports(1)
         env.update(

@@ -101,3 +101,23 @@ def request(
         return RawResponse(resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read())
     finally:
         conn.close()
+
+
+def request_bytes(
+    endpoint: str,
+    method: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    version: str = "HTTP/1.1",
+    payload_hash: str = "UNSIGNED-PAYLOAD",
+) -> bytes:
+    """The head of a signed request, as bytes to write on a socket yourself (for what
+    ``http.client`` will not do: pipelining, HTTP/1.0, a body withheld)."""
+    aws = AWSRequest(method=method, url=endpoint + path, headers=dict(headers or {}))
+    sign_request(aws, payload_hash=payload_hash)
+    parts = urlsplit(endpoint + path)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    lines = [f"{method} {target} {version}", f"Host: {parts.netloc}"]
+    lines += [f"{name}: {value}" for name, value in aws.headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()

@@ -7,7 +7,7 @@ import socket
 import urllib.request
 from typing import Any
 
-from tests.api.raw import request
+from tests.api.raw import request, request_bytes
 from tests.api.server import ServerProcess
 
 
@@ -213,3 +213,115 @@ def test_stalled_body_times_out(tmp_path: Any) -> None:
         assert make_client(proc.endpoint).list_objects_v2(Bucket="stall")["KeyCount"] == 0
     finally:
         proc.cleanup()
+
+
+def _read_response(
+    sock: socket.socket, buffered: bytes = b"", *, to_head: bool = False
+) -> tuple[bytes, bytes, bytes]:
+    """One response off ``sock`` (by its Content-Length, or none after a HEAD request: ``to_head``):
+    its head, its body, and what followed."""
+    data = buffered
+    while b"\r\n\r\n" not in data:
+        piece = sock.recv(65536)
+        assert piece, f"connection closed mid-response: {data!r}"
+        data += piece
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    if to_head or b" 204 " in head.split(b"\r\n")[0]:
+        length = 0
+    while len(rest) < length:
+        piece = sock.recv(65536)
+        assert piece, "connection closed mid-body"
+        rest += piece
+    return head, rest[:length], rest[length:]
+
+
+def _closed(sock: socket.socket) -> bool:
+    """Whether the server closed the connection (EOF or reset within the socket's timeout)."""
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_pipelined_requests_are_answered_in_order(
+    server: ServerProcess, s3: Any, bucket: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key="first", Body=b"one")
+    s3.put_object(Bucket=bucket, Key="second", Body=b"two" * 1000)
+    wire = b"".join(
+        request_bytes(server.endpoint, method, f"/{bucket}/{key}")
+        for method, key in (
+            ("GET", "first"),
+            ("HEAD", "second"),
+            ("GET", "missing"),
+            ("GET", "second"),
+        )
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(wire)  # four requests in one write: answered one after the other, in order
+        head, body, rest = _read_response(sock)
+        assert head.startswith(b"HTTP/1.1 200") and body == b"one"
+        head, body, rest = _read_response(sock, rest, to_head=True)
+        assert head.startswith(b"HTTP/1.1 200") and b"content-length: 3000" in head.lower()
+        assert body == b""  # HEAD: the length of the object, no body
+        head, body, rest = _read_response(sock, rest)
+        assert head.startswith(b"HTTP/1.1 404") and b"<Code>NoSuchKey</Code>" in body
+        head, body, rest = _read_response(sock, rest)
+        assert head.startswith(b"HTTP/1.1 200") and body == b"two" * 1000
+        assert rest == b""
+
+
+def test_http_1_0_gets_its_answer_then_the_connection_closes(
+    server: ServerProcess, s3: Any, bucket: str
+) -> None:
+    s3.put_object(Bucket=bucket, Key="old-client", Body=b"payload")
+    wire = request_bytes(server.endpoint, "GET", f"/{bucket}/old-client", version="HTTP/1.0")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(wire)
+        head, body, rest = _read_response(sock)
+        assert head.startswith(b"HTTP/1.1 200") and body == b"payload"
+        assert b"connection: close" in head.lower()
+        assert rest == b"" and _closed(sock)
+
+
+def test_refused_expect_100_continue_gets_no_continue_and_a_closed_connection(
+    server: ServerProcess,
+) -> None:
+    wire = request_bytes(
+        server.endpoint,
+        "PUT",
+        "/no-such-bucket-here/key",
+        headers={"Expect": "100-continue", "Content-Length": "100000"},
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(wire)  # and no body: the client waits for 100 Continue, which never comes
+        head, body, _ = _read_response(sock)
+        assert head.startswith(b"HTTP/1.1 404"), head
+        assert b"<Code>NoSuchBucket</Code>" in body
+        # the body may still come after all, and would be read as the next request: closed
+        assert _closed(sock)
+
+
+def test_response_override_with_a_line_break_is_refused(s3: Any, bucket: str) -> None:
+    from botocore.exceptions import ClientError
+
+    s3.put_object(Bucket=bucket, Key="split", Body=b"x")
+    try:
+        s3.get_object(
+            Bucket=bucket, Key="split", ResponseContentDisposition="inline\r\nX-Injected: yes"
+        )
+    except ClientError as error:
+        assert error.response["Error"]["Code"] == "InvalidArgument"
+        assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert "x-injected" not in error.response["ResponseMetadata"]["HTTPHeaders"]
+    else:
+        raise AssertionError("a response header override with a line break was accepted")
+    ok = s3.get_object(Bucket=bucket, Key="split", ResponseContentDisposition="inline\ttab")
+    assert ok["ContentDisposition"] == "inline\ttab"

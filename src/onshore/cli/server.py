@@ -143,7 +143,7 @@ def serve(config: Config, app: object) -> int:
     from the ``ONSHORE_*`` environment by ``app`` (an application factory's import path)."""
     import uvicorn
 
-    from onshore.s3api.protocol import LimitedHttpToolsProtocol
+    from onshore.s3api.protocol import S3HttpProtocol
 
     processes = config.processes
     settings = uvicorn.Config(
@@ -154,7 +154,7 @@ def serve(config: Config, app: object) -> int:
         host=config.host,
         port=config.port,
         loop="uvloop",
-        http=LimitedHttpToolsProtocol,
+        http=S3HttpProtocol,
         lifespan="on",
         access_log=False,
         server_header=False,

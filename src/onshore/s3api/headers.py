@@ -192,6 +192,16 @@ RESPONSE_OVERRIDES = {
 
 
 def apply_overrides(headers: dict[str, str], query: Mapping[str, str]) -> None:
+    """The ``response-*`` query parameters of GetObject replace these response headers. Their
+    values come from the URL, percent-decoded, so they could hold line breaks or other control
+    characters that would end the header early (response splitting): those are refused."""
     for param, header in RESPONSE_OVERRIDES.items():
         if param in query:
-            headers[header] = query[param]
+            value = query[param]
+            if any(c < " " and c != "\t" or c == "\x7f" for c in value):
+                raise InvalidArgument(
+                    f"The value of {param} contains a control character.",
+                    ArgumentName=param,
+                    ArgumentValue=value.encode("unicode_escape").decode("ascii"),
+                )
+            headers[header] = value
