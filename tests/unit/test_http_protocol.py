@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import types
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import pytest
@@ -67,7 +67,7 @@ def connect(app: App, state: Any = None) -> tuple[S3HttpProtocol, Transport]:
     return proto, transport
 
 
-def run_on_loop(test: Callable[..., Awaitable[None]]) -> Callable[..., None]:
+def run_on_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
     """Run an async test on a fresh event loop (the test suite has no asyncio plugin)."""
 
     @functools.wraps(test)
