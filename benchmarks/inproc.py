@@ -125,7 +125,7 @@ def connection(app: object, http: str) -> tuple[asyncio.Protocol, _ServerState]:
         from onshore.s3api.protocol import S3HttpProtocol as protocol_class
     else:
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as protocol_class
-    config = uvicorn.Config(app, loop="none", access_log=False, lifespan="off")  # type: ignore[arg-type]
+    config = uvicorn.Config(app, loop="none", access_log=False, lifespan="off", proxy_headers=False)  # type: ignore[arg-type]
     config.load()
     state = _ServerState()
     proto = protocol_class(config, state, {})  # type: ignore[arg-type]

@@ -9,7 +9,7 @@ fraction of what is possible here:
 - **hashing**: MD5 (the ETag), SHA-256 (SigV4 payload hashes), CRC-32 and CRC32C (S3's additional
   checksums, with ``awscrt``) throughput on one core, over 1 MiB buffers.
 - **loopback**: TCP throughput over 127.0.0.1, one sender and one receiver thread.
-- **trivial HTTP**: requests/s of ``responder.py`` (uvicorn + uvloop + httptools, one worker, 4 KiB
+- **trivial HTTP**: requests/s of ``responder.py`` (onshore's HTTP stack, one worker, 4 KiB
   per response) driven by the same load generator, processes and concurrency as the small workload.
 
 The disk test runs in a temporary directory under ``--data-dir`` (default: the system temporary
@@ -175,7 +175,7 @@ def start_responder() -> tuple[subprocess.Popen[bytes], int]:
             "--loop",
             "uvloop",
             "--http",
-            "httptools",
+            "onshore.s3api.protocol:S3HttpProtocol",
             "--no-access-log",
             "--log-level",
             "warning",
