@@ -12,12 +12,10 @@ import itertools
 import os
 import time
 
-from onshore.domain.entropy import random_bytes
-
 
 def _token(nbytes_random: int) -> str:
     stamp = time.time_ns().to_bytes(8, "big")
-    raw = stamp + random_bytes(nbytes_random)
+    raw = stamp + os.urandom(nbytes_random)
     return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 

@@ -5,10 +5,9 @@ Layout under the data directory::
     <root>/tmp/<id>.part            blobs being written
     <root>/blobs/<ab>/<cd>/<id>      committed blobs; <ab><cd> are the id's first four hex digits
 
-Ids are 16 random bytes in hex (32 lower-case hex digits, from
-:func:`onshore.domain.entropy.random_hex`), never derived from anything a user sent, and every
-method that takes an id checks that shape first, so no key, name or crafted id can make the store
-touch a path outside ``<root>``. The two-level fan-out keeps directories small
+Ids are ``secrets.token_hex(16)`` (32 lower-case hex digits), never derived from anything a user
+sent, and every method that takes an id checks that shape first, so no key, name or crafted id can
+make the store touch a path outside ``<root>``. The two-level fan-out keeps directories small
 (65,536 leaves; a billion blobs is ~15,000 files per directory).
 
 Durability, the order that makes "the metadata commit is the moment the object exists" true:
@@ -29,13 +28,13 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
-from onshore.domain.entropy import random_hex
 from onshore.storage import iofaults
 from onshore.storage.ports import TempFile
 
@@ -72,7 +71,7 @@ class FilesystemBlobWriter:
 
     def __init__(self, store: FilesystemBlobStore) -> None:
         self._store = store
-        self.blob_id = random_hex(16)
+        self.blob_id = secrets.token_hex(16)
         self._temp = store.temp_dir / f"{self.blob_id}{_TEMP_SUFFIX}"
         self._fd: int | None = None
         self._state = "open"  # -> "committed" | "aborted"

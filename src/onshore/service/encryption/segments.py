@@ -29,6 +29,7 @@ standard; 128-bit key), both with 96-bit nonces and 128-bit tags.
 from __future__ import annotations
 
 import io
+import secrets
 import struct
 from enum import Enum
 from typing import BinaryIO
@@ -36,8 +37,6 @@ from typing import BinaryIO
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from onshore.domain.entropy import random_bytes
 
 SEGMENT = 64 * 1024
 TAG = 16
@@ -84,7 +83,7 @@ class Aead:
 
     @classmethod
     def generate(cls, name: CipherName) -> tuple[Aead, bytes]:
-        key = random_bytes(name.key_bytes)
+        key = secrets.token_bytes(name.key_bytes)
         return cls(name, key), key
 
     def seal(self, nonce: bytes, data: Buffer, aad: bytes) -> bytes:
@@ -152,7 +151,7 @@ class Sealer:
     def __init__(self, aead: Aead, part_number: int = 0) -> None:
         self._aead = aead
         self._part = part_number
-        self._header = MAGIC + bytes([aead.name.ident, 0, 0, 0]) + random_bytes(8)
+        self._header = MAGIC + bytes([aead.name.ident, 0, 0, 0]) + secrets.token_bytes(8)
         self._buffer = bytearray()
         self._index = 0
         self._started = False

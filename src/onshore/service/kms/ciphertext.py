@@ -26,13 +26,12 @@ material version 0 — is malformed; the caller answers ``InvalidCiphertextExcep
 from __future__ import annotations
 
 import json
+import secrets
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-from onshore.domain.entropy import random_bytes
 
 __all__ = ["Ciphertext", "MalformedCiphertext", "parse", "seal"]
 
@@ -84,7 +83,7 @@ def seal(
     if len(encoded) != KEY_ID_LEN or not 1 <= material_version < 2**32:
         raise ValueError("a KMS key id is 36 ASCII characters; versions start at 1")
     header = bytes([V2]) + encoded + _VERSION.pack(material_version)
-    nonce = random_bytes(_NONCE)
+    nonce = secrets.token_bytes(_NONCE)
     return (
         header
         + nonce

@@ -20,11 +20,11 @@ process). A destroyed key is never recreated by a read: opening its objects fail
 from __future__ import annotations
 
 import hashlib
+import secrets
 import threading
 import time
 from datetime import UTC, datetime
 
-from onshore.domain.entropy import random_bytes
 from onshore.domain.models import TenantKey
 from onshore.service.encryption.segments import Aead, CipherName, IntegrityError
 from onshore.service.rootkey import KeyWrapper, UnwrapError
@@ -48,7 +48,7 @@ def data_key_context(key_id: str, cipher: str) -> bytes:
 
 def wrap_with(aead: Aead, secret: bytes, context: bytes) -> bytes:
     """Seal a small secret under ``aead`` with a random nonce: ``nonce | ciphertext+tag``."""
-    nonce = random_bytes(_NONCE)
+    nonce = secrets.token_bytes(_NONCE)
     return nonce + aead.seal(nonce, secret, context)
 
 
