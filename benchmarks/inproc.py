@@ -1,8 +1,12 @@
 """In-process microbenchmark of the S3 app: requests go straight into the ASGI callable, no
 sockets, so the figure is onshore's own CPU per request. Used to profile before and after.
 
-    python benchmarks/inproc.py [--profile] [--n 5000] [--op head|get|put|delete|list]
-        [--size BYTES] [--set audit=false]
+    python benchmarks/inproc.py [--profile] [--n 5000]
+        [--op head|get|put|delete|list|walk|delimiter] [--size BYTES] [--set audit=false]
+
+``walk`` and ``delimiter`` mirror the ``list`` workload of ``onshore bench``: a bucket of 2,000
+empty objects under 20 prefixes; ``walk`` asks for a page of 1,000 keys, ``delimiter`` lists one
+prefix of 100 keys with ``/`` as delimiter.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import pstats
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from botocore.auth import S3SigV4Auth
@@ -65,7 +70,12 @@ def signed(method: str, path: str, body: bytes = b"", query: str = "") -> dict[s
 
 
 async def run(
-    op: str, n: int, profile: bool, settings: dict[str, object], size: int = 4096
+    op: str,
+    n: int,
+    profile: bool,
+    settings: dict[str, object],
+    size: int = 4096,
+    concurrency: int = 32,
 ) -> None:
     data = Path(tempfile.mkdtemp())
     config = load(
@@ -103,8 +113,14 @@ async def run(
         "get": (signed("GET", "/bench/k1"), b""),
         "put": (signed("PUT", "/bench/new", body), body),
         "list": (signed("GET", "/bench", query="list-type=2&max-keys=100"), b""),
+        "walk": (signed("GET", "/listed", query="list-type=2"), b""),
+        "delimiter": (
+            signed("GET", "/listed", query="delimiter=%2F&list-type=2&prefix=p0007%2F"),
+            b"",
+        ),
     }
-    concurrency = 32
+    if op in ("walk", "delimiter"):
+        await fill_listed(call)
     if op == "delete":  # each request deletes an object of its own, created beforehand
         for i in range(n):
             assert await call(signed("PUT", f"/bench/d{i}", body), body) == 200
@@ -149,12 +165,28 @@ async def run(
     ))  # fmt: skip
 
 
+async def fill_listed(call: Callable[..., Awaitable[int]]) -> None:
+    """The ``listed`` bucket: 2,000 empty objects, 100 under each of 20 prefixes."""
+    assert await call(signed("PUT", "/listed")) == 200
+    keys = [f"p{p:04d}/k{k:05d}" for p in range(20) for k in range(100)]
+
+    async def put(chunk: list[str]) -> None:
+        for key in chunk:
+            assert await call(signed("PUT", f"/listed/{key}")) == 200
+
+    await asyncio.gather(*(put(keys[i::32]) for i in range(32)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--op", default="head")
     parser.add_argument("--n", type=int, default=5000)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--size", type=int, default=4096, help="object size in bytes")
+    parser.add_argument(
+        "--concurrency", type=int, default=32,
+        help="requests in flight (1 for listings, as `onshore bench` sends them)",
+    )  # fmt: skip
     parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE",
         help="a setting, e.g. --set audit=false --set encryption=false",
@@ -163,7 +195,7 @@ def main() -> None:
     import uvloop
 
     settings = dict(item.split("=", 1) for item in args.set)
-    uvloop.run(run(args.op, args.n, args.profile, settings, args.size))
+    uvloop.run(run(args.op, args.n, args.profile, settings, args.size, args.concurrency))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ than S3's shapes is rejected, and any parse failure is ``MalformedXML``.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from xml.etree.ElementTree import Element
@@ -64,6 +65,28 @@ def timestamp(moment: datetime) -> str:
         f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
         f".{m.microsecond // 1000:03d}Z"
     )
+
+
+_SECONDS: dict[int, str] = {}  # second since the epoch -> "YYYY-MM-DDTHH:MM:SS" (a small cache)
+
+
+def timestamp_us(micros: int) -> str:
+    """:func:`timestamp` of a time in microseconds since the epoch, as the store keeps it.
+
+    Listings format a thousand times per page, mostly a few distinct seconds (objects written
+    together), so the date is worked out once per second seen; the cache is emptied when it holds
+    4,096 seconds (dictionary reads and writes are atomic, so threads may share it)."""
+    second, millis = divmod(micros // 1000, 1000)
+    text = _SECONDS.get(second)
+    if text is None:
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        t = time.gmtime(second)
+        text = _SECONDS[second] = (
+            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+            f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+        )
+    return f"{text}.{millis:03d}Z"
 
 
 def parse(body: bytes) -> Element:
