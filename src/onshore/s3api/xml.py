@@ -54,8 +54,8 @@ def element(name: str, value: str | int | bool | None) -> str:
 
 def document(root: str, children: Iterable[str]) -> bytes:
     """A complete S3 response document with the S3 namespace on the root element."""
-    body = "".join(children)
-    return f'{DECLARATION}<{root} xmlns="{S3_NS}">{body}</{root}>'.encode()
+    # One join and one encode: a listing page is ~300 KB, and each copy of it costs page faults.
+    return "".join([f'{DECLARATION}<{root} xmlns="{S3_NS}">', *children, f"</{root}>"]).encode()
 
 
 def timestamp(moment: datetime) -> str:
@@ -68,15 +68,18 @@ def timestamp(moment: datetime) -> str:
 
 
 _SECONDS: dict[int, str] = {}  # second since the epoch -> "YYYY-MM-DDTHH:MM:SS" (a small cache)
+_MILLIS = tuple(f".{millis:03d}Z" for millis in range(1000))
 
 
 def timestamp_us(micros: int) -> str:
     """:func:`timestamp` of a time in microseconds since the epoch, as the store keeps it.
 
     Listings format a thousand times per page, mostly a few distinct seconds (objects written
-    together), so the date is worked out once per second seen; the cache is emptied when it holds
-    4,096 seconds (dictionary reads and writes are atomic, so threads may share it)."""
-    second, millis = divmod(micros // 1000, 1000)
+    together), so the date is worked out once per second seen and the milliseconds come from a
+    table; the cache is emptied when it holds 4,096 seconds (dictionary reads and writes are
+    atomic, so threads may share it)."""
+    millis = micros // 1000
+    second = millis // 1000
     text = _SECONDS.get(second)
     if text is None:
         if len(_SECONDS) >= 4096:
@@ -86,7 +89,7 @@ def timestamp_us(micros: int) -> str:
             f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
             f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
         )
-    return f"{text}.{millis:03d}Z"
+    return text + _MILLIS[millis % 1000]
 
 
 def parse(body: bytes) -> Element:
