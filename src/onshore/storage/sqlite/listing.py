@@ -17,9 +17,11 @@ the index in **runs**:
 
 A page with *c* common prefixes therefore costs *c + 1* index seeks plus the rows it returns.
 The scans read the listing's own columns (``codec.LISTED_COLUMNS``), so the rows that make the
-page come out of the scan itself; a run stops at its first rolled-up key, so a common prefix
-costs one table row besides its seek (SQLite reads a row's columns only when they are fetched,
-so the cursor's one-row look-ahead costs an index entry). Rows become
+page come out of the scan itself. Reading a row costs a table lookup, which a rolled-up key must
+not pay (a page of 1,000 common prefixes would read 2,000 rows: the one that stops each run and
+the cursor's look-ahead), so with a delimiter each run starts with a *probe*: the first key at
+the bound, from the index alone. When it rolls up, the prefix is emitted and skipped at once;
+only a run that starts with a listed key reads rows. Rows become
 :class:`~onshore.domain.models.ListedVersion` tuples in one tight loop
 (``codec.decode_listed``): per key, the listing's cost is the row's fetch, that loop and the
 XML.
@@ -71,6 +73,7 @@ class Rolled:
 
 
 Seek = Callable[[bytes, int], Generator[tuple[bytes, R], None, None]]
+Probe = Callable[[bytes], bytes | None]
 
 
 def rollup(key: bytes, prefix: bytes, delimiter: bytes) -> bytes | None:
@@ -90,9 +93,24 @@ def skip_scan(
     marker: bytes,
     lower: bytes,
     want: int,
+    probe: Probe | None = None,
 ) -> None:
-    """Append entries to ``out`` until it holds ``want`` or the range is exhausted."""
+    """Append entries to ``out`` until it holds ``want`` or the range is exhausted.
+
+    With a ``probe`` (the first key at or above a bound, read from the index alone), each run
+    first looks at its first key: when it rolls up, the prefix is emitted and skipped without
+    reading a row, so a page of common prefixes never touches the table."""
     while len(out) < want:
+        if delimiter and probe is not None:
+            first = probe(lower)
+            if first is None:
+                return
+            common = rollup(first, prefix, delimiter)
+            if common is not None:
+                if common > marker:
+                    out.append(Rolled(common))
+                lower = common + _TOP
+                continue
         resume: bytes | None = None
         rows = seek(lower, want - len(out))
         try:
@@ -126,6 +144,16 @@ def _rows(
         cursor.close()
 
 
+def _prober(conn: sqlite3.Connection, sql: str, bucket_id: int, upper: bytes) -> Probe:
+    """A :data:`Probe` running ``sql`` (the first key in ``[lower, upper)``, index only)."""
+
+    def probe(lower: bytes) -> bytes | None:
+        found = conn.execute(sql, (bucket_id, lower, upper)).fetchone()
+        return None if found is None else bytes(found[0])
+
+    return probe
+
+
 def _lower_bound(prefix: bytes, marker: bytes) -> bytes:
     return max(prefix, marker + _NEXT) if marker else prefix
 
@@ -142,6 +170,12 @@ _OBJECTS = (
     " WHERE bucket_id = ? AND object_key >= ? AND object_key < ?"
     " AND is_latest AND NOT is_delete_marker"
     " ORDER BY object_key LIMIT ?"
+)
+_FIRST_OBJECT = (
+    "SELECT object_key FROM versions"
+    " WHERE bucket_id = ? AND object_key >= ? AND object_key < ?"
+    " AND is_latest AND NOT is_delete_marker"
+    " ORDER BY object_key LIMIT 1"
 )
 
 
@@ -180,6 +214,7 @@ def list_objects(
         marker=marker,
         lower=_lower_bound(pre, marker),
         want=limit + 1,
+        probe=_prober(conn, _FIRST_OBJECT, bucket_id, upper),
     )
     page, truncated = out[:limit], len(out) > limit
     rows, prefixes = _split(page)
@@ -195,6 +230,11 @@ _VERSIONS = (
     f"SELECT {codec.LISTED_COLUMNS} FROM versions"
     " WHERE bucket_id = ? AND object_key >= ? AND object_key < ?"
     " ORDER BY object_key, seq DESC LIMIT ?"
+)
+_FIRST_VERSION = (
+    "SELECT object_key FROM versions"
+    " WHERE bucket_id = ? AND object_key >= ? AND object_key < ?"
+    " ORDER BY object_key, seq DESC LIMIT 1"
 )
 _MARKED_VERSION = (
     "SELECT seq FROM versions WHERE bucket_id = ? AND object_key = ? AND version_id = ?"
@@ -239,6 +279,7 @@ def list_versions(
         marker=marker,
         lower=_lower_bound(pre, marker),
         want=limit + 1,
+        probe=_prober(conn, _FIRST_VERSION, bucket_id, upper),
     )
     page, truncated = out[:limit], len(out) > limit
     rows, prefixes = _split(page)
