@@ -1,8 +1,13 @@
 """In-process microbenchmark of the S3 app: requests go straight into the ASGI callable, no
 sockets, so the figure is onshore's own CPU per request. Used to profile before and after.
 
-    python benchmarks/inproc.py [--profile] [--n 5000] [--op head|get|put|delete|list]
-        [--size BYTES] [--set audit=false] [--http onshore|uvicorn]
+    python benchmarks/inproc.py [--profile] [--n 5000]
+        [--op head|get|put|delete|list|walk|delimiter] [--size BYTES] [--set audit=false]
+        [--http onshore|uvicorn] [--concurrency N]
+
+``walk`` and ``delimiter`` mirror the ``list`` workload of ``onshore bench``: a bucket of 2,000
+empty objects under 20 prefixes; ``walk`` asks for a page of 1,000 keys, ``delimiter`` lists one
+prefix of 100 keys with ``/`` as delimiter.
 
 With ``--http``, each request goes in as bytes through an HTTP/1.1 protocol instance (onshore's
 own, or uvicorn's httptools one) on a transport that keeps what it is given, so the figure adds
@@ -19,6 +24,7 @@ import pstats
 import tempfile
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from botocore.auth import S3SigV4Auth
@@ -148,6 +154,7 @@ async def run(
     settings: dict[str, object],
     size: int = 4096,
     http: str | None = None,
+    concurrency: int = 32,
 ) -> None:
     data = Path(tempfile.mkdtemp())
     config = load(
@@ -185,8 +192,14 @@ async def run(
         "get": (signed("GET", "/bench/k1"), b""),
         "put": (signed("PUT", "/bench/new", body), body),
         "list": (signed("GET", "/bench", query="list-type=2&max-keys=100"), b""),
+        "walk": (signed("GET", "/listed", query="list-type=2"), b""),
+        "delimiter": (
+            signed("GET", "/listed", query="delimiter=%2F&list-type=2&prefix=p0007%2F"),
+            b"",
+        ),
     }
-    concurrency = 32
+    if op in ("walk", "delimiter"):
+        await fill_listed(call)
     if op == "delete":  # each request deletes an object of its own, created beforehand
         for i in range(n):
             assert await call(signed("PUT", f"/bench/d{i}", body), body) == 200
@@ -242,6 +255,18 @@ async def run(
     ))  # fmt: skip
 
 
+async def fill_listed(call: Callable[..., Awaitable[int]]) -> None:
+    """The ``listed`` bucket: 2,000 empty objects, 100 under each of 20 prefixes."""
+    assert await call(signed("PUT", "/listed")) == 200
+    keys = [f"p{p:04d}/k{k:05d}" for p in range(20) for k in range(100)]
+
+    async def put(chunk: list[str]) -> None:
+        for key in chunk:
+            assert await call(signed("PUT", f"/listed/{key}")) == 200
+
+    await asyncio.gather(*(put(keys[i::32]) for i in range(32)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--op", default="head")
@@ -253,6 +278,10 @@ def main() -> None:
         help="feed requests as bytes through this HTTP/1.1 protocol (default: straight to ASGI)",
     )  # fmt: skip
     parser.add_argument(
+        "--concurrency", type=int, default=32,
+        help="requests in flight (1 for listings, as `onshore bench` sends them)",
+    )  # fmt: skip
+    parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE",
         help="a setting, e.g. --set audit=false --set encryption=false",
     )  # fmt: skip
@@ -260,7 +289,9 @@ def main() -> None:
     import uvloop
 
     settings = dict(item.split("=", 1) for item in args.set)
-    uvloop.run(run(args.op, args.n, args.profile, settings, args.size, args.http))
+    uvloop.run(
+        run(args.op, args.n, args.profile, settings, args.size, args.http, args.concurrency)
+    )
 
 
 if __name__ == "__main__":

@@ -26,6 +26,8 @@ from datetime import datetime
 from enum import Enum
 from typing import NamedTuple
 
+from onshore.domain.times import from_us, to_us
+
 NULL_VERSION = "null"
 
 
@@ -223,7 +225,7 @@ class ObjectVersion:
             is_delete_marker=self.is_delete_marker,
             size=self.size,
             etag=self.etag,
-            last_modified=self.last_modified,
+            last_modified_us=to_us(self.last_modified),
             owner_id=self.owner_id,
             storage_class=self.storage_class,
             checksum_algorithm=checksum.algorithm.value if checksum else None,
@@ -235,7 +237,9 @@ class ListedVersion(NamedTuple):
     """A version as ListObjects and ListObjectVersions show it: no headers, metadata or data.
 
     A plain named tuple rather than an :class:`ObjectVersion`, because a listing page builds a
-    thousand of them and nothing else; the checksum is reduced to the two names listings print.
+    thousand of them and nothing else: the checksum is reduced to the two names listings print,
+    and the time stays in the integer microseconds the store keeps (:attr:`last_modified` gives
+    the ``datetime``), since the XML renderer formats it straight from the integer.
     """
 
     key: str
@@ -244,11 +248,15 @@ class ListedVersion(NamedTuple):
     is_delete_marker: bool
     size: int
     etag: str
-    last_modified: datetime
+    last_modified_us: int
     owner_id: str
     storage_class: str
     checksum_algorithm: str | None = None
     checksum_type: str | None = None
+
+    @property
+    def last_modified(self) -> datetime:
+        return from_us(self.last_modified_us)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable, Mapping
 
 from onshore.domain.models import (
     Bucket,
@@ -32,19 +31,8 @@ from onshore.domain.models import (
     SseMode,
     Versioning,
 )
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-
-def to_us(moment: datetime) -> int:
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - EPOCH) // _MICROSECOND
-
-
-def from_us(micros: int) -> datetime:
-    return EPOCH + timedelta(microseconds=micros)
+from onshore.domain.times import from_us as from_us  # re-exported: the store converts via codec
+from onshore.domain.times import to_us as to_us
 
 
 def key_bytes(key: str) -> bytes:
@@ -214,35 +202,33 @@ def decode_version(bucket: str, row: VersionRow) -> ObjectVersion:
     )
 
 
-#: The columns of a listing entry (:class:`ListedVersion`); the first three are in the
-#: same places as in ``VERSION_COLUMNS`` (seq, key, version id).
-SUMMARY_COLUMNS = (
-    "seq, object_key, version_id, is_latest, is_delete_marker, size, etag, last_modified_us,"
+#: The columns of a listing entry, in the order of :class:`ListedVersion`'s fields; the
+#: checksum column is reduced to its two names by :func:`decode_listed`.
+LISTED_COLUMNS = (
+    "object_key, version_id, is_latest, is_delete_marker, size, etag, last_modified_us,"
     " owner_id, storage_class, checksum"
 )
-SummaryRow = tuple[int, bytes, str, int, int, int, str, int, str, str, str | None]
+ListedRow = tuple[bytes, str, int, int, int, str, int, str, str, str | None]
 
 
-def decode_summary(row: SummaryRow) -> ListedVersion:
-    (_, key, version_id, latest, marker, size, etag, modified, owner, storage_class,
-     checksum) = row  # fmt: skip
-    algorithm = kind = None
-    if checksum is not None:
-        names = checksum_names(checksum)
-        algorithm, kind = names
-    return ListedVersion(
-        key_text(key),
-        version_id,
-        bool(latest),
-        bool(marker),
-        size,
-        etag,
-        from_us(modified),
-        owner,
-        storage_class,
-        algorithm,
-        kind,
-    )
+def decode_listed(rows: Iterable[ListedRow]) -> list[ListedVersion]:
+    """Listing entries from rows of ``LISTED_COLUMNS``: the hottest loop of a listing, so the
+    tuples are built directly (no per-field conversion but the key's decode, the two flags and
+    the checksum's names, split out of the stored ``["ALG","value","TYPE"]``)."""
+    new, listed = tuple.__new__, ListedVersion
+    out: list[ListedVersion] = []
+    add = out.append
+    for key, version, latest, marker, size, etag, modified, owner, storage, checksum in rows:
+        algorithm = kind = None
+        if checksum is not None:
+            parts = checksum.split('"')
+            if len(parts) == 7:  # both forms dump_checksum has written; base64 has no quote
+                algorithm, kind = parts[1], parts[5]
+            else:
+                algorithm, kind = checksum_names(checksum)
+        add(new(listed, (key.decode(), version, latest != 0, marker != 0, size, etag, modified,
+                         owner, storage, algorithm, kind)))  # fmt: skip
+    return out
 
 
 def checksum_names(text: str) -> tuple[str, str]:

@@ -16,9 +16,15 @@ the index in **runs**:
    above it: one index seek skips the whole prefix, however many keys it holds.
 
 A page with *c* common prefixes therefore costs *c + 1* index seeks plus the rows it returns.
-The object and version scans read only ``(seq, object_key)``, which their indexes hold, so the
-scan never touches the table and a rolled-up key costs one index entry; the rows that make the
-page are then fetched by ``seq`` (rowid), 64 per query.
+The scans read the listing's own columns (``codec.LISTED_COLUMNS``), so the rows that make the
+page come out of the scan itself. Reading a row costs a table lookup, which a rolled-up key must
+not pay (a page of 1,000 common prefixes would read 2,000 rows: the one that stops each run and
+the cursor's look-ahead), so with a delimiter each run starts with a *probe*: the first key at
+the bound, from the index alone. When it rolls up, the prefix is emitted and skipped at once;
+only a run that starts with a listed key reads rows. Rows become
+:class:`~onshore.domain.models.ListedVersion` tuples in one tight loop
+(``codec.decode_listed``): per key, the listing's cost is the row's fetch, that loop and the
+XML.
 
 The prefix restriction is a key range, ``prefix <= key < prefix + b"\\xff"``; "after marker ``m``"
 is ``key >= m + b"\\x00"`` (the smallest byte string greater than ``m``).
@@ -67,6 +73,7 @@ class Rolled:
 
 
 Seek = Callable[[bytes, int], Generator[tuple[bytes, R], None, None]]
+Probe = Callable[[bytes], bytes | None]
 
 
 def rollup(key: bytes, prefix: bytes, delimiter: bytes) -> bytes | None:
@@ -86,9 +93,24 @@ def skip_scan(
     marker: bytes,
     lower: bytes,
     want: int,
+    probe: Probe | None = None,
 ) -> None:
-    """Append entries to ``out`` until it holds ``want`` or the range is exhausted."""
+    """Append entries to ``out`` until it holds ``want`` or the range is exhausted.
+
+    With a ``probe`` (the first key at or above a bound, read from the index alone), each run
+    first looks at its first key: when it rolls up, the prefix is emitted and skipped without
+    reading a row, so a page of common prefixes never touches the table."""
     while len(out) < want:
+        if delimiter and probe is not None:
+            first = probe(lower)
+            if first is None:
+                return
+            common = rollup(first, prefix, delimiter)
+            if common is not None:
+                if common > marker:
+                    out.append(Rolled(common))
+                lower = common + _TOP
+                continue
         resume: bytes | None = None
         rows = seek(lower, want - len(out))
         try:
@@ -111,15 +133,25 @@ def skip_scan(
 
 
 def _rows(
-    conn: sqlite3.Connection, sql: str, params: Sequence[object]
+    conn: sqlite3.Connection, sql: str, params: Sequence[object], at: int = 0
 ) -> Generator[tuple[bytes, R], None, None]:
-    """Rows of ``sql`` as (key, row), fetched lazily; the key is column 1."""
+    """Rows of ``sql`` as (key, row), fetched lazily; the key is column ``at``."""
     cursor = conn.execute(sql, params)
     try:
         for row in cursor:
-            yield bytes(row[1]), row
+            yield row[at], row
     finally:
         cursor.close()
+
+
+def _prober(conn: sqlite3.Connection, sql: str, bucket_id: int, upper: bytes) -> Probe:
+    """A :data:`Probe` running ``sql`` (the first key in ``[lower, upper)``, index only)."""
+
+    def probe(lower: bytes) -> bytes | None:
+        found = conn.execute(sql, (bucket_id, lower, upper)).fetchone()
+        return None if found is None else bytes(found[0])
+
+    return probe
 
 
 def _lower_bound(prefix: bytes, marker: bytes) -> bytes:
@@ -132,40 +164,18 @@ def _split(page: list[R | Rolled]) -> tuple[list[R], tuple[str, ...]]:
     return rows, prefixes
 
 
-# Version listings scan (seq, object_key) only: both indexes they use hold the key and the rowid
-# (seq), so the scan never touches the table, and rows rolled up into a common prefix cost
-# nothing but their index entry. The page's own rows are then fetched by seq, 64 at a time.
-Stub = tuple[int, bytes]  # (seq, object_key)
-_FETCH = 64
-_BY_SEQ = f"SELECT {codec.SUMMARY_COLUMNS} FROM versions WHERE seq IN ({', '.join('?' * _FETCH)})"
-
-
-def _hydrate(
-    conn: sqlite3.Connection, page: list[Stub | Rolled]
-) -> list[codec.SummaryRow | Rolled]:
-    seqs = [entry[0] for entry in page if not isinstance(entry, Rolled)]
-    rows: dict[int, codec.SummaryRow] = {}
-    for start in range(0, len(seqs), _FETCH):
-        chunk = seqs[start : start + _FETCH]
-        chunk += [chunk[-1]] * (_FETCH - len(chunk))  # one statement shape: always cached
-        rows.update((row[0], row) for row in conn.execute(_BY_SEQ, chunk))
-    return [entry if isinstance(entry, Rolled) else rows[entry[0]] for entry in page]
-
-
 # --- ListObjects --------------------------------------------------------------------------------
 _OBJECTS = (
-    "SELECT seq, object_key FROM versions"
+    f"SELECT {codec.LISTED_COLUMNS} FROM versions"
     " WHERE bucket_id = ? AND object_key >= ? AND object_key < ?"
     " AND is_latest AND NOT is_delete_marker"
     " ORDER BY object_key LIMIT ?"
 )
-
-
-_OBJECT_ROWS = (
-    f"SELECT {codec.SUMMARY_COLUMNS} FROM versions"
+_FIRST_OBJECT = (
+    "SELECT object_key FROM versions"
     " WHERE bucket_id = ? AND object_key >= ? AND object_key < ?"
     " AND is_latest AND NOT is_delete_marker"
-    " ORDER BY object_key LIMIT ?"
+    " ORDER BY object_key LIMIT 1"
 )
 
 
@@ -186,17 +196,16 @@ def list_objects(
     if not delimiter:
         # Nothing to roll up: one range query straight to the page's rows.
         found = conn.execute(
-            _OBJECT_ROWS, (bucket_id, _lower_bound(pre, marker), upper, limit + 1)
+            _OBJECTS, (bucket_id, _lower_bound(pre, marker), upper, limit + 1)
         ).fetchall()
-        rows = found[:limit]
-        objects = tuple(codec.decode_summary(row) for row in rows)
+        objects = tuple(codec.decode_listed(found[:limit]))
         truncated = len(found) > limit
         return ListPage(objects, (), truncated, objects[-1].key if truncated else None)
 
-    def seek(lower: bytes, room: int) -> Generator[tuple[bytes, Stub], None, None]:
+    def seek(lower: bytes, room: int) -> Generator[tuple[bytes, codec.ListedRow], None, None]:
         return _rows(conn, _OBJECTS, (bucket_id, lower, upper, room))
 
-    out: list[Stub | Rolled] = []
+    out: list[codec.ListedRow | Rolled] = []
     skip_scan(
         seek,
         out,
@@ -205,34 +214,33 @@ def list_objects(
         marker=marker,
         lower=_lower_bound(pre, marker),
         want=limit + 1,
+        probe=_prober(conn, _FIRST_OBJECT, bucket_id, upper),
     )
-    page, truncated = _hydrate(conn, out[:limit]), len(out) > limit
+    page, truncated = out[:limit], len(out) > limit
     rows, prefixes = _split(page)
-    objects = tuple(codec.decode_summary(row) for row in rows)
-    next_marker = _last_key(page) if truncated else None
-    return ListPage(objects, prefixes, truncated, next_marker)
-
-
-def _last_key(
-    page: Sequence[codec.SummaryRow | codec.UploadRow | Rolled],
-) -> str | None:
-    if not page:
-        return None
-    last = page[-1]
-    return codec.key_text(last.prefix if isinstance(last, Rolled) else last[1])
+    next_marker = None
+    if truncated and page:
+        last = page[-1]
+        next_marker = codec.key_text(last.prefix if isinstance(last, Rolled) else last[0])
+    return ListPage(tuple(codec.decode_listed(rows)), prefixes, truncated, next_marker)
 
 
 # --- ListObjectVersions -------------------------------------------------------------------------
 _VERSIONS = (
-    "SELECT seq, object_key FROM versions"
+    f"SELECT {codec.LISTED_COLUMNS} FROM versions"
     " WHERE bucket_id = ? AND object_key >= ? AND object_key < ?"
     " ORDER BY object_key, seq DESC LIMIT ?"
+)
+_FIRST_VERSION = (
+    "SELECT object_key FROM versions"
+    " WHERE bucket_id = ? AND object_key >= ? AND object_key < ?"
+    " ORDER BY object_key, seq DESC LIMIT 1"
 )
 _MARKED_VERSION = (
     "SELECT seq FROM versions WHERE bucket_id = ? AND object_key = ? AND version_id = ?"
 )
 _OLDER_VERSIONS = (
-    "SELECT seq, object_key FROM versions"
+    f"SELECT {codec.LISTED_COLUMNS} FROM versions"
     " WHERE bucket_id = ? AND object_key = ? AND seq < ?"
     " ORDER BY seq DESC LIMIT ?"
 )
@@ -254,10 +262,10 @@ def list_versions(
     pre, delim, marker = map(codec.key_bytes, (prefix, delimiter, key_marker))
     upper = pre + _TOP
 
-    def seek(lower: bytes, room: int) -> Generator[tuple[bytes, Stub], None, None]:
+    def seek(lower: bytes, room: int) -> Generator[tuple[bytes, codec.ListedRow], None, None]:
         return _rows(conn, _VERSIONS, (bucket_id, lower, upper, room))
 
-    out: list[Stub | Rolled] = []
+    out: list[codec.ListedRow | Rolled] = []
     if marker and version_id_marker and _listed_itself(marker, pre, delim):
         found = conn.execute(_MARKED_VERSION, (bucket_id, marker, version_id_marker)).fetchone()
         if found is not None:
@@ -271,16 +279,17 @@ def list_versions(
         marker=marker,
         lower=_lower_bound(pre, marker),
         want=limit + 1,
+        probe=_prober(conn, _FIRST_VERSION, bucket_id, upper),
     )
-    page, truncated = _hydrate(conn, out[:limit]), len(out) > limit
+    page, truncated = out[:limit], len(out) > limit
     rows, prefixes = _split(page)
-    versions = tuple(codec.decode_summary(row) for row in rows)
+    versions = tuple(codec.decode_listed(rows))
     if not (truncated and page):
         return VersionPage(versions, prefixes, truncated)
     last = page[-1]
     if isinstance(last, Rolled):
         return VersionPage(versions, prefixes, True, codec.key_text(last.prefix), None)
-    return VersionPage(versions, prefixes, True, codec.key_text(last[1]), last[2])
+    return VersionPage(versions, prefixes, True, codec.key_text(last[0]), last[1])
 
 
 def _listed_itself(key: bytes, prefix: bytes, delimiter: bytes) -> bool:
@@ -322,7 +331,7 @@ def list_uploads(
     upper = pre + _TOP
 
     def seek(lower: bytes, room: int) -> Generator[tuple[bytes, codec.UploadRow], None, None]:
-        return _rows(conn, _UPLOADS, (bucket_id, lower, upper, room))
+        return _rows(conn, _UPLOADS, (bucket_id, lower, upper, room), at=1)
 
     out: list[codec.UploadRow | Rolled] = []
     if marker and upload_id_marker and _listed_itself(marker, pre, delim):
