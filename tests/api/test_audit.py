@@ -243,7 +243,14 @@ def test_sigkill_during_writes_keeps_a_record_of_every_acknowledged_write(
     threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(2.0)
+    # Kill mid-stream, once enough writes were acknowledged (on a loaded machine that can take
+    # longer than the 2 s that are plenty on a quiet one).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        with lock:
+            if len(acknowledged) > 40:
+                break
     server.kill()
     stop.set()
     for thread in threads:
