@@ -36,7 +36,8 @@ class Series:
     def add(self, row: Mapping[str, Any]) -> None:
         for name in (
             "ops_per_s", "mb_per_s", "items_per_s", "p50_ms", "p99_ms",
-            "server_cpu_s_per_1k_ops", "server_peak_rss_mib", "client_cpu_s_per_1k_ops",
+            "server_cpu_s_per_1k_ops", "server_peak_rss_mib", "server_peak_pss_mib",
+            "client_cpu_s_per_1k_ops",
         ):  # fmt: skip
             value = row.get(name)
             self.values.setdefault(name, []).append(math.nan if value is None else float(value))
@@ -187,6 +188,26 @@ def markdown(c: Comparison, title: str, notes: Sequence[str] = ()) -> str:
             cells.append(
                 f"{_fmt(s.median('server_cpu_s_per_1k_ops'), 2)} · "
                 f"{_fmt(s.peak('server_peak_rss_mib'))}"
+                if s
+                else "–"
+            )
+        rows.append(cells)
+    out += _table(["workload", "op", *c.servers], rows) + [""]
+    out += [
+        "## Server memory: peak RSS / peak PSS (MiB)",
+        "",
+        "RSS sums each process's resident pages, so pages its processes share (interpreter, "
+        "libraries) count once per process; PSS divides each shared page among the processes "
+        "sharing it, so the tree's pages count once. Maximum over rounds.",
+        "",
+    ]
+    rows = []
+    for key in c.order:
+        cells = [key[0], key[1]]
+        for server in c.servers:
+            s = c.get(server, key)
+            cells.append(
+                f"{_fmt(s.peak('server_peak_rss_mib'))} / {_fmt(s.peak('server_peak_pss_mib'))}"
                 if s
                 else "–"
             )

@@ -8,6 +8,13 @@ id, field 4), and the root's waited-for children. CPU per phase is the differenc
 Memory is the sum of ``VmRSS`` over the tree, sampled every 50 ms by a background thread; the peak
 of those samples is reported. ``VmHWM`` (the kernel's own high-water mark) is not used because it
 never resets, so it cannot say which workload caused the peak.
+
+That sum counts a page shared by several processes of the tree (the interpreter, the shared
+libraries, copy-on-write pages) once in each of them, so it overstates what the tree costs the
+machine. Each sample therefore also sums the proportional set size, ``Pss`` in
+``/proc/PID/smaps_rollup`` (Linux 4.14 and later): a page shared by *n* processes counts 1/*n* in
+each, so the sum counts it once. RSS stays the headline (it is what "RSS" in a target means);
+PSS is the second figure, ``None`` where the kernel does not offer it.
 """
 
 from __future__ import annotations
@@ -79,6 +86,27 @@ def rss_bytes(pids: list[int]) -> int:
     return total
 
 
+def pss_bytes(pids: list[int]) -> int | None:
+    """The summed ``Pss`` of ``pids`` (processes gone meanwhile count 0); ``None`` if this
+    kernel has no ``smaps_rollup``."""
+    total = 0
+    seen = False
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        seen = True
+                        break
+        except FileNotFoundError:
+            if not os.path.exists("/proc/self/smaps_rollup"):
+                return None
+        except OSError:
+            continue
+    return total if seen else None
+
+
 def alive(pid: int) -> bool:
     return _stat_fields(pid) is not None
 
@@ -87,6 +115,7 @@ def alive(pid: int) -> bool:
 class Usage:
     cpu_seconds: float
     peak_rss_bytes: int
+    peak_pss_bytes: int | None = None
 
 
 class ServerMonitor:
@@ -100,6 +129,7 @@ class ServerMonitor:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._peak = 0
+        self._peak_pss: int | None = None
         self._cpu0 = 0.0
         self._pids = [pid]
 
@@ -107,6 +137,7 @@ class ServerMonitor:
         self._pids = descendants(self.pid)
         self._cpu0 = cpu_seconds(self._pids)
         self._peak = rss_bytes(self._pids)
+        self._peak_pss = pss_bytes(self._pids)
         self._stop.clear()
         self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
         self._thread.start()
@@ -117,12 +148,18 @@ class ServerMonitor:
             if time.monotonic() - last_scan > 1.0:
                 self._pids = descendants(self.pid)
                 last_scan = time.monotonic()
-            self._peak = max(self._peak, rss_bytes(self._pids))
+            self._measure(self._pids)
+
+    def _measure(self, pids: list[int]) -> None:
+        self._peak = max(self._peak, rss_bytes(pids))
+        pss = pss_bytes(pids)
+        if pss is not None:
+            self._peak_pss = max(self._peak_pss or 0, pss)
 
     def stop(self) -> Usage:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         pids = descendants(self.pid)
-        self._peak = max(self._peak, rss_bytes(pids))
-        return Usage(max(0.0, cpu_seconds(pids) - self._cpu0), self._peak)
+        self._measure(pids)
+        return Usage(max(0.0, cpu_seconds(pids) - self._cpu0), self._peak, self._peak_pss)
