@@ -7,7 +7,8 @@ one by one and each sealed segment written as it is made, so a write in progress
 batch and one segment, not copies of the whole batch. Bodies that end up no larger than
 ``inline_threshold`` never touch the filesystem: they are returned inline, to be committed
 inside the metadata row. A blob is fsynced and renamed into place before its id is returned, so
-the metadata commit that follows is the moment the object exists; on any failure, including cancellation, the partial blob is removed.
+the metadata commit that follows is the moment the object exists; on any failure, including
+cancellation, the partial blob is removed.
 
 Every object gets an additional checksum, as on AWS since 2025: the one the client sent (verified
 by the body reader), or else a CRC64NVME computed here alongside the MD5.
