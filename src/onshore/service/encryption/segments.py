@@ -248,6 +248,8 @@ def open_range(
     if last_index == last and len(sealed) != offset:
         raise IntegrityError("sealed data is longer than recorded")
     out.release()
+    sealed.release()  # the ciphertext goes before the copy below: two buffers at once, not three
+    del sealed
     if start == base and end - base == len(plain):
         return bytes(plain)
     return bytes(plain[start - base : end - base])
