@@ -72,39 +72,31 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / _TICKS
 
 
-def rss_bytes(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/status", "rb") as f:
-                for line in f:
-                    if line.startswith(b"VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-                        break
-        except OSError:
-            continue
-    return total
-
-
-def pss_bytes(pids: list[int]) -> int | None:
-    """The summed ``Pss`` of ``pids`` (processes gone meanwhile count 0); ``None`` if this
-    kernel has no ``smaps_rollup``."""
+def _summed(pids: list[int], name: str, prefix: bytes) -> int | None:
+    """The sum over ``pids`` of the kB figure on the line starting with ``prefix`` in
+    ``/proc/PID/<name>`` (processes gone meanwhile count 0); ``None`` if no process had it."""
     total = 0
     seen = False
     for pid in pids:
         try:
-            with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            with open(f"/proc/{pid}/{name}", "rb") as f:
                 for line in f:
-                    if line.startswith(b"Pss:"):
+                    if line.startswith(prefix):
                         total += int(line.split()[1]) * 1024
                         seen = True
                         break
-        except FileNotFoundError:
-            if not os.path.exists("/proc/self/smaps_rollup"):
-                return None
         except OSError:
             continue
     return total if seen else None
+
+
+def rss_bytes(pids: list[int]) -> int:
+    return _summed(pids, "status", b"VmRSS:") or 0
+
+
+def pss_bytes(pids: list[int]) -> int | None:
+    """The summed ``Pss`` of ``pids``; ``None`` if this kernel has no ``smaps_rollup``."""
+    return _summed(pids, "smaps_rollup", b"Pss:")
 
 
 def alive(pid: int) -> bool:
