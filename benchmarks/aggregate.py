@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,8 @@ class Series:
     def add(self, row: Mapping[str, Any]) -> None:
         for name in (
             "ops_per_s", "mb_per_s", "items_per_s", "p50_ms", "p99_ms",
-            "server_cpu_s_per_1k_ops", "server_peak_rss_mib", "client_cpu_s_per_1k_ops",
+            "server_cpu_s_per_1k_ops", "server_peak_rss_mib", "server_peak_pss_mib",
+            "client_cpu_s_per_1k_ops",
         ):  # fmt: skip
             value = row.get(name)
             self.values.setdefault(name, []).append(math.nan if value is None else float(value))
@@ -123,6 +124,19 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
     return lines
 
 
+def _by_server(c: Comparison, cell: Callable[[Series], str]) -> list[str]:
+    """A table of one row per workload and operation, one ``cell`` per server ("–" where a
+    server has no figures), followed by a blank line."""
+    rows = []
+    for key in c.order:
+        cells = [key[0], key[1]]
+        for server in c.servers:
+            s = c.get(server, key)
+            cells.append(cell(s) if s else "–")
+        rows.append(cells)
+    return _table(["workload", "op", *c.servers], rows) + [""]
+
+
 def markdown(c: Comparison, title: str, notes: Sequence[str] = ()) -> str:
     m = c.meta.get("machine", {})
     out = [
@@ -168,30 +182,27 @@ def markdown(c: Comparison, title: str, notes: Sequence[str] = ()) -> str:
     else:
         out += ["onshore was not part of this run.", ""]
     out += ["## Latency p50 / p99 (ms, median)", ""]
-    rows = []
-    for key in c.order:
-        cells = [key[0], key[1]]
-        for server in c.servers:
-            s = c.get(server, key)
-            cells.append(
-                f"{_fmt(s.median('p50_ms'), 2)} / {_fmt(s.median('p99_ms'), 2)}" if s else "–"
-            )
-        rows.append(cells)
-    out += _table(["workload", "op", *c.servers], rows) + [""]
+    out += _by_server(c, lambda s: f"{_fmt(s.median('p50_ms'), 2)} / {_fmt(s.median('p99_ms'), 2)}")
     out += ["## Server cost: CPU-seconds per 1,000 operations · peak RSS (MiB)", ""]
-    rows = []
-    for key in c.order:
-        cells = [key[0], key[1]]
-        for server in c.servers:
-            s = c.get(server, key)
-            cells.append(
-                f"{_fmt(s.median('server_cpu_s_per_1k_ops'), 2)} · "
-                f"{_fmt(s.peak('server_peak_rss_mib'))}"
-                if s
-                else "–"
-            )
-        rows.append(cells)
-    out += _table(["workload", "op", *c.servers], rows) + [""]
+    out += _by_server(
+        c,
+        lambda s: (
+            f"{_fmt(s.median('server_cpu_s_per_1k_ops'), 2)} · "
+            f"{_fmt(s.peak('server_peak_rss_mib'))}"
+        ),
+    )
+    out += [
+        "## Server memory: peak RSS / peak PSS (MiB)",
+        "",
+        "RSS sums each process's resident pages, so pages its processes share (interpreter, "
+        "libraries) count once per process; PSS divides each shared page among the processes "
+        "sharing it, so the tree's pages count once. Maximum over rounds.",
+        "",
+    ]
+    out += _by_server(
+        c,
+        lambda s: f"{_fmt(s.peak('server_peak_rss_mib'))} / {_fmt(s.peak('server_peak_pss_mib'))}",
+    )
     errors = [
         (server, key, s)
         for server in c.servers

@@ -135,11 +135,13 @@ def start(name: str, scratch: Path) -> Running:
         name = name.removesuffix("-base")
         env["PYTHONPATH"] = os.environ[BASELINE_ENV]
     if name in ("onshore", "onshore-plain", "onshore-noaudit"):
-        (port,) = free_ports(1)
+        port, admin_port = free_ports(2)
         env.update(
             ONSHORE_ROOT_ACCESS_KEY=ACCESS_KEY,
             ONSHORE_ROOT_SECRET_KEY=SECRET_KEY,
             ONSHORE_REGION=REGION,
+            # a free port rather than the default 9001, which another server may hold
+            ONSHORE_ADMIN_ADDRESS=f"127.0.0.1:{admin_port}",
         )
         if name == "onshore-plain":  # a plain self-hosted S3 server: no audit, no encryption
             env.update(ONSHORE_AUDIT="false", ONSHORE_ENCRYPTION="false")

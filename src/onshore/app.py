@@ -28,6 +28,7 @@ from onshore.service.encryption.defaults import BucketDefaults
 from onshore.service.encryption.keys import ObjectKeys, unsealer
 from onshore.service.encryption.segments import CipherName
 from onshore.service.fsck import Unsealer
+from onshore.service.heap import start_trimming
 from onshore.service.iam import IamService
 from onshore.service.identity import Identities
 from onshore.service.keysource import has_root_key, root_key_for
@@ -151,6 +152,7 @@ def create_app() -> PortRouter:
     config = load()
     configure_logging(config.log_level)
     apply_connection_limits(config)
+    start_trimming()
     try:
         return build(config).asgi()
     except RootKeyError as exc:  # e.g. the key service went away since start-up: one line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import random
 
 import pytest
 
@@ -38,6 +39,25 @@ def test_streaming_round_trip_any_piece_size(aead: Aead, size: int) -> None:
         out += sealer.finish()
         assert len(out) == sealed_size(size)
         assert open_all(aead, out, size, 7) == plain
+
+
+def test_pieces_of_irregular_sizes_seal_as_one_body(aead: Aead) -> None:
+    """``pieces()`` yields sealed segments one at a time, whatever the pieces' sizes: short
+    ones held back, long ones sealed straight from the caller's buffer, boundaries anywhere."""
+    rng = random.Random(5)
+    plain = os.urandom(9 * SEGMENT + 123)
+    sealer = Sealer(aead, 3)
+    out: list[bytes] = []
+    i = 0
+    while i < len(plain):
+        n = rng.choice([1, 17, SEGMENT - 1, SEGMENT, SEGMENT + 1, 2 * SEGMENT + 5])
+        for sealed in sealer.pieces(plain[i : i + n]):
+            assert len(sealed) <= SEGMENT + TAG
+            out.append(sealed)
+        i += n
+    body = b"".join(out) + sealer.finish()
+    assert len(body) == sealed_size(len(plain))
+    assert open_all(aead, body, len(plain), 3) == plain
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -8,6 +8,13 @@ id, field 4), and the root's waited-for children. CPU per phase is the differenc
 Memory is the sum of ``VmRSS`` over the tree, sampled every 50 ms by a background thread; the peak
 of those samples is reported. ``VmHWM`` (the kernel's own high-water mark) is not used because it
 never resets, so it cannot say which workload caused the peak.
+
+That sum counts a page shared by several processes of the tree (the interpreter, the shared
+libraries, copy-on-write pages) once in each of them, so it overstates what the tree costs the
+machine. Each sample therefore also sums the proportional set size, ``Pss`` in
+``/proc/PID/smaps_rollup`` (Linux 4.14 and later): a page shared by *n* processes counts 1/*n* in
+each, so the sum counts it once. RSS stays the headline (it is what "RSS" in a target means);
+PSS is the second figure, ``None`` where the kernel does not offer it.
 """
 
 from __future__ import annotations
@@ -65,18 +72,31 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / _TICKS
 
 
-def rss_bytes(pids: list[int]) -> int:
+def _summed(pids: list[int], name: str, prefix: bytes) -> int | None:
+    """The sum over ``pids`` of the kB figure on the line starting with ``prefix`` in
+    ``/proc/PID/<name>`` (processes gone meanwhile count 0); ``None`` if no process had it."""
     total = 0
+    seen = False
     for pid in pids:
         try:
-            with open(f"/proc/{pid}/status", "rb") as f:
+            with open(f"/proc/{pid}/{name}", "rb") as f:
                 for line in f:
-                    if line.startswith(b"VmRSS:"):
+                    if line.startswith(prefix):
                         total += int(line.split()[1]) * 1024
+                        seen = True
                         break
         except OSError:
             continue
-    return total
+    return total if seen else None
+
+
+def rss_bytes(pids: list[int]) -> int:
+    return _summed(pids, "status", b"VmRSS:") or 0
+
+
+def pss_bytes(pids: list[int]) -> int | None:
+    """The summed ``Pss`` of ``pids``; ``None`` if this kernel has no ``smaps_rollup``."""
+    return _summed(pids, "smaps_rollup", b"Pss:")
 
 
 def alive(pid: int) -> bool:
@@ -87,6 +107,7 @@ def alive(pid: int) -> bool:
 class Usage:
     cpu_seconds: float
     peak_rss_bytes: int
+    peak_pss_bytes: int | None = None
 
 
 class ServerMonitor:
@@ -100,6 +121,7 @@ class ServerMonitor:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._peak = 0
+        self._peak_pss: int | None = None
         self._cpu0 = 0.0
         self._pids = [pid]
 
@@ -107,6 +129,7 @@ class ServerMonitor:
         self._pids = descendants(self.pid)
         self._cpu0 = cpu_seconds(self._pids)
         self._peak = rss_bytes(self._pids)
+        self._peak_pss = pss_bytes(self._pids)
         self._stop.clear()
         self._thread = threading.Thread(target=self._sample, name="rss-sampler", daemon=True)
         self._thread.start()
@@ -117,12 +140,18 @@ class ServerMonitor:
             if time.monotonic() - last_scan > 1.0:
                 self._pids = descendants(self.pid)
                 last_scan = time.monotonic()
-            self._peak = max(self._peak, rss_bytes(self._pids))
+            self._measure(self._pids)
+
+    def _measure(self, pids: list[int]) -> None:
+        self._peak = max(self._peak, rss_bytes(pids))
+        pss = pss_bytes(pids)
+        if pss is not None:
+            self._peak_pss = max(self._peak_pss or 0, pss)
 
     def stop(self) -> Usage:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         pids = descendants(self.pid)
-        self._peak = max(self._peak, rss_bytes(pids))
-        return Usage(max(0.0, cpu_seconds(pids) - self._cpu0), self._peak)
+        self._measure(pids)
+        return Usage(max(0.0, cpu_seconds(pids) - self._cpu0), self._peak, self._peak_pss)

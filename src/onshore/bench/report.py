@@ -82,6 +82,7 @@ COLUMNS = (
     ("p99 ms", ">"),
     ("srv CPU s/1k", ">"),
     ("srv RSS MiB", ">"),
+    ("srv PSS MiB", ">"),
     ("cli CPU s/1k", ">"),
 )
 
@@ -101,6 +102,7 @@ def table(rows: Sequence[Row]) -> str:
             _num(r.p99_ms, 2),
             _num(r.server_cpu_s_per_1k_ops, 2),
             _num(r.server_peak_rss_mib, 0),
+            _num(r.server_peak_pss_mib, 0),
             _num(r.client_cpu_s_per_1k_ops, 2),
         ]
         for r in rows

@@ -92,6 +92,7 @@ class Row:
     client_cpu_s_per_1k_ops: float | None = None
     server_cpu_s_per_1k_ops: float | None = None
     server_peak_rss_mib: float | None = None
+    server_peak_pss_mib: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -377,6 +377,8 @@ def rows_from(workload: str, outcome: PhaseOutcome, concurrency: int, items: boo
         if outcome.server is not None:
             row.server_cpu_s_per_1k_ops = outcome.server.cpu_seconds / total_ops * 1000
             row.server_peak_rss_mib = outcome.server.peak_rss_bytes / 2**20
+            pss = outcome.server.peak_pss_bytes
+            row.server_peak_pss_mib = None if pss is None else pss / 2**20
         rows.append(row)
     return rows
 

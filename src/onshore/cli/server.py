@@ -132,8 +132,11 @@ def run(overrides: Mapping[str, object]) -> int:
         os.environ.setdefault("MALLOC_ARENA_MAX", "2")
         sys.stderr.flush()
         os.execv(sys.executable, [sys.executable, "-m", "onshore.cli.supervise"])
+    from onshore.service.heap import start_trimming
+
     app = build(config).asgi()
     apply_connection_limits(config)
+    start_trimming()
     return serve(config, app)
 
 

@@ -69,6 +69,25 @@ def _deliver_all(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | 
         _deliver(future, result, error)
 
 
+def _run_job(job: _Job) -> None:
+    """Run one queued job and deliver its outcome; nothing of it is referenced once this
+    returns."""
+    fn, args, kwargs, future, loop = job
+    result: Any = None
+    error: BaseException | None = None
+    try:
+        result = fn(*args, **kwargs)
+    except BaseException as exc:  # noqa: BLE001 - delivered to the awaiting coroutine
+        error = exc
+    if future is None or loop is None:
+        if error is not None:
+            log.error("background task %s failed: %r", getattr(fn, "__name__", fn), error)
+        return
+    # A closed loop (RuntimeError) means nobody is waiting any more.
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(_deliver, future, result, error)
+
+
 class Blocking:
     """``await blocking(fn, *args)`` runs ``fn(*args)`` on the I/O thread pool;
     ``await blocking.batched(fn, *args)`` does the same for short calls, batched per loop turn."""
@@ -127,20 +146,10 @@ class Blocking:
             job = self._jobs.get()
             if job is None:
                 return
-            fn, args, kwargs, future, loop = job
-            result: Any = None
-            error: BaseException | None = None
-            try:
-                result = fn(*args, **kwargs)
-            except BaseException as exc:  # noqa: BLE001 - delivered to the awaiting coroutine
-                error = exc
-            if future is None or loop is None:
-                if error is not None:
-                    log.error("background task %s failed: %r", getattr(fn, "__name__", fn), error)
-                continue
-            # A closed loop (RuntimeError) means nobody is waiting any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_deliver, future, result, error)
+            _run_job(job)
+            # An idle thread must not pin its last job (arguments, result) while it waits: that
+            # would keep a megabyte read or write buffer, or a listing page, alive per thread.
+            del job
 
     def shutdown(self) -> None:
         """Finish queued work, then stop the threads."""

@@ -2,10 +2,13 @@
 
 Writing streams: the body is read from the client in pieces, hashed (MD5 for the ETag) and
 written to a new blob in ~1 MiB batches on the I/O pool, with the next batch received while the
-previous one is written. Bodies that end up no larger than ``inline_threshold`` never touch the
-filesystem: they are returned inline, to be committed inside the metadata row. A blob is fsynced
-and renamed into place before its id is returned, so the metadata commit that follows is the
-moment the object exists; on any failure, including cancellation, the partial blob is removed.
+previous one is written. A batch is the list of pieces as received: they are hashed and sealed
+one by one and each sealed segment written as it is made, so a write in progress holds its
+batch and one segment, not copies of the whole batch. Bodies that end up no larger than
+``inline_threshold`` never touch the filesystem: they are returned inline, to be committed
+inside the metadata row. A blob is fsynced and renamed into place before its id is returned, so
+the metadata commit that follows is the moment the object exists; on any failure, including
+cancellation, the partial blob is removed.
 
 Every object gets an additional checksum, as on AWS since 2025: the one the client sent (verified
 by the body reader), or else a CRC64NVME computed here alongside the MD5.
@@ -86,10 +89,17 @@ class _Digests:
 
 
 def _write_batch(
-    writer: BlobWriter, digests: _Digests, batch: bytes, sealer: Sealer | None
+    writer: BlobWriter, digests: _Digests, batch: list[bytes], sealer: Sealer | None
 ) -> None:
-    digests.update(batch)
-    writer.write(batch if sealer is None else sealer.update(batch))
+    if sealer is None:
+        data = batch[0] if len(batch) == 1 else b"".join(batch)  # one write call
+        digests.update(data)
+        writer.write(data)
+        return
+    for piece in batch:
+        digests.update(piece)
+        for sealed in sealer.pieces(piece):
+            writer.write(sealed)
 
 
 def _commit(writer: BlobWriter, sealer: Sealer | None) -> str:
@@ -131,8 +141,7 @@ async def store_stream(
             if pending_size >= WRITE_BATCH and pending_size > inline_threshold:
                 if writer is None:
                     writer = await blocking(blobs.create)
-                batch = b"".join(pending)
-                pending, pending_size = [], 0
+                batch, pending, pending_size = pending, [], 0
                 if in_flight is not None:
                     await in_flight
                 in_flight = asyncio.ensure_future(
@@ -141,16 +150,16 @@ async def store_stream(
         if in_flight is not None:
             await in_flight
             in_flight = None
-        rest = b"".join(pending)
         if writer is None and total <= inline_threshold:
+            rest = b"".join(pending)
             checksums.update_on_loop((digests.md5, digests.crc), rest)
             checksum = digests.checksum(source.checksum)
             inline = rest if aead is None else segments.seal(aead, rest, part_number)
             return StoredData(total, digests.md5.digest(), inline, None, checksum)
         if writer is None:
             writer = await blocking(blobs.create)
-        if rest:
-            await blocking(_write_batch, writer, digests, rest, sealer)
+        if pending:
+            await blocking(_write_batch, writer, digests, pending, sealer)
         faults.point("store_stream.before_blob_commit")
         blob_id = await blocking(_commit, writer, sealer)
         checksum = digests.checksum(source.checksum)

@@ -149,8 +149,10 @@ def unsealer(tenant_keys: TenantKeys) -> Callable[[Encryption], Aead | None]:
     return unseal
 
 
-#: Unwrapped SSE-S3 data keys kept per process (a few hundred KiB at most).
-_OPENED_MAX = 4096
+#: Unwrapped SSE-S3 data keys kept per process. Each costs about 3 KiB, mostly the AES-GCM
+#: context cryptography sets up for the key (measured: 2.4 KiB of C heap per AESGCM object), so
+#: this bounds the cache near 6 MiB; a miss costs about 10 microseconds (unwrap + key set-up).
+_OPENED_MAX = 2048
 
 
 class ObjectKeys:

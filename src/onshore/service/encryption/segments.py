@@ -31,6 +31,7 @@ from __future__ import annotations
 import io
 import secrets
 import struct
+from collections.abc import Iterator
 from enum import Enum
 from typing import BinaryIO
 
@@ -143,7 +144,9 @@ class Sealer:
 
     ``update()`` returns the sealed bytes ready so far (the header first); it holds back the
     last, possibly partial, segment, because only ``finish()`` knows which segment is final.
-    Memory held: less than one segment plus the piece being sealed.
+    ``pieces()`` does the same one sealed segment at a time, so that a caller writing them out
+    never holds more than one. Memory held: at most one segment besides the piece being sealed,
+    which is sealed straight from the caller's buffer (only the held-back tail is copied).
     """
 
     __slots__ = ("_aead", "_buffer", "_header", "_index", "_part", "_started")
@@ -156,19 +159,29 @@ class Sealer:
         self._index = 0
         self._started = False
 
-    def update(self, data: bytes) -> bytes:
-        self._buffer += data
-        out: list[bytes] = []
+    def update(self, data: Buffer) -> bytes:
+        return b"".join(self.pieces(data))
+
+    def pieces(self, data: Buffer) -> Iterator[bytes]:
+        """The header (first call only) and each segment ``data`` completes, sealed in turn
+        (consume the iterator entirely before the next call)."""
         if not self._started:
             self._started = True
-            out.append(self._header)
-        offset = 0
-        with memoryview(self._buffer) as view:  # seal straight from the buffer, no slice copies
+            yield self._header
+        with memoryview(data) as view:  # sealed from views: no slice copies
+            offset = 0
+            if self._buffer:
+                if len(self._buffer) + len(view) <= SEGMENT:
+                    self._buffer += view
+                    return
+                offset = SEGMENT - len(self._buffer)  # more follows: the held segment is full
+                self._buffer += view[:offset]
+                yield self._seal(self._buffer, final=False)
+                self._buffer.clear()
             while len(view) - offset > SEGMENT:
-                out.append(self._seal(view[offset : offset + SEGMENT], final=False))
+                yield self._seal(view[offset : offset + SEGMENT], final=False)
                 offset += SEGMENT
-        del self._buffer[:offset]
-        return b"".join(out)
+            self._buffer += view[offset:]
 
     def finish(self) -> bytes:
         head = b"" if self._started else self._header
@@ -235,6 +248,8 @@ def open_range(
     if last_index == last and len(sealed) != offset:
         raise IntegrityError("sealed data is longer than recorded")
     out.release()
+    sealed.release()  # the ciphertext goes before the copy below: two buffers at once, not three
+    del sealed
     if start == base and end - base == len(plain):
         return bytes(plain)
     return bytes(plain[start - base : end - base])

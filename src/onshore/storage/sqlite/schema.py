@@ -27,6 +27,10 @@ __all__ = ["Migration", "connect", "in_use", "migrate", "migrations"]
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
+#: Bytes of memory SQLite may use in one process, all its connections together, before it
+#: recycles cached pages rather than allocating more (see :func:`connect`).
+SOFT_HEAP_LIMIT = 8 * 1024 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class Migration:
@@ -48,6 +52,10 @@ def connect(path: str, *, writer: bool) -> sqlite3.Connection:
     # connection, so this multiplies; the OS page cache below SQLite is shared and does the
     # heavy lifting, and these sizes keep a server's memory bounded.
     conn.execute(f"PRAGMA cache_size = {-16384 if writer else -4096}")
+    # ... and they add up: ten connections per process could hold 50 MiB of pages. The soft
+    # heap limit is process-wide: once SQLite's memory reaches it, a connection reuses its own
+    # least recently used pages instead of allocating more.
+    conn.execute(f"PRAGMA soft_heap_limit = {SOFT_HEAP_LIMIT}")
     if writer:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")

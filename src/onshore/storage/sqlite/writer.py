@@ -248,6 +248,9 @@ class GroupCommitWriter:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 _settle([job for job in batch if not job.finished()], error)
+            # Waiting for the next batch must not pin this one (its closures hold the rows and
+            # inline bodies they wrote).
+            del batch
 
     def _next_batch(self) -> tuple[list[_Runnable], bool]:
         first = self._queue.get()
