@@ -70,26 +70,13 @@ def captured_rows(
     add = made.append
     for at in range(start, stop, SIZE):
         shared = tuple(captured[at + SHARED : at + SIZE])
-        template = cache.get(shared, _MISSING)
+        template: Any = cache.get(shared, _MISSING)
         if template is _MISSING:
             template = _template(cache, shared, partition, region)
         _, time_ms, duration_ms, request_id, key, bytes_in, bytes_out = captured[at : at + SHARED]
-        if template is None:
-            add(
-                _row(
-                    shared,
-                    time_ms,
-                    duration_ms,
-                    request_id,
-                    key,
-                    bytes_in,
-                    bytes_out,
-                    "null",
-                    0,
-                    partition,
-                    region,
-                )
-            )  # fmt: skip  (rare: rendered whole)
+        if template is None:  # rare: rendered whole
+            own = captured[at + 1 : at + SHARED]  # time, duration, request id, key, bytes in, out
+            add(_row(shared, partition, region, "null", 0, *own))
             continue
         text, values = from_template(
             template, time_ms, request_id, key, bytes_in, bytes_out, duration_ms, "null"
@@ -144,36 +131,23 @@ def pending_rows(rows: Sequence[Sequence[Any]], partition: str, region: str) -> 
             if values[7] is not None:  # parameters: pairs, as captured
                 values[7] = tuple(tuple(pair) for pair in values[7])
             shared = decoded[text] = tuple(values)
-        made.append(
-            _row(
-                shared,
-                time_ms,
-                duration_ms,
-                request_id,
-                key,
-                bytes_in,
-                bytes_out,
-                response,
-                index,
-                partition,
-                region,
-            )
-        )
+        own = (time_ms, duration_ms, request_id, key, bytes_in, bytes_out)
+        made.append(_row(shared, partition, region, response, index, *own))
     return made
 
 
 def _row(
     shared: tuple[Any, ...],
+    partition: str,
+    region: str,
+    response: str,
+    index: int,
     time_ms: int,
     duration_ms: int,
     request_id: str,
     key: str | None,
     bytes_in: int,
     bytes_out: int,
-    response: str,
-    index: int,
-    partition: str,
-    region: str,
 ) -> AuditRow:
     (_, name, _, _, _, bucket, _, _, _, account_id, arn, _, user_name, _, error_code, _) = shared
     template: Any = None
