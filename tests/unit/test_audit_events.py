@@ -115,7 +115,7 @@ def test_a_record_from_its_groups_template_is_the_record_rendered_whole() -> Non
             invoked_by=facts.invoked_by,
         )
         assert made is not None
-        text = from_template(
+        text, values = from_template(
             made,
             facts.time_ms,
             facts.request_id,
@@ -128,6 +128,9 @@ def test_a_record_from_its_groups_template_is_the_record_rendered_whole() -> Non
         whole = render(facts, partition="onshore-cn", region="cn-north-1")
         assert _ID.sub("", text) == _ID.sub("", whole), facts
         assert text == canonical(json.loads(text))
+        # the pieces with the values between them (how a block stores it) are the record
+        assert len(values) == len(made) - 1
+        assert "".join(p + v for p, v in zip(made, values, strict=False)) + made[-1] == text
 
 
 def test_response_elements_written_directly_match_the_definition() -> None:

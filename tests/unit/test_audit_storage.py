@@ -79,6 +79,40 @@ def test_blocks_read_back_record_by_record(store: SqliteMetadataStore) -> None:
     assert sql.times_since(conn, 601) == (None, None)
 
 
+def test_records_made_from_templates_read_back_exactly(store: SqliteMetadataStore) -> None:
+    """A block stores a templated record as its template's number and its values; whatever the
+    mix (several templates, records kept whole, a template or values holding a separator, a
+    block of one), each record reads back as exactly the text that was hashed."""
+    link = link_function("sha256")
+    t1 = ('{"a":', ',"b":"', '"}')
+    t2 = ('{"c":"', '","d":', "}")
+    odd = ('{"e":"\x1f', '"}')  # a separator inside a piece: its records are kept whole
+    rows: list[sql.AuditRow] = []
+    for n in range(BLOCK_SIZE := sql.BLOCK_RECORDS + 1):  # two blocks, the second of one
+        template, values = [
+            (t1, (str(n), f"x{n}\u00fc")),
+            (t2, (f"y{n}", str(n))),
+            (odd, (str(n),)),
+            (t1, (str(n), "bad\x1fvalue")),  # a separator inside a value: kept whole
+            (None, None),
+        ][n % 5]
+        if template is None or values is None:
+            text = canonical({"whole": n})
+        else:
+            text = "".join(p + v for p, v in zip(template, values, strict=False)) + template[-1]
+        rows.append(row(n)._replace(event=text, template=template, values=values))
+    assert len(rows) == BLOCK_SIZE
+    store.writer.submit(lambda conn: sql.append(conn, rows, "sha256", link))
+    conn = store._conn()  # noqa: SLF001
+    stored = list(sql.events(conn, 1, len(rows)))
+    assert [e.event for e in stored] == [r.event for r in rows]
+    prev = sql.GENESIS
+    for event in stored:
+        assert event.hash == chain_hash("sha256", prev, event.event.encode())
+        prev = event.hash
+    assert [e.event for e in sql.records(conn, [len(rows)])] == [rows[-1].event]
+
+
 def test_search_reads_groups_then_checks_each_record(store: SqliteMetadataStore) -> None:
     link = link_function("sha256")
     facts = [

@@ -15,7 +15,7 @@ numbers, None and tuples of those, laid out as:
 A read's capture waits in the trail's buffer (:meth:`~.trail.AuditTrail.capture`); a change's
 is written with the change, in its transaction, as a *pending* row (:func:`pending_values`):
 the group's values as JSON (made once per group) and the request's own values as columns.
-Either way the flusher renders it (:func:`captured_row`), from its group's template
+Either way the flusher renders it (:func:`captured_rows`), from its group's template
 (:func:`~.render.record_template`, made for the first record of a group and kept), hashes it
 and appends it to the chain, many records at a time: the per-record work is a few string
 joins, done in one warm loop rather than scattered over the request path.
@@ -23,6 +23,7 @@ joins, done in one warm loop rather than scattered over the request path.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -35,7 +36,7 @@ __all__ = [
     "KIND",
     "SHARED",
     "SIZE",
-    "captured_row",
+    "captured_rows",
     "pending_rows",
     "pending_values",
 ]
@@ -56,25 +57,50 @@ _shared_json: dict[tuple[Any, ...], str] = {}
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
-def captured_row(
-    values: Sequence[Any], partition: str, region: str, response: str = "null", index: int = 0
-) -> AuditRow:
-    """The row of a captured request (``response``: its change's response elements as JSON;
-    ``index``: the change's index among the request's changes)."""
-    _, time_ms, duration_ms, request_id, key, bytes_in, bytes_out = values[:SHARED]
-    return _row(
-        tuple(values[SHARED:]),
-        time_ms,
-        duration_ms,
-        request_id,
-        key,
-        bytes_in,
-        bytes_out,
-        response,
-        index,
-        partition,
-        region,
-    )
+def captured_rows(
+    captured: Sequence[Any], start: int, stop: int, partition: str, region: str
+) -> list[AuditRow]:
+    """The rows of the captures laid end to end in ``captured[start:stop]`` (as the trail
+    buffers them; ``start`` and ``stop`` are multiples of :data:`SIZE`). One loop for many
+    records: this is most of the flusher's work on a busy server."""
+    cache = _templates.get((partition, region))
+    if cache is None:
+        cache = _templates.setdefault((partition, region), {})
+    made: list[AuditRow] = []
+    add = made.append
+    for at in range(start, stop, SIZE):
+        shared = tuple(captured[at + SHARED : at + SIZE])
+        template: Any = cache.get(shared, _MISSING)
+        if template is _MISSING:
+            template = _template(cache, shared, partition, region)
+        _, time_ms, duration_ms, request_id, key, bytes_in, bytes_out = captured[at : at + SHARED]
+        if template is None:  # rare: rendered whole
+            own = captured[at + 1 : at + SHARED]  # time, duration, request id, key, bytes in, out
+            add(_row(shared, partition, region, "null", 0, *own))
+            continue
+        text, values = from_template(
+            template, time_ms, request_id, key, bytes_in, bytes_out, duration_ms, "null"
+        )
+        add(
+            _new_row(
+                (
+                    time_ms,
+                    shared[9],
+                    shared[12] or shared[10],
+                    shared[1],
+                    shared[5],
+                    key,
+                    shared[14],
+                    text,
+                    template,
+                    values,
+                )
+            )
+        )
+    return made
+
+
+_new_row: Any = functools.partial(tuple.__new__, AuditRow)  # AuditRow(*values), minus a frame
 
 
 def pending_values(captured: Sequence[Any], response: str, index: int) -> tuple[Any, ...]:
@@ -105,36 +131,23 @@ def pending_rows(rows: Sequence[Sequence[Any]], partition: str, region: str) -> 
             if values[7] is not None:  # parameters: pairs, as captured
                 values[7] = tuple(tuple(pair) for pair in values[7])
             shared = decoded[text] = tuple(values)
-        made.append(
-            _row(
-                shared,
-                time_ms,
-                duration_ms,
-                request_id,
-                key,
-                bytes_in,
-                bytes_out,
-                response,
-                index,
-                partition,
-                region,
-            )
-        )
+        own = (time_ms, duration_ms, request_id, key, bytes_in, bytes_out)
+        made.append(_row(shared, partition, region, response, index, *own))
     return made
 
 
 def _row(
     shared: tuple[Any, ...],
+    partition: str,
+    region: str,
+    response: str,
+    index: int,
     time_ms: int,
     duration_ms: int,
     request_id: str,
     key: str | None,
     bytes_in: int,
     bytes_out: int,
-    response: str,
-    index: int,
-    partition: str,
-    region: str,
 ) -> AuditRow:
     (_, name, _, _, _, bucket, _, _, _, account_id, arn, _, user_name, _, error_code, _) = shared
     template: Any = None
@@ -144,11 +157,7 @@ def _row(
             cache = _templates.setdefault((partition, region), {})
         template = cache.get(shared, _MISSING)
         if template is _MISSING:
-            if len(cache) >= _TEMPLATES_MAX:
-                cache.clear()
-            template = cache[shared] = record_template(
-                **_static(shared), partition=partition, region=region
-            )
+            template = _template(cache, shared, partition, region)
     if template is None:  # no template: rendered whole
         static = _static(shared)
         del static["has_key"]
@@ -166,11 +175,26 @@ def _row(
             region=region,
             **static,
         )
-    else:
-        text = from_template(
-            template, time_ms, request_id, key, bytes_in, bytes_out, duration_ms, response
-        )
-    return AuditRow(time_ms, account_id, user_name or arn, name, bucket, key, error_code, text)
+        return AuditRow(time_ms, account_id, user_name or arn, name, bucket, key, error_code, text)
+    text, values = from_template(
+        template, time_ms, request_id, key, bytes_in, bytes_out, duration_ms, response
+    )
+    return AuditRow(
+        time_ms, account_id, user_name or arn, name, bucket, key, error_code, text, template, values
+    )
+
+
+def _template(
+    cache: dict[tuple[Any, ...], Template | None],
+    shared: tuple[Any, ...],
+    partition: str,
+    region: str,
+) -> Template | None:
+    """Make, keep (in ``cache``, bounded) and return the template of a new group."""
+    if len(cache) >= _TEMPLATES_MAX:
+        cache.clear()
+    made = cache[shared] = record_template(**_static(shared), partition=partition, region=region)
+    return made
 
 
 def _static(shared: tuple[Any, ...]) -> dict[str, Any]:

@@ -9,7 +9,8 @@ agree over many shapes of record; :func:`~.events.event_of` stays the readable d
 
 from __future__ import annotations
 
-import random
+import itertools
+import os
 import secrets
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -325,25 +326,26 @@ def from_template(
     bytes_out: int,
     duration_ms: int,
     response: str,
-) -> str:
-    """The record of a request from its group's template (see :func:`record_template`);
-    ``response``: its response elements, as JSON."""
+) -> tuple[str, tuple[str, ...]]:
+    """The record of a request from its group's template (see :func:`record_template`), and its
+    values: the record is the template's pieces with the values between them, in order
+    (``pieces[0] + values[0] + pieces[1] + ... + pieces[-1]``), which is how a block stores it
+    (:mod:`onshore.storage.sqlite.audit`). ``response``: its response elements, as JSON."""
+    ins, outs, took = str(bytes_in), str(bytes_out), str(duration_ms)
+    event_id, when, rid = _event_id(), _iso_ms(time_ms), _q(request_id)
     if key is None:
         p0, p1, p2, p3, p4, p5, p6, p7 = template
         return (
-            f"{p0}{bytes_in:d}{p1}{bytes_out:d}{p2}{duration_ms:d}{p3}{_event_id()}"
-            f"{p4}{_iso_ms(time_ms)}{p5}{_q(request_id)}{p6}{response}{p7}"
+            f"{p0}{ins}{p1}{outs}{p2}{took}{p3}{event_id}{p4}{when}{p5}{rid}{p6}{response}{p7}",
+            (ins, outs, took, event_id, when, rid, response),
         )
     p0, p1, p2, p3, p4, p5, p6, p7, p8, p9 = template
     escaped = _q(key)[1:-1]  # JSON escaping is per character: the key inside a longer string
     return (
-        f"{p0}{bytes_in:d}{p1}{bytes_out:d}{p2}{duration_ms:d}{p3}{_event_id()}"
-        f"{p4}{_iso_ms(time_ms)}{p5}{_q(request_id)}{p6}{escaped}{p7}{escaped}{p8}{response}{p9}"
+        f"{p0}{ins}{p1}{outs}{p2}{took}{p3}{event_id}{p4}{when}{p5}{rid}{p6}{escaped}{p7}"
+        f"{escaped}{p8}{response}{p9}",
+        (ins, outs, took, event_id, when, rid, escaped, escaped, response),
     )
-
-
-# eventIDs need to be unique, not secret: a seeded PRNG avoids a syscall per record.
-_random = random.Random(secrets.randbits(128))
 
 
 _second: tuple[int, str] = (-1, "")  # the last second formatted, and its text (a tiny cache)
@@ -361,11 +363,41 @@ def _iso_ms(time_ms: int) -> str:
     return f"{cached[1]}{time_ms % 1000:03d}Z"
 
 
+# eventIDs need to be unique, not secret or unpredictable: each is shaped as a version 4 UUID
+# whose first 20 hex digits are drawn at random once per process (version and variant bits set)
+# and whose last 12 count this process's records. Two processes share a prefix with odds of
+# one in 2**74; one process wraps its counter after 2**48 records (decades at 100,000 a
+# second), and draws a new prefix when it does.
+_ids = itertools.count()
+_ID_COUNT = 1 << 48
+
+
+def _new_prefix() -> str:
+    h = f"{secrets.randbits(80) & _PREFIX_MASK | _PREFIX_BITS:020x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-"
+
+
+# The prefix is the UUID's first 80 bits: its 13th hex digit is the version (4), the top two
+# bits of its 17th the variant (10).
+_PREFIX_MASK = ~((0xF << 28) | (0xC << 12)) & ((1 << 80) - 1)
+_PREFIX_BITS = (0x4 << 28) | (0x8 << 12)
+_prefix = _new_prefix()
+
+
+def _reseed() -> None:
+    """A forked server process draws a prefix of its own (it inherited its parent's)."""
+    global _prefix, _ids
+    _prefix, _ids = _new_prefix(), itertools.count()
+
+
+os.register_at_fork(after_in_child=_reseed)
+
+
 def _event_id() -> str:
-    """A random (version 4) UUID: unique, not secret, so a seeded PRNG serves (no syscall)."""
-    h = f"{_random.getrandbits(128) & _UUID_MASK | _UUID_BITS:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-_UUID_MASK = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
-_UUID_BITS = (0x4000 << 64) | (0x8000 << 48)
+    """A unique id shaped as a version 4 UUID (see above): one counter step and one format,
+    no syscall and no random draw per record."""
+    n = next(_ids)  # atomic under the GIL: records are rendered on several threads
+    if n >= _ID_COUNT:
+        _reseed()
+        return _event_id()
+    return f"{_prefix}{n:012x}"

@@ -230,10 +230,13 @@ class AuditTrail:
             return 0
         rows, self._unsent = self._unsent, []
         partition, region, size = self.partition, self.region, capture.SIZE
-        for at in range(0, len(captured), size):
-            rows.append(capture.captured_row(captured[at : at + size], partition, region))
-            if len(rows) % _YIELD_EVERY == 0:
+        step = size * _YIELD_EVERY
+        for at in range(0, len(captured), step):
+            if at:
                 time.sleep(0)  # let the event loop have the GIL between pieces of this work
+            rows += capture.captured_rows(
+                captured, at, min(at + step, len(captured)), partition, region
+            )
         rows += [self.row(facts) for facts in taken]
         # Appended in chunks, each its own write job: one job for a busy second's records would
         # hold the writer, and every request's write queued behind it, for tens of milliseconds.

@@ -8,12 +8,14 @@ two server processes can never both append after the same head. The readers take
 
 **Blocks.** Records are stored in blocks of consecutive records (``audit_blocks``): a state
 change's record is a block of one, inserted in the change's own transaction; the records the
-flusher appends together (reads, failures) share blocks of up to :data:`BLOCK_RECORDS`,
-compressed (zlib: records of one block are much alike, so a block shrinks ten times or more,
-and compressing costs less CPU than writing the bytes it saves). One row per block, not per
-record, is what keeps the trail's storage cost per request small. A block keeps each record's
-canonical JSON exactly as hashed and each record's hash, so a reader sees records one by one
-(:func:`events`) as if they were rows.
+flusher appends together (reads, failures) share blocks of up to :data:`BLOCK_RECORDS`. Such
+a block stores what its records share once: a record rendered from its group's template is
+stored as the template's number and the record's own values (time, ids, key, bytes), the
+template once per block (:func:`_packed`); the result is compressed (zlib). One row per block,
+not per record, is what keeps the trail's storage cost per request small, and a block a few
+bytes a record is what keeps its CPU small (compressing reads every byte it is given). A block
+gives back each record's canonical JSON exactly as hashed, and keeps each record's hash, so a
+reader sees records one by one (:func:`events`) as if they were rows.
 
 **Search rows** (``audit_index``) each name a group of records alike in account, user,
 operation, bucket and error code within one minute: the filters select groups through indexes,
@@ -76,7 +78,12 @@ Link = Callable[[bytes, bytes], bytes]
 
 class AuditRow(NamedTuple):
     """One record to append: its canonical JSON and the copies of its fields that are indexed
-    (a named tuple: one is made per request, and a tuple is the cheapest to make)."""
+    (a named tuple: one is made per request, and a tuple is the cheapest to make).
+
+    ``template`` and ``values``, when given, are the record cut into the pieces it shares with
+    records alike and its own values between them: ``event`` is ``template[0] + values[0] +
+    template[1] + ... + template[-1]``. A block stores such a record as its values and a
+    reference to the template (see :func:`append`)."""
 
     time_ms: int
     account: str
@@ -86,6 +93,8 @@ class AuditRow(NamedTuple):
     key: str | None
     error_code: str | None
     event: str
+    template: tuple[str, ...] | None = None
+    values: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,14 +154,10 @@ def append(conn: sqlite3.Connection, rows: Sequence[AuditRow], alg: str, link: L
         block = rows[start : start + BLOCK_RECORDS]
         block_prev = prev
         hashes: list[bytes] = []
-        encoded: list[bytes] = []
         for row in block:
-            data = row.event.encode("utf-8")
-            prev = link(prev, data)
+            prev = link(prev, row.event.encode("utf-8"))
             hashes.append(prev)
-            encoded.append(data)
         times = [row.time_ms for row in block]
-        packed = zlib.compress(b"\n".join(encoded), 1)
         conn.execute(
             _INSERT,
             (
@@ -164,11 +169,75 @@ def append(conn: sqlite3.Connection, rows: Sequence[AuditRow], alg: str, link: L
                 prev,
                 block_prev,
                 b"".join(hashes),
-                packed,
+                zlib.compress(_packed(block).encode("utf-8"), 1),
             ),
         )
         seq += len(block)
     return first
+
+
+# The text of a block of several records, before compression. Canonical JSON has no raw control
+# character (JSON escapes them), so these separators cannot occur inside a record:
+_COMPACT = "\x1e"  # the first line of a block written as below (an older block starts with "{")
+_TEMPLATE = "\x1d"  # starts a line that defines the block's next template: its pieces
+_FIELD = "\x1f"  # separates a template's pieces, and a record's template number and values
+
+
+def _packed(block: Sequence[AuditRow]) -> str:
+    """A block's records, one line each, after a first line ``_COMPACT``: a record made from a
+    template (:attr:`AuditRow.template`) is its template's number and its values (the first
+    record of a template is preceded by a line defining it); any other is its JSON as is.
+
+    Storing what records share once per block, rather than once per record, makes a block
+    several times smaller *before* compression, and compressing is most of a block's cost:
+    zlib reads every byte it is given. Reading a block back joins each record again
+    (:func:`_unpacked`): exactly the text that was hashed."""
+    lines = [_COMPACT]
+    numbers: dict[int, str] = {}  # by id(template): the rows keep their templates alive
+    for row in block:
+        template, values = row.template, row.values
+        if template is None or values is None:
+            lines.append(row.event)
+            continue
+        number = numbers.get(id(template))
+        if number is None:
+            pieces = _FIELD.join(template)
+            if "\n" in pieces or pieces.count(_FIELD) != len(template) - 1:
+                numbers[id(template)] = ""  # a separator inside: its records are kept whole
+                lines.append(row.event)
+                continue
+            number = numbers[id(template)] = str(len(lines))
+            lines.append(_TEMPLATE + pieces)
+        line = _FIELD.join(values)
+        if not number or "\n" in line or line.count(_FIELD) != len(values) - 1:
+            lines.append(row.event)
+        else:
+            lines.append(number + _FIELD + line)
+    return "\n".join(lines)
+
+
+def _unpacked(text: str) -> list[str]:
+    """The records of a block's text, in order (see :func:`_packed`; a block written before
+    templates is its records' JSON, one per line)."""
+    lines = text.split("\n")
+    if lines[0] != _COMPACT:
+        return lines
+    records: list[str] = []
+    templates: dict[str, list[str]] = {}
+    for at, line in enumerate(lines[1:], 1):
+        head = line[:1]
+        if head == "{":
+            records.append(line)
+        elif head == _TEMPLATE:
+            templates[str(at)] = line[1:].split(_FIELD)
+        else:
+            number, *values = line.split(_FIELD)
+            pieces = templates[number]
+            joined = [pieces[0]]
+            for value, piece in zip(values, pieces[1:], strict=True):
+                joined += (value, piece)
+            records.append("".join(joined))
+    return records
 
 
 _PEND = (
@@ -310,11 +379,11 @@ class _Block:
 
     def record(self, seq: int) -> StoredEvent:
         i = seq - self.first
-        if self.first == self.last:
-            event = self.text
+        if self.first == self.last and not self.text.startswith(_COMPACT):
+            event = self.text  # a change's record, stored as it is
         else:
             if self.lines is None:
-                self.lines = self.text.split("\n")
+                self.lines = _unpacked(self.text)
             event = self.lines[i]
         hashes = self.hashes
         prev = self.prev if i == 0 else hashes[(i - 1) * HASH_SIZE : i * HASH_SIZE]
