@@ -7,6 +7,7 @@ again. A naive ``datetime`` is taken as UTC.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -23,3 +24,28 @@ def to_us(moment: datetime) -> int:
 def from_us(micros: int) -> datetime:
     """The UTC-aware ``datetime`` of ``micros`` microseconds since the epoch."""
     return EPOCH + timedelta(microseconds=micros)
+
+
+_SECONDS: dict[int, str] = {}  # second since the epoch -> "YYYY-MM-DDTHH:MM:SS" (a small cache)
+_MILLIS = tuple(f".{millis:03d}Z" for millis in range(1000))
+
+
+def iso_ms(time_ms: int) -> str:
+    """``2026-11-29T20:58:48.113Z``: ISO 8601 in UTC with milliseconds, as S3 writes times in
+    XML and CloudTrail in its records, from milliseconds since the epoch.
+
+    Callers format many times of few distinct seconds (a listing page of objects written
+    together, a second's audit records), so the date is worked out once per second seen and the
+    milliseconds come from a table; the cache is emptied when it holds 4,096 seconds (dictionary
+    reads and writes are atomic, so threads may share it)."""
+    second, millis = divmod(time_ms, 1000)
+    text = _SECONDS.get(second)
+    if text is None:
+        if len(_SECONDS) >= 4096:
+            _SECONDS.clear()
+        t = time.gmtime(second)
+        text = _SECONDS[second] = (
+            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
+            f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
+        )
+    return text + _MILLIS[millis]

@@ -262,14 +262,12 @@ class _Exchange:
         if self.head is not None:
             out.append(self.head)
             self.head = None
-        if self.bodyless:
-            pass
-        elif self.chunked:
+        if self.chunked and not self.bodyless:
             if body:
                 out += (b"%x\r\n" % len(body), body, b"\r\n")
             if not more:
                 out.append(b"0\r\n\r\n")
-        elif body:
+        elif body and not self.bodyless:
             self.remaining -= len(body)
             if self.remaining < 0:
                 raise RuntimeError("response body longer than its Content-Length")

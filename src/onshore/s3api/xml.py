@@ -14,15 +14,15 @@ than S3's shapes is rejected, and any parse failure is ``MalformedXML``.
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from onshore.domain.errors import MalformedXML
+from onshore.domain.times import iso_ms, to_us
 
 S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
 DECLARATION = '<?xml version="1.0" encoding="UTF-8"?>\n'
@@ -59,37 +59,13 @@ def document(root: str, children: Iterable[str]) -> bytes:
 
 
 def timestamp(moment: datetime) -> str:
-    """ISO 8601 with milliseconds and ``Z``, as S3 writes times in XML."""
-    m = moment if moment.tzinfo is UTC else moment.astimezone(UTC)
-    return (
-        f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}"
-        f".{m.microsecond // 1000:03d}Z"
-    )
-
-
-_SECONDS: dict[int, str] = {}  # second since the epoch -> "YYYY-MM-DDTHH:MM:SS" (a small cache)
-_MILLIS = tuple(f".{millis:03d}Z" for millis in range(1000))
+    """ISO 8601 with milliseconds and ``Z``, as S3 writes times in XML (naive: UTC)."""
+    return iso_ms(to_us(moment) // 1000)
 
 
 def timestamp_us(micros: int) -> str:
-    """:func:`timestamp` of a time in microseconds since the epoch, as the store keeps it.
-
-    Listings format a thousand times per page, mostly a few distinct seconds (objects written
-    together), so the date is worked out once per second seen and the milliseconds come from a
-    table; the cache is emptied when it holds 4,096 seconds (dictionary reads and writes are
-    atomic, so threads may share it)."""
-    millis = micros // 1000
-    second = millis // 1000
-    text = _SECONDS.get(second)
-    if text is None:
-        if len(_SECONDS) >= 4096:
-            _SECONDS.clear()
-        t = time.gmtime(second)
-        text = _SECONDS[second] = (
-            f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
-            f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
-        )
-    return text + _MILLIS[millis % 1000]
+    """:func:`timestamp` of a time in microseconds since the epoch, as the store keeps it."""
+    return iso_ms(micros // 1000)
 
 
 def parse(body: bytes) -> Element:

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from onshore.service.audit.render import EVENT_VERSION, _event_id, _iso_ms, object_json, render
+from onshore.domain.times import iso_ms
+from onshore.service.audit.render import EVENT_VERSION, _event_id, object_json, render
 from onshore.storage.sqlite.audit import AuditRow
 
 __all__ = [
@@ -148,7 +149,7 @@ def event_of(facts: Facts, *, partition: str, region: str) -> dict[str, object]:
         identity["userName"] = facts.user_name
     event: dict[str, object] = {
         "eventVersion": EVENT_VERSION,
-        "eventTime": _iso_ms(facts.time_ms),
+        "eventTime": iso_ms(facts.time_ms),
         "eventSource": f"{facts.event_source}.{partition}",
         "eventName": facts.event_name,
         "awsRegion": region,

@@ -13,9 +13,10 @@ import itertools
 import os
 import secrets
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING, Any
+
+from onshore.domain.times import iso_ms
 
 if TYPE_CHECKING:
     from onshore.service.audit.events import Facts
@@ -204,7 +205,7 @@ def render_values(
         f'{{"additionalEventData":{added},"awsRegion":{_q(region)},'
         f'"durationMs":{int(duration_ms)},{error}"eventID":"{event_id or _event_id()}",'
         f'"eventName":{_q(event_name)},"eventSource":{_q(f"{source}.{partition}")},'
-        f'"eventTime":"{event_time or _iso_ms(time_ms)}","eventType":{_q(event_type)},'
+        f'"eventTime":"{event_time or iso_ms(time_ms)}","eventType":{_q(event_type)},'
         f'"eventVersion":"{EVENT_VERSION}","managementEvent":{"true" if key is None else "false"},'
         f'"readOnly":{"true" if read_only else "false"},'
         f'"recipientAccountId":{_q(recipient) if recipient else "null"},'
@@ -332,7 +333,7 @@ def from_template(
     (``pieces[0] + values[0] + pieces[1] + ... + pieces[-1]``), which is how a block stores it
     (:mod:`onshore.storage.sqlite.audit`). ``response``: its response elements, as JSON."""
     ins, outs, took = str(bytes_in), str(bytes_out), str(duration_ms)
-    event_id, when, rid = _event_id(), _iso_ms(time_ms), _q(request_id)
+    event_id, when, rid = _event_id(), iso_ms(time_ms), _q(request_id)
     if key is None:
         p0, p1, p2, p3, p4, p5, p6, p7 = template
         return (
@@ -346,21 +347,6 @@ def from_template(
         f"{escaped}{p8}{response}{p9}",
         (ins, outs, took, event_id, when, rid, escaped, escaped, response),
     )
-
-
-_second: tuple[int, str] = (-1, "")  # the last second formatted, and its text (a tiny cache)
-
-
-def _iso_ms(time_ms: int) -> str:
-    """``2026-11-29T20:58:48.113Z``; ``strftime`` runs once per second, not once per record.
-    (The cache is one tuple, read once: records are rendered on several threads.)"""
-    global _second
-    second = time_ms // 1000
-    cached = _second
-    if cached[0] != second:
-        cached = (second, datetime.fromtimestamp(second, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S."))
-        _second = cached
-    return f"{cached[1]}{time_ms % 1000:03d}Z"
 
 
 # eventIDs need to be unique, not secret or unpredictable: each is shaped as a version 4 UUID
