@@ -289,9 +289,7 @@ def main() -> None:
     import uvloop
 
     settings = dict(item.split("=", 1) for item in args.set)
-    uvloop.run(
-        run(args.op, args.n, args.profile, settings, args.size, args.http, args.concurrency)
-    )
+    uvloop.run(run(args.op, args.n, args.profile, settings, args.size, args.http, args.concurrency))
 
 
 if __name__ == "__main__":
