@@ -42,8 +42,9 @@ def test_streaming_round_trip_any_piece_size(aead: Aead, size: int) -> None:
 
 
 def test_pieces_of_irregular_sizes_seal_as_one_body(aead: Aead) -> None:
-    """``pieces()`` yields sealed segments one at a time, whatever the pieces' sizes: short
-    ones held back, long ones sealed straight from the caller's buffer, boundaries anywhere."""
+    """``update_into()`` seals whole segments into the caller's buffer, whatever the pieces'
+    sizes: short ones held back, long ones sealed straight from the caller's piece, boundaries
+    anywhere; it never writes past ``room_for()`` nor relies on what the buffer held before."""
     rng = random.Random(5)
     plain = os.urandom(9 * SEGMENT + 123)
     sealer = Sealer(aead, 3)
@@ -51,13 +52,27 @@ def test_pieces_of_irregular_sizes_seal_as_one_body(aead: Aead) -> None:
     i = 0
     while i < len(plain):
         n = rng.choice([1, 17, SEGMENT - 1, SEGMENT, SEGMENT + 1, 2 * SEGMENT + 5])
-        for sealed in sealer.pieces(plain[i : i + n]):
-            assert len(sealed) <= SEGMENT + TAG
-            out.append(sealed)
+        room = sealer.room_for(len(plain[i : i + n]))
+        buffer = bytearray(b"\xaa" * (room + 7))  # stale bytes, and more room than needed
+        written = sealer.update_into(plain[i : i + n], memoryview(buffer))
+        assert written <= room and buffer[room:] == b"\xaa" * 7
+        out.append(bytes(buffer[:written]))
         i += n
     body = b"".join(out) + sealer.finish()
     assert len(body) == sealed_size(len(plain))
     assert open_all(aead, body, len(plain), 3) == plain
+
+
+def test_reused_read_buffers_never_leak_into_a_shorter_body(aead: Aead) -> None:
+    """Ranged opens read ciphertext into buffers shared across calls: a long body read first
+    must not let a truncated one that follows pass on the stale bytes left behind."""
+    long_plain = os.urandom(16 * SEGMENT)
+    assert open_range(aead, io.BytesIO(seal(aead, long_plain)), len(long_plain), 0, 16 * SEGMENT)
+    short = seal(aead, long_plain)  # the same body, cut inside its last segment
+    with pytest.raises(IntegrityError):
+        open_range(aead, io.BytesIO(short[:-100]), len(long_plain), 0, 16 * SEGMENT)
+    with pytest.raises(IntegrityError):
+        open_range(aead, io.BytesIO(short + b"x"), len(long_plain), 0, 16 * SEGMENT)
 
 
 @pytest.mark.parametrize("size", SIZES)

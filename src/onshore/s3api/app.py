@@ -402,7 +402,9 @@ def _trivially_empty(auth: AuthResult) -> bool:
     return auth.payload_mode is PayloadMode.SIGNED and auth.content_sha256 == EMPTY_SHA256
 
 
-async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def _prepend(
+    first: bytes | bytearray, rest: AsyncIterator[bytes | bytearray]
+) -> AsyncIterator[bytes | bytearray]:
     try:
         if first:
             yield first

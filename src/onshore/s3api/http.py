@@ -143,7 +143,7 @@ class Response:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
-    stream: AsyncIterator[bytes] | None = None
+    stream: AsyncIterator[bytes | bytearray] | None = None
 
     @classmethod
     def xml(cls, body: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -50,7 +50,7 @@ class ByteSource(Protocol):
     """A request body: ``read()`` returns the next piece, ``b""`` at the end (after verifying
     signatures and checksums); ``checksum`` is the verified additional checksum, if any."""
 
-    async def read(self) -> bytes: ...
+    async def read(self) -> bytes | bytearray: ...
 
     @property
     def checksum(self) -> Checksum | None: ...
@@ -78,7 +78,7 @@ class _Digests:
         self.md5 = hashlib.md5(usedforsecurity=False)
         self.crc = checksums.new_hasher(ChecksumAlgorithm.CRC64NVME)
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | bytearray) -> None:
         self.md5.update(data)
         self.crc.update(data)
 
@@ -89,17 +89,23 @@ class _Digests:
 
 
 def _write_batch(
-    writer: BlobWriter, digests: _Digests, batch: list[bytes], sealer: Sealer | None
+    writer: BlobWriter, digests: _Digests, batch: list[bytes | bytearray], sealer: Sealer | None
 ) -> None:
     if sealer is None:
         data = batch[0] if len(batch) == 1 else b"".join(batch)  # one write call
         digests.update(data)
         writer.write(data)
         return
-    for piece in batch:
-        digests.update(piece)
-        for sealed in sealer.pieces(piece):
-            writer.write(sealed)
+    buffer = segments.scratch.take(sealer.room_for(sum(len(piece) for piece in batch)))
+    try:
+        with memoryview(buffer) as out:
+            written = 0
+            for piece in batch:
+                digests.update(piece)
+                written += sealer.update_into(piece, out[written:])
+            writer.write(out[:written])  # one write for the batch
+    finally:
+        segments.scratch.give(buffer)
 
 
 def _commit(writer: BlobWriter, sealer: Sealer | None) -> str:
@@ -122,7 +128,7 @@ async def store_stream(
     part passes its ``part_number``, bound into every segment); see the module docstring."""
     digests = _Digests()
     sealer = None if aead is None else Sealer(aead, part_number)
-    pending: list[bytes] = []
+    pending: list[bytes | bytearray] = []
     pending_size = 0
     total = 0
     writer: BlobWriter | None = None
@@ -185,7 +191,7 @@ def _read_at(blobs: BlobStore, blob_id: str, offset: int, length: int) -> bytes:
 _CORRUPT = "The object's data failed its integrity check."
 
 
-def _open_at(blobs: BlobStore, segment: Segment, aead: Aead, offset: int, length: int) -> bytes:
+def _open_at(blobs: BlobStore, segment: Segment, aead: Aead, offset: int, length: int) -> bytearray:
     """Plaintext ``[offset, offset + length)`` of a sealed blob: read and open in one call."""
     try:
         with blobs.open(segment.blob_id) as handle:
@@ -215,7 +221,7 @@ async def stream_version(
     blocking: Blocking,
     byte_range: ByteRange | None = None,
     aead: Aead | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncIterator[bytes | bytearray]:
     """Yield the bytes of ``version`` (or of ``byte_range`` of it) in ~1 MiB pieces, opening
     them with ``aead`` when the version is sealed."""
     start = byte_range.start if byte_range else 0
@@ -228,6 +234,7 @@ async def stream_version(
         offset = seg_start
         while offset < seg_end:
             length = min(READ_CHUNK, seg_end - offset)
+            data: bytes | bytearray
             if aead is None:
                 data = await blocking(_read_at, blobs, segment.blob_id, offset, length)
             else:
@@ -271,7 +278,7 @@ async def copy_stream(
     class _Source:
         checksum: Checksum | None = None
 
-        async def read(self) -> bytes:
+        async def read(self) -> bytes | bytearray:
             return await anext(pieces, b"")
 
     return await store_stream(

@@ -362,7 +362,7 @@ def _check_version(
 _TAMPERED = "a sealed segment failed authentication (corrupt or tampered with)"
 
 
-def _plain_chunks(handle: BinaryIO, size: int, seal: _Seal) -> Iterator[bytes]:
+def _plain_chunks(handle: BinaryIO, size: int, seal: _Seal) -> Iterator[bytes | bytearray]:
     """The plaintext of a blob in READ_CHUNK pieces, every segment's tag checked."""
     if seal.aead is None:
         while chunk := handle.read(READ_CHUNK):

@@ -146,7 +146,7 @@ class ObjectService:
         byte_range: ByteRange | None = None,
         *,
         customer: CustomerKey | None = None,
-    ) -> bytes | AsyncIterator[bytes]:
+    ) -> bytes | AsyncIterator[bytes | bytearray]:
         """The body (or a range of it) of a version from :meth:`get_version`: the bytes
         themselves for an inline version, else a stream."""
         data_key = await self._open_key(version.encryption, customer)

@@ -35,6 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
 
+from onshore.domain.checksums import Buffer
 from onshore.storage import iofaults
 from onshore.storage.ports import TempFile
 
@@ -78,7 +79,7 @@ class FilesystemBlobWriter:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         self._fd = os.open(self._temp, flags, 0o600)
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: Buffer) -> None:
         iofaults.check("write")
         fd = self._open_fd()
         view = memoryview(data)

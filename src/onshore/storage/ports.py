@@ -31,6 +31,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import BinaryIO, NamedTuple, Protocol
 
+from onshore.domain.checksums import Buffer
 from onshore.domain.models import (
     Bucket,
     KmsKey,
@@ -347,7 +348,7 @@ class BlobWriter(Protocol):
 
     blob_id: str
 
-    def write(self, data: bytes) -> None: ...
+    def write(self, data: Buffer) -> None: ...
 
     def commit(self) -> str: ...
 
