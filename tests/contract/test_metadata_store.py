@@ -1154,6 +1154,90 @@ def test_writer_rolls_back_only_the_failing_job(tmp_path: Path) -> None:
     check.close()
 
 
+def _one_batch(
+    writer: GroupCommitWriter, jobs: list[Callable[[sqlite3.Connection], object]]
+) -> list[object]:
+    """Run ``jobs`` in one batch (the writer is held busy while they queue); their outcomes."""
+    gate = threading.Event()
+    with ThreadPoolExecutor(len(jobs) + 1) as pool:
+        blocker = pool.submit(writer.submit, lambda c: gate.wait(10))
+        time.sleep(0.05)
+        futures = [pool.submit(writer.submit, job) for job in jobs]
+        time.sleep(0.05)
+        batches = writer.batches
+        gate.set()
+        blocker.result()
+        outcomes = [f.exception() or f.result() for f in futures]
+    # the blocker's batch, then one for all of them (a failed batch is not counted)
+    assert writer.batches - batches <= 2
+    return outcomes
+
+
+def test_values_staged_by_a_batch_reach_the_hook_before_its_commit(tmp_path: Path) -> None:
+    """What a job stages is handed to ``before_commit`` inside the batch's transaction; a job
+    that fails takes what it staged with it."""
+    conn = sqlite_schema.connect(str(tmp_path / "w.db"), writer=True)
+    conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TABLE staged (n INTEGER)")
+    writer = GroupCommitWriter(conn)
+    seen: list[list[object]] = []
+
+    def hook(c: sqlite3.Connection, values: list[object]) -> None:
+        seen.append(values)
+        c.executemany("INSERT INTO staged VALUES (?)", [(v,) for v in values])
+
+    writer.before_commit = hook
+
+    def job(n: int) -> Callable[[sqlite3.Connection], int]:
+        def work(c: sqlite3.Connection) -> int:
+            c.execute("INSERT INTO t VALUES (?)", (n,))
+            writer.stage(n)
+            if n == 2:
+                raise PreconditionFailed()
+            return n
+
+        return work
+
+    outcomes = _one_batch(writer, [job(n) for n in (1, 2, 3)])
+    assert outcomes[0] == 1 and isinstance(outcomes[1], PreconditionFailed) and outcomes[2] == 3
+    assert seen == [[1, 3]]
+    writer.close()
+    check = sqlite_schema.connect(str(tmp_path / "w.db"), writer=False)
+    assert [r[0] for r in check.execute("SELECT n FROM staged ORDER BY n")] == [1, 3]
+    check.close()
+
+
+def test_a_failing_before_commit_hook_fails_the_whole_batch(tmp_path: Path) -> None:
+    """The hook's work is part of the batch: if it fails, no change of the batch is kept and
+    every job of it hears the error (the audit trail relies on this: no change without its
+    record)."""
+    conn = sqlite_schema.connect(str(tmp_path / "w.db"), writer=True)
+    conn.execute("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+    writer = GroupCommitWriter(conn)
+
+    def hook(c: sqlite3.Connection, values: list[object]) -> None:
+        raise OSError("the record cannot be written")
+
+    writer.before_commit = hook
+
+    def job(n: int, stage: bool) -> Callable[[sqlite3.Connection], int]:
+        def work(c: sqlite3.Connection) -> int:
+            c.execute("INSERT INTO t VALUES (?)", (n,))
+            if stage:
+                writer.stage(n)
+            return n
+
+        return work
+
+    outcomes = _one_batch(writer, [job(1, False), job(2, True)])
+    assert all(isinstance(o, OSError) for o in outcomes)
+    assert writer.submit(job(3, False)) == 3  # nothing staged: the hook is not called
+    writer.close()
+    check = sqlite_schema.connect(str(tmp_path / "w.db"), writer=False)
+    assert [r[0] for r in check.execute("SELECT n FROM t")] == [3]
+    check.close()
+
+
 def test_close_drains_pending_writes(sqlite_path: Path) -> None:
     store = SqliteMetadataStore(sqlite_path)
     name = bucket(store)

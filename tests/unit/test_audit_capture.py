@@ -1,9 +1,10 @@
 """The S3 request path of the audit trail, in process: signed requests go straight into the ASGI
 application, and the trail's database is read directly.
 
-* a change's record is written with the change as a pending row, and chained (rendered, hashed,
-  indexed) by the next flush, before the reads buffered with it;
-* pending rows a crash left behind are chained at the next start, in commit order;
+* a change's record is chained (rendered, hashed, indexed) in the change's own commit; a read's
+  waits for the next flush;
+* pending rows (how earlier versions wrote changes' records) that a crash left behind are
+  chained at the next start, in commit order;
 * records rendered from a group's template say exactly what each request did.
 """
 
@@ -22,6 +23,7 @@ from botocore.credentials import Credentials  # type: ignore[import-untyped]
 
 from onshore.app import build
 from onshore.config import load
+from onshore.service.audit import capture
 from onshore.service.audit.reader import Filters, reading, search
 from onshore.service.audit.trail import AuditTrail
 from onshore.service.rootkey import load_root_key
@@ -114,19 +116,19 @@ def app(tmp_path: Path) -> Iterator[App]:
     made.close()
 
 
-def test_a_change_is_pending_until_the_flush_chains_it(app: App) -> None:
+def test_a_change_is_chained_with_its_commit_and_reads_by_the_flush(app: App) -> None:
     assert app.call("PUT", "/bucket") == 200
     app.trail.flush()
     before = len(app.records())
     assert app.call("PUT", "/bucket/k1", b"hello") == 200
+    assert len(app.records()) == before + 1  # chained in the change's own commit
     assert app.call("GET", "/bucket/k1") == 200
     assert app.call("GET", "/bucket/missing") == 404
-    assert app.pending() == 1 and len(app.records()) == before  # committed, not yet chained
+    assert len(app.records()) == before + 1 and app.pending() == 0  # reads wait for the flush
     app.trail.flush()
-    assert app.pending() == 0
     found = app.records()[before:]
     assert [(e["eventName"], e.get("errorCode")) for e in found] == [
-        ("PutObject", None),  # the change first: pending rows are chained before the reads
+        ("PutObject", None),
         ("GetObject", None),
         ("GetObject", "NoSuchKey"),
     ]
@@ -145,11 +147,25 @@ def test_a_change_is_pending_until_the_flush_chains_it(app: App) -> None:
         assert [e.seq for e in search(conn, Filters(key_prefix="k1"))] == [before + 1, before + 2]
 
 
-def test_pending_changes_left_by_a_crash_are_chained_at_the_next_start(app: App) -> None:
+def test_pending_changes_left_by_a_crash_are_chained_at_the_next_start(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An earlier version wrote each change's record as a pending row, for the flusher to
+    chain: a crash left such rows behind, and the next start chains them in commit order."""
+    staged: list[tuple[Any, str, int]] = []
+    # the changes commit, but their records are taken aside, then written as pending rows
+    monkeypatch.setattr(app.trail, "stage", lambda *values: staged.append(values))
     assert app.call("PUT", "/bucket") == 200
     for n in range(3):
         assert app.call("PUT", f"/bucket/k{n}", b"x" * n) == 200
     assert app.call("DELETE", "/bucket/k0") == 204
+
+    def pend(conn: Any) -> None:
+        for captured, response, index in staged:
+            shared = json.dumps(captured[capture.SHARED :])
+            sql.pend(conn, (captured[0], shared, *captured[1 : capture.SHARED], response, index))
+
+    app.trail._writer.submit(pend)
     assert app.pending() == 5  # the process "dies" here: nothing flushed
     store = SqliteMetadataStore(app.data_dir / "metadata.db")  # the next start
     restarted = AuditTrail(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -276,10 +276,10 @@ def test_a_failed_flush_loses_no_record(
         trail.close()
 
 
-def test_processes_sharing_a_chain_chain_each_others_pending_changes(tmp_path: Path) -> None:
-    """Two server processes (two stores and trails on one database): a change one of them
-    committed is chained by whichever appends next, before that one's own records, and the
-    chain stays whole."""
+def test_processes_sharing_a_chain_keep_it_whole(tmp_path: Path) -> None:
+    """Two server processes (two stores and trails on one database): each chains its changes'
+    records as they commit; a change left as a pending row (by an earlier version) is chained
+    by whichever appends next, before that one's own records; the chain stays whole."""
     from onshore.service.audit import capture
 
     path = tmp_path / "data" / "metadata.db"
@@ -292,29 +292,45 @@ def test_processes_sharing_a_chain_chain_each_others_pending_changes(tmp_path: P
     ]  # fmt: skip
 
     def change(n: int) -> tuple[object, ...]:
-        captured = (
+        return (
             capture.KIND, BASE_MS + n, 1, f"REQ{n}", f"k{n}", 3, 0,
             "s3", "PutObject", False, "10.0.0.1", "agent", "bucket", True, None,
             "user", "111111111111", "arn:p:iam::111111111111:user/alice", "AKID", "alice",
             200, None, None,
         )  # fmt: skip
-        return capture.pending_values(captured, '{"ETag":"abc"}', 0)
+
+    def staged(n: int) -> Callable[[sqlite3.Connection], None]:
+        return lambda c: trails[0].stage(change(n), '{"ETag":"abc"}', 0)
+
+    def pending(n: int) -> Callable[[sqlite3.Connection], None]:
+        captured = change(n)  # as an earlier version wrote it: shared values as JSON
+        shared = json.dumps(captured[capture.SHARED :])
+        values = (captured[0], shared, *captured[1 : capture.SHARED], '{"ETag":"abc"}', 0)
+        return lambda c: sql.pend(c, values)
 
     try:
-        stores[0].writer.submit(lambda c: sql.pend(c, change(1)))
-        stores[0].writer.submit(lambda c: sql.pend(c, change(2)))
+        stores[0].writer.submit(staged(1))  # chained as it commits
+        stores[0].writer.submit(pending(2))
         trails[1].later(_read(3))
-        assert trails[1].flush() == 3  # the other process's pending changes, then its read
-        stores[0].writer.submit(lambda c: sql.pend(c, change(4)))
-        trails[1].digest(final=True)  # a digest chains what is pending first
+        assert trails[1].flush() == 2  # the other process's pending change, then its read
+        stores[0].writer.submit(pending(4))
+        # the other process's change: its batch chains what is pending first
+        stores[1].writer.submit(lambda c: trails[1].stage(change(5), '{"ETag":"abc"}', 0))
+        trails[1].digest(final=True)
         with reading(path.parent) as conn:
             found = list(sql.events(conn, 1, sql.head(conn)[0]))
             assert conn.execute("SELECT COUNT(*) FROM audit_pending").fetchone()[0] == 0
             export(conn, tmp_path / "export")
 
-        assert [json.loads(e.event)["requestID"] for e in found] == ["REQ1", "REQ2", "R3", "REQ4"]
+        assert [json.loads(e.event)["requestID"] for e in found] == [
+            "REQ1",
+            "REQ2",
+            "R3",
+            "REQ4",
+            "REQ5",
+        ]
         report = verify(tmp_path / "export", load_public_key(trails[1].key.public_pem().encode()))
-        assert report.ok and report.records == 4, report.findings
+        assert report.ok and report.records == 5, report.findings
     finally:
         for trail in trails:
             trail.close()

@@ -9,8 +9,9 @@ signature, a presigned URL's credential or a body.
 
 **What the request path pays.** A request's values are *captured* (:func:`_capture`): a tuple
 of strings and numbers taken from the request, nothing rendered. A read's capture is buffered
-as it is; a change's is written with the change, in its savepoint, as a pending row, with the
-change's outcome. The flusher renders both (:mod:`onshore.service.audit.capture`).
+as it is, for the flusher; a change's is staged by the change's job, with the change's outcome,
+and appended to the chain when the writer's batch commits
+(:mod:`onshore.service.audit.capture`).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from onshore.s3api.http import Request
 from onshore.service.audit import capture
 from onshore.service.audit.events import HEADERS_ALLOWED, QUERY_ALLOWED
 from onshore.service.audit.trail import AuditTrail, Captured, Pending, Work, response_json
-from onshore.storage.sqlite import audit as sql
 from onshore.storage.sqlite.writer import JOB_WRAPPER
 
 __all__ = ["RequestAudit"]
@@ -69,8 +69,8 @@ class RequestAudit:
 
 
 class _RequestPending(Pending):
-    """An S3 request being handled: the record of a change it makes is written as a pending
-    row (its capture and the change's outcome), which the flusher renders and chains."""
+    """An S3 request being handled: the record of a change it makes (its capture and the
+    change's outcome) is staged with the change and chained when the change's batch commits."""
 
     __slots__ = ("req", "started")
 
@@ -90,9 +90,9 @@ class _RequestPending(Pending):
 
 
 class _Change:
-    """A change an S3 request submits to the writer, wrapped: the change, then its record as
-    a pending row, in the change's savepoint (one object rather than a closure and its cells:
-    fewer for the garbage collector on every write)."""
+    """A change an S3 request submits to the writer, wrapped: the change, then its record
+    staged for the end of the batch, in the change's savepoint (one object rather than a
+    closure and its cells: fewer for the garbage collector on every write)."""
 
     __slots__ = ("work", "pending", "captured")
 
@@ -106,8 +106,8 @@ class _Change:
         pending = self.pending
         captured = self.captured
         response = response_json(result, captured[capture.KEY])
-        sql.pend(conn, capture.pending_values(captured, response, pending.changes))
-        pending.pended()
+        pending._trail.stage(captured, response, pending.changes)
+        pending.changes += 1
         return result
 
 

@@ -12,13 +12,17 @@ numbers, None and tuples of those, laid out as:
   (a tuple of name/value pairs, or None), principal kind, account, ARN, access key, user name,
   status, error code, error message.
 
-A read's capture waits in the trail's buffer (:meth:`~.trail.AuditTrail.capture`); a change's
-is written with the change, in its transaction, as a *pending* row (:func:`pending_values`):
-the group's values as JSON (made once per group) and the request's own values as columns.
-Either way the flusher renders it (:func:`captured_rows`), from its group's template
-(:func:`~.render.record_template`, made for the first record of a group and kept), hashes it
-and appends it to the chain, many records at a time: the per-record work is a few string
-joins, done in one warm loop rather than scattered over the request path.
+A read's capture waits in the trail's buffer (:meth:`~.trail.AuditTrail.capture`) and the
+flusher renders it (:func:`captured_rows`); a change's is staged by the change's job, with the
+change's outcome, and rendered at the end of the writer's batch (:func:`staged_rows`), just
+before the batch commits. Either way a record is made from its group's template
+(:func:`~.render.record_template`, made for the first record of a group and kept), hashed and
+appended to the chain many records at a time: the per-record work is a few string joins, done
+in one warm loop rather than scattered over the request path.
+
+Before changes' records were staged, each was written in the change's transaction as a
+*pending* row (the group's values as JSON, the request's own values as columns) for the flusher
+to render later; :func:`pending_rows` still renders the rows a crash of such a version left.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ __all__ = [
     "SIZE",
     "captured_rows",
     "pending_rows",
-    "pending_values",
+    "staged_rows",
 ]
 
 KIND = "s3"
@@ -52,9 +56,6 @@ _MISSING = object()
 
 # Per (partition, region): each group's template (None: none could be made, rendered whole).
 _templates: dict[tuple[str, str], dict[tuple[Any, ...], Template | None]] = {}
-# Each group's values as JSON, for pending rows.
-_shared_json: dict[tuple[Any, ...], str] = {}
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def captured_rows(
@@ -103,20 +104,20 @@ def captured_rows(
 _new_row: Any = functools.partial(tuple.__new__, AuditRow)  # AuditRow(*values), minus a frame
 
 
-def pending_values(captured: Sequence[Any], response: str, index: int) -> tuple[Any, ...]:
-    """The columns of the pending row of a change (see :func:`~onshore.storage.sqlite.audit.
-    pend`): kind, the group's values as JSON, the request's own values, response, index."""
-    shared = tuple(captured[SHARED:])
-    text = _shared_json.get(shared)
-    if text is None:
-        if len(_shared_json) >= _TEMPLATES_MAX:
-            _shared_json.clear()
-        text = _shared_json[shared] = _encode(shared)
-    return (captured[0], text, *captured[1:SHARED], response, index)
+def staged_rows(
+    staged: Sequence[tuple[Sequence[Any], str, int]], partition: str, region: str
+) -> list[AuditRow]:
+    """The rows of changes' records as their jobs staged them: each change's capture, its
+    response elements (JSON) and its index among the request's changes."""
+    return [
+        _row(tuple(captured[SHARED:]), partition, region, response, index, *captured[1:SHARED])
+        for captured, response, index in staged
+    ]
 
 
 def pending_rows(rows: Sequence[Sequence[Any]], partition: str, region: str) -> list[AuditRow]:
-    """The rows of pending changes (the columns :func:`pending_values` made, as read back)."""
+    """The rows of pending changes (``audit_pending``, as read back: kind, the group's values
+    as JSON, the request's own values, response, index)."""
     made = []
     decoded: dict[str, tuple[Any, ...]] = {}
     for row in rows:

@@ -10,13 +10,14 @@ Two paths, chosen by what a record is about:
   cannot be written, the change is rolled back too. Either both are durable or neither: there is
   no change without its record and no record without its change. A request that changes several
   things (``DeleteObjects``) writes one record per change (``additionalEventData.changeIndex``).
-  An S3 change's record is written as a *pending* row (:mod:`.capture`: the request's values,
-  not yet rendered), which the flusher renders and appends to the chain within
-  ``audit_flush_interval`` — together with every other process's pending rows, in the order
-  their changes committed. Whatever appends to the chain (the flusher, a record written whole
-  by the admin API or the CLI, a digest) first takes the pending rows, so the chain keeps the
-  changes' commit order; after a crash the next start chains what is left. Other planes' changes
-  (admin API, CLI) are rendered and appended whole, in their savepoint.
+  An S3 change's record is *staged* by the change's job (:meth:`AuditTrail.stage`: the
+  request's values, not yet rendered) and the writer appends the records its batch staged to
+  the chain just before the batch's ``COMMIT`` (:meth:`GroupCommitWriter.stage`): rendered and
+  hashed in one loop for the batch, in the same transaction, under the cross-process writer
+  lock, so the chain keeps the changes' commit order. Other planes' changes (admin API, CLI)
+  are rendered and appended whole, in their savepoint. (Versions before staging wrote each
+  change's record as a *pending* row for the flusher to chain; whatever appends to the chain
+  still takes such rows first, and a start chains what a crash left of them.)
 * **Everything else is buffered.** Reads, and requests that changed nothing (refused, failed,
   or no-ops), are recorded after the response: their values are appended to an in-memory list
   (the only work on the request path) and a flusher thread appends them to the chain every
@@ -106,12 +107,6 @@ class Pending:
         assert self._facts is not None
         return self._facts()
 
-    def pended(self) -> None:
-        """A change of this request wrote its record as a pending row (on the writer thread):
-        the next flush chains it."""
-        self._trail.pended = True
-        self.changes += 1
-
     def __call__(self, work: Work) -> Work:
         """``work`` followed by the append of its record to the chain, rendered whole, in the
         same savepoint. The record is rendered here, on the caller's thread, with a placeholder
@@ -172,9 +167,9 @@ class AuditTrail:
         self._buffer: list[Facts] = []
         self._captured: list[Any] = []  # the values of buffered captures, end to end
         self._unsent: list[sql.AuditRow] = []  # rendered, but their append failed: retried
-        self.pended = False  # a change's record was written as a pending row since the flush
         self._swap = threading.Lock()
         self.key = load_key(writer, wrapper)
+        writer.before_commit = self._append_staged
         writer.submit(self._recover)
         self._stop = threading.Event()
         self._closed = False
@@ -210,6 +205,18 @@ class AuditTrail:
         with self._swap:  # not lost to a flush that swaps the list between lookup and append
             self._captured += captured
 
+    def stage(self, captured: Captured, response: str, index: int) -> None:
+        """From a change's job, on the writer thread: the change's record (its request's
+        capture, the change's response elements as JSON, its index among the request's
+        changes) is appended to the chain when the job's batch commits, or not at all if the
+        job fails."""
+        self._writer.stage((captured, response, index))
+
+    def _append_staged(self, conn: sqlite3.Connection, staged: list[Any]) -> None:
+        """The writer's ``before_commit`` hook: chain the records its batch's changes staged."""
+        rows = capture.staged_rows(staged, self.partition, self.region)
+        append(conn, rows, self.alg, self.link, self.partition, self.region)
+
     def later(self, facts: Facts) -> None:
         """Buffer a record; the flusher appends it within ``audit_flush_interval``."""
         with self._swap:  # not lost to a flush that swaps the list between lookup and append
@@ -225,8 +232,7 @@ class AuditTrail:
         with self._swap:
             taken, self._buffer = self._buffer, []
             captured, self._captured = self._captured, []
-            pended, self.pended = self.pended, False
-        if not taken and not captured and not pended and not self._unsent:
+        if not taken and not captured and not self._unsent:
             return 0
         rows, self._unsent = self._unsent, []
         partition, region, size = self.partition, self.region, capture.SIZE
@@ -242,7 +248,7 @@ class AuditTrail:
         # hold the writer, and every request's write queued behind it, for tens of milliseconds.
         appended = start = 0
         try:
-            while start < len(rows) or start == 0:  # one job even without rows: pending changes
+            while start < len(rows):
                 chunk = rows[start : start + _APPEND_CHUNK]
 
                 def job(conn: sqlite3.Connection, chunk: list[sql.AuditRow] = chunk) -> int:
@@ -254,7 +260,6 @@ class AuditTrail:
         except Exception:  # the failed chunk was not committed: it and the rest wait for the next
             with self._swap:
                 self._unsent = rows[start:] + self._unsent
-                self.pended = self.pended or pended
                 lost = len(self._unsent) - _UNSENT_MAX
                 if lost > 0:  # the database refuses writes for long: memory is not unbounded
                     del self._unsent[_UNSENT_MAX:]

@@ -28,6 +28,13 @@ turns contention into long stalls. So each writer first takes an exclusive ``flo
 file beside the database: a blocked writer sleeps in the kernel and wakes the moment the other
 releases it, and meanwhile its queue fills, so its next batch is larger.
 
+A job may also *stage* values for the end of its batch (:meth:`GroupCommitWriter.stage`, from
+the writer thread): just before ``COMMIT``, the writer hands every value staged by the batch's
+successful jobs to its ``before_commit`` hook, in the same transaction. A job rolled back to its
+savepoint takes its staged values with it. The audit trail uses this to append the records of a
+batch's changes to its hash chain in one step, atomically with the changes; if the hook fails,
+the whole batch fails, so there is never a change without its record.
+
 If SQLite abandons the transaction itself (it does on some I/O errors, such as a full disk), the
 jobs that had already run in it are failed with that error and the rest of the batch starts over
 in a fresh transaction.
@@ -190,6 +197,8 @@ class GroupCommitWriter:
         self._queue: queue.SimpleQueue[_Runnable | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
+        self._staged: list[Any] = []  # values staged by the current batch's jobs (see stage())
+        self.before_commit: Callable[[sqlite3.Connection, list[Any]], None] | None = None
         self.batches = 0  # commits so far (for tests and metrics)
         self.jobs = 0
         self._thread = threading.Thread(target=self._loop, name="onshore-sqlite-writer")
@@ -213,6 +222,11 @@ class GroupCommitWriter:
         if delivery is not None:
             return None  # type: ignore[return-value]  # the outcome is delivered to the future
         return job.wait()
+
+    def stage(self, value: Any) -> None:
+        """From a job, on the writer thread: hand ``value`` to :attr:`before_commit` at the end
+        of this batch, unless the job fails (see the module docstring)."""
+        self._staged.append(value)
 
     def close(self) -> None:
         """Finish every queued job, stop the thread, close the connection. Idempotent."""
@@ -275,6 +289,7 @@ class GroupCommitWriter:
         if not batch:
             return
         conn = self._conn
+        self._staged.clear()  # what jobs of an abandoned transaction staged went with it
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
@@ -289,6 +304,10 @@ class GroupCommitWriter:
                 _settle([*ran, job], failure)
                 self._commit_batch(batch[index + 1 :])
                 return
+        if self._staged:
+            staged, self._staged = self._staged, []
+            if self.before_commit is not None:
+                self.before_commit(conn, staged)  # raising fails the batch (see _loop)
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as error:
@@ -304,11 +323,13 @@ class GroupCommitWriter:
     def _run_in_savepoint(self, job: _Runnable) -> BaseException | None:
         """Run one job in its own savepoint; on failure roll back to it and fail the job."""
         conn = self._conn
+        staged = len(self._staged)
         conn.execute("SAVEPOINT job")
         try:
             job.run(conn)
         except Exception as error:
             job.fail(error)
+            del self._staged[staged:]
             if conn.in_transaction:
                 conn.execute("ROLLBACK TO job")
                 conn.execute("RELEASE job")
