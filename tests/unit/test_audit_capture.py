@@ -190,6 +190,31 @@ def test_pending_changes_left_by_a_crash_are_chained_at_the_next_start(
         store.close()
 
 
+def test_a_change_is_searchable_after_the_flush_or_a_restart(app: App) -> None:
+    """A change's record is chained with the change; its search row comes with the next flush
+    (one per group of records), or, if the process dies first, with the next start."""
+    assert app.call("PUT", "/bucket") == 200
+    assert app.call("PUT", "/bucket/k1", b"one") == 200
+    assert app.call("PUT", "/bucket/k2", b"two") == 200
+    with reading(app.data_dir) as conn:
+        assert list(search(conn, Filters(key_prefix="k"))) == []  # chained, not yet indexed
+    app.trail.flush()
+    with reading(app.data_dir) as conn:
+        assert [e.seq for e in search(conn, Filters(key_prefix="k"))] == [2, 3]
+    assert app.call("PUT", "/bucket/k3", b"three") == 200  # the process "dies" after this
+    store = SqliteMetadataStore(app.data_dir / "metadata.db")  # the next start
+    restarted = AuditTrail(
+        store.writer, load_root_key(app.data_dir), partition="onshore", region=REGION
+    )
+    try:
+        store.writer.submit(lambda conn: None)  # after the start's repair job
+        with reading(app.data_dir) as conn:
+            assert [e.seq for e in search(conn, Filters(key_prefix="k"))] == [2, 3, 4]
+    finally:
+        restarted.close()
+        store.close()
+
+
 def test_a_failed_change_is_recorded_with_its_error(app: App) -> None:
     assert app.call("PUT", "/bucket") == 200
     assert app.call("PUT", "/bucket") == 409  # BucketAlreadyOwnedByYou: nothing changed

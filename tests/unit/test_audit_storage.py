@@ -102,8 +102,12 @@ def test_records_made_from_templates_read_back_exactly(store: SqliteMetadataStor
             text = "".join(p + v for p, v in zip(template, values, strict=False)) + template[-1]
         rows.append(row(n)._replace(event=text, template=template, values=values))
     assert len(rows) == BLOCK_SIZE
-    store.writer.submit(lambda conn: sql.append(conn, rows, "sha256", link))
+    small = sql.COMPRESS_FROM - 1  # a writer batch's few changes: a block stored uncompressed
+    store.writer.submit(lambda conn: sql.append(conn, rows[:small], "sha256", link))
+    store.writer.submit(lambda conn: sql.append(conn, rows[small:], "sha256", link))
     conn = store._conn()  # noqa: SLF001
+    kinds = [type(t) for (t,) in conn.execute("SELECT events FROM audit_blocks ORDER BY first_seq")]
+    assert kinds[0] is str and kinds[1] is bytes
     stored = list(sql.events(conn, 1, len(rows)))
     assert [e.event for e in stored] == [r.event for r in rows]
     prev = sql.GENESIS

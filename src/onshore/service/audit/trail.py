@@ -167,6 +167,8 @@ class AuditTrail:
         self._buffer: list[Facts] = []
         self._captured: list[Any] = []  # the values of buffered captures, end to end
         self._unsent: list[sql.AuditRow] = []  # rendered, but their append failed: retried
+        # (seq, row) of changes' records chained as they committed, whose search rows are due
+        self._unindexed: list[tuple[int, sql.AuditRow]] = []
         self._swap = threading.Lock()
         self.key = load_key(writer, wrapper)
         writer.before_commit = self._append_staged
@@ -212,10 +214,25 @@ class AuditTrail:
         job fails."""
         self._writer.stage((captured, response, index))
 
-    def _append_staged(self, conn: sqlite3.Connection, staged: list[Any]) -> None:
-        """The writer's ``before_commit`` hook: chain the records its batch's changes staged."""
+    def _append_staged(
+        self, conn: sqlite3.Connection, staged: list[Any]
+    ) -> Callable[[], None] | None:
+        """The writer's ``before_commit`` hook: chain the records its batch's changes staged.
+        Their search rows wait for the next flush (with the reads', one row per group for a
+        second of records rather than one per batch: a search row is an insert into seven
+        B-trees); a crash before it leaves them to the repair at the next start."""
         rows = capture.staged_rows(staged, self.partition, self.region)
-        append(conn, rows, self.alg, self.link, self.partition, self.region)
+        pending = sql.take_pending(conn)  # an earlier version's: chained first, and indexed now
+        if pending:
+            earlier = capture.pending_rows(pending, self.partition, self.region)
+            append(conn, earlier, self.alg, self.link, self.partition, self.region)
+        entries = list(enumerate(rows, sql.append(conn, rows, self.alg, self.link)))
+
+        def committed() -> None:
+            with self._swap:
+                self._unindexed += entries
+
+        return committed
 
     def later(self, facts: Facts) -> None:
         """Buffer a record; the flusher appends it within ``audit_flush_interval``."""
@@ -232,6 +249,17 @@ class AuditTrail:
         with self._swap:
             taken, self._buffer = self._buffer, []
             captured, self._captured = self._captured, []
+            unindexed, self._unindexed = self._unindexed, []
+        if unindexed:
+            try:
+                self._writer.submit(lambda conn: sql.index(conn, unindexed))
+            except Exception:
+                with self._swap:
+                    self._unindexed = unindexed + self._unindexed
+                    del self._unindexed[_UNSENT_MAX:]  # lost search rows are rebuilt at start
+                    self._buffer = taken + self._buffer
+                    self._captured = captured + self._captured
+                raise
         if not taken and not captured and not self._unsent:
             return 0
         rows, self._unsent = self._unsent, []

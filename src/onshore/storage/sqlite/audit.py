@@ -6,12 +6,14 @@ is read and extended in the same transaction, while the writer holds the cross-p
 two server processes can never both append after the same head. The readers take any connection
 (the CLI opens the database read-only while the server runs: WAL lets it).
 
-**Blocks.** Records are stored in blocks of consecutive records (``audit_blocks``): a state
-change's record is a block of one, inserted in the change's own transaction; the records the
-flusher appends together (reads, failures) share blocks of up to :data:`BLOCK_RECORDS`. Such
-a block stores what its records share once: a record rendered from its group's template is
-stored as the template's number and the record's own values (time, ids, key, bytes), the
-template once per block (:func:`_packed`); the result is compressed (zlib). One row per block,
+**Blocks.** Records are stored in blocks of consecutive records (``audit_blocks``): the
+records of the state changes one writer batch commits share a block, inserted in the batch's
+own transaction (a lone change's record is a block of one, stored as it is); the records the
+flusher appends together (reads, failures) share blocks of up to :data:`BLOCK_RECORDS`. A
+block of several stores what its records share once: a record rendered from its group's
+template is stored as the template's number and the record's own values (time, ids, key,
+bytes), the template once per block (:func:`_packed`); the result is compressed (zlib) unless
+the block is small (:data:`COMPRESS_FROM`). One row per block,
 not per record, is what keeps the trail's storage cost per request small, and a block a few
 bytes a record is what keeps its CPU small (compressing reads every byte it is given). A block
 gives back each record's canonical JSON exactly as hashed, and keeps each record's hash, so a
@@ -66,6 +68,10 @@ GENESIS = bytes(32)
 
 BLOCK_RECORDS = 256
 """Most records in one block (a search or an export reads a block whole to find one record)."""
+
+COMPRESS_FROM = 16
+"""Blocks of fewer records are stored uncompressed: a writer batch's few changes make such
+blocks, and setting up a zlib stream costs more than the few hundred bytes it would save."""
 
 GROUP_SPAN_MS = 60_000
 """The times of a search row's records fall in one window of this length (aligned on it), so a
@@ -169,11 +175,17 @@ def append(conn: sqlite3.Connection, rows: Sequence[AuditRow], alg: str, link: L
                 prev,
                 block_prev,
                 b"".join(hashes),
-                zlib.compress(_packed(block).encode("utf-8"), 1),
+                _stored_text(block),
             ),
         )
         seq += len(block)
     return first
+
+
+def _stored_text(block: Sequence[AuditRow]) -> str | bytes:
+    """A block's ``events`` column: its packed text, compressed unless the block is small."""
+    text = _packed(block)
+    return text if len(block) < COMPRESS_FROM else zlib.compress(text.encode("utf-8"), 1)
 
 
 # The text of a block of several records, before compression. Canonical JSON has no raw control

@@ -33,7 +33,8 @@ the writer thread): just before ``COMMIT``, the writer hands every value staged 
 successful jobs to its ``before_commit`` hook, in the same transaction. A job rolled back to its
 savepoint takes its staged values with it. The audit trail uses this to append the records of a
 batch's changes to its hash chain in one step, atomically with the changes; if the hook fails,
-the whole batch fails, so there is never a change without its record.
+the whole batch fails, so there is never a change without its record. The hook may return a
+callable, called once the batch has committed (and not if the commit fails).
 
 If SQLite abandons the transaction itself (it does on some I/O errors, such as a full disk), the
 jobs that had already run in it are failed with that error and the rest of the batch starts over
@@ -133,6 +134,9 @@ def delivering_to(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any]) 
         _DELIVERY.reset(token)
 
 
+BeforeCommit = Callable[[sqlite3.Connection, list[Any]], Callable[[], None] | None]
+"""The hook a batch's staged values go to, in its transaction (see the module docstring)."""
+
 JobWrapper = Callable[[Callable[[sqlite3.Connection], Any]], Callable[[sqlite3.Connection], Any]]
 JOB_WRAPPER: ContextVar[JobWrapper | None] = ContextVar("onshore_writer_job_wrapper", default=None)
 """When set (per request, by the audit trail), :meth:`GroupCommitWriter.submit` passes each job
@@ -198,7 +202,7 @@ class GroupCommitWriter:
         self._lock = threading.Lock()
         self._closed = False
         self._staged: list[Any] = []  # values staged by the current batch's jobs (see stage())
-        self.before_commit: Callable[[sqlite3.Connection, list[Any]], None] | None = None
+        self.before_commit: BeforeCommit | None = None
         self.batches = 0  # commits so far (for tests and metrics)
         self.jobs = 0
         self._thread = threading.Thread(target=self._loop, name="onshore-sqlite-writer")
@@ -304,10 +308,11 @@ class GroupCommitWriter:
                 _settle([*ran, job], failure)
                 self._commit_batch(batch[index + 1 :])
                 return
+        committed = None
         if self._staged:
             staged, self._staged = self._staged, []
             if self.before_commit is not None:
-                self.before_commit(conn, staged)  # raising fails the batch (see _loop)
+                committed = self.before_commit(conn, staged)  # raising fails the batch
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as error:
@@ -315,6 +320,9 @@ class GroupCommitWriter:
                 conn.execute("ROLLBACK")
             for job in ran:
                 job.fail(error)
+        else:
+            if committed is not None:
+                committed()
         self.batches += 1
         self.jobs += len(batch)
         for job in batch:
