@@ -283,7 +283,7 @@ def test_a_failed_flush_loses_no_record(
 def test_processes_sharing_a_chain_keep_it_whole(tmp_path: Path) -> None:
     """Two server processes (two stores and trails on one database): each chains its changes'
     records as they commit; a change left as a pending row (by an earlier version) is chained
-    by whichever appends next, before that one's own records; the chain stays whole."""
+    by the next flush or digest, before their own records; the chain stays whole."""
     from onshore.service.audit import capture
 
     path = tmp_path / "data" / "metadata.db"
@@ -317,10 +317,9 @@ def test_processes_sharing_a_chain_keep_it_whole(tmp_path: Path) -> None:
         stores[0].writer.submit(pending(2))
         trails[1].later(_read(3))
         assert trails[1].flush() == 2  # the other process's pending change, then its read
-        stores[0].writer.submit(pending(4))
-        # the other process's change: its batch chains what is pending first
-        stores[1].writer.submit(lambda c: trails[1].stage(change(5), '{"ETag":"abc"}', 0))
-        trails[1].digest(final=True)
+        stores[1].writer.submit(lambda c: trails[1].stage(change(4), '{"ETag":"abc"}', 0))
+        stores[0].writer.submit(pending(5))
+        trails[1].digest(final=True)  # a digest chains what is pending first
         with reading(path.parent) as conn:
             found = list(sql.events(conn, 1, sql.head(conn)[0]))
             assert conn.execute("SELECT COUNT(*) FROM audit_pending").fetchone()[0] == 0

@@ -16,8 +16,8 @@ Two paths, chosen by what a record is about:
   hashed in one loop for the batch, in the same transaction, under the cross-process writer
   lock, so the chain keeps the changes' commit order. Other planes' changes (admin API, CLI)
   are rendered and appended whole, in their savepoint. (Versions before staging wrote each
-  change's record as a *pending* row for the flusher to chain; whatever appends to the chain
-  still takes such rows first, and a start chains what a crash left of them.)
+  change's record as a *pending* row for the flusher to chain; the flusher and digests still
+  take such rows first, and a start chains what a crash left of them.)
 * **Everything else is buffered.** Reads, and requests that changed nothing (refused, failed,
   or no-ops), are recorded after the response: their values are appended to an in-memory list
   (the only work on the request path) and a flusher thread appends them to the chain every
@@ -220,12 +220,11 @@ class AuditTrail:
         """The writer's ``before_commit`` hook: chain the records its batch's changes staged.
         Their search rows wait for the next flush (with the reads', one row per group for a
         second of records rather than one per batch: a search row is an insert into seven
-        B-trees); a crash before it leaves them to the repair at the next start."""
+        B-trees); a crash before it leaves them to the repair at the next start. (Pending rows
+        of an earlier version are not looked for here, which would cost every batch a query:
+        the start chains those a crash left, and each flush those of an earlier version's
+        process still sharing the database.)"""
         rows = capture.staged_rows(staged, self.partition, self.region)
-        pending = sql.take_pending(conn)  # an earlier version's: chained first, and indexed now
-        if pending:
-            earlier = capture.pending_rows(pending, self.partition, self.region)
-            append(conn, earlier, self.alg, self.link, self.partition, self.region)
         entries = list(enumerate(rows, sql.append(conn, rows, self.alg, self.link)))
 
         def committed() -> None:
