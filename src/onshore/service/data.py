@@ -2,9 +2,10 @@
 
 Writing streams: the body is read from the client in pieces, hashed (MD5 for the ETag) and
 written to a new blob in ~1 MiB batches on the I/O pool, with the next batch received while the
-previous one is written. A batch is the list of pieces as received: they are hashed and sealed
-one by one and each sealed segment written as it is made, so a write in progress holds its
-batch and one segment, not copies of the whole batch. Bodies that end up no larger than
+previous one is written. A batch is the list of pieces as received: they are hashed one by
+one and, when encrypting, sealed one by one into a reused buffer (``segments.scratch``) that is
+written with one call, so a write in progress holds its batch and that buffer, not fresh copies
+of the batch. Bodies that end up no larger than
 ``inline_threshold`` never touch the filesystem: they are returned inline, to be committed
 inside the metadata row. A blob is fsynced and renamed into place before its id is returned, so
 the metadata commit that follows is the moment the object exists; on any failure, including
