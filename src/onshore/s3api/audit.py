@@ -103,11 +103,8 @@ class _Change:
 
     def __call__(self, conn: sqlite3.Connection) -> Any:
         result = self.work(conn)
-        pending = self.pending
         captured = self.captured
-        response = response_json(result, captured[capture.KEY])
-        pending._trail.stage(captured, response, pending.changes)
-        pending.changes += 1
+        self.pending.stage(captured, response_json(result, captured[capture.KEY]))
         return result
 
 

@@ -107,6 +107,12 @@ class Pending:
         assert self._facts is not None
         return self._facts()
 
+    def stage(self, captured: Captured, response: str) -> None:
+        """From a change's job, on the writer thread: stage the change's record (see
+        :meth:`AuditTrail.stage`) as this request's next change."""
+        self._trail.stage(captured, response, self.changes)
+        self.changes += 1
+
     def __call__(self, work: Work) -> Work:
         """``work`` followed by the append of its record to the chain, rendered whole, in the
         same savepoint. The record is rendered here, on the caller's thread, with a placeholder
