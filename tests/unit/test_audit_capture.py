@@ -23,12 +23,12 @@ from botocore.credentials import Credentials  # type: ignore[import-untyped]
 
 from onshore.app import build
 from onshore.config import load
-from onshore.service.audit import capture
 from onshore.service.audit.reader import Filters, reading, search
 from onshore.service.audit.trail import AuditTrail
 from onshore.service.rootkey import load_root_key
 from onshore.storage.sqlite import SqliteMetadataStore
 from onshore.storage.sqlite import audit as sql
+from tests.unit import legacy_audit
 
 AK, SK, REGION = "audit-test", "audit-test-secret", "local-1"
 
@@ -162,8 +162,7 @@ def test_pending_changes_left_by_a_crash_are_chained_at_the_next_start(
 
     def pend(conn: Any) -> None:
         for captured, response, index in staged:
-            shared = json.dumps(captured[capture.SHARED :])
-            sql.pend(conn, (captured[0], shared, *captured[1 : capture.SHARED], response, index))
+            legacy_audit.pend(conn, captured, response, index)
 
     app.trail._writer.submit(pend)
     assert app.pending() == 5  # the process "dies" here: nothing flushed

@@ -20,6 +20,7 @@ from onshore.service.audit.verify import verify
 from onshore.service.rootkey import LocalRootKey
 from onshore.storage.sqlite import SqliteMetadataStore, schema
 from onshore.storage.sqlite import audit as sql
+from tests.unit import legacy_audit
 
 BASE_MS = 1_790_000_000_000
 
@@ -307,10 +308,7 @@ def test_processes_sharing_a_chain_keep_it_whole(tmp_path: Path) -> None:
         return lambda c: trails[0].stage(change(n), '{"ETag":"abc"}', 0)
 
     def pending(n: int) -> Callable[[sqlite3.Connection], None]:
-        captured = change(n)  # as an earlier version wrote it: shared values as JSON
-        shared = json.dumps(captured[capture.SHARED :])
-        values = (captured[0], shared, *captured[1 : capture.SHARED], '{"ETag":"abc"}', 0)
-        return lambda c: sql.pend(c, values)
+        return lambda c: legacy_audit.pend(c, change(n), '{"ETag":"abc"}', 0)
 
     try:
         stores[0].writer.submit(staged(1))  # chained as it commits

@@ -220,9 +220,7 @@ class AuditTrail:
         job fails."""
         self._writer.stage((captured, response, index))
 
-    def _append_staged(
-        self, conn: sqlite3.Connection, staged: list[Any]
-    ) -> Callable[[], None] | None:
+    def _append_staged(self, conn: sqlite3.Connection, staged: list[Any]) -> Callable[[], None]:
         """The writer's ``before_commit`` hook: chain the records its batch's changes staged.
         Their search rows wait for the next flush (with the reads', one row per group for a
         second of records rather than one per batch: a search row is an insert into seven
@@ -249,23 +247,13 @@ class AuditTrail:
 
     # --- the flusher ----------------------------------------------------------------------------
     def flush(self) -> int:
-        """Append the pending changes' records and every buffered record now (one write job);
-        return how many records that made."""
+        """Append every buffered record now, with the search rows of the changes' records
+        chained since the last flush; return how many records that made."""
         with self._swap:
             taken, self._buffer = self._buffer, []
             captured, self._captured = self._captured, []
-            unindexed, self._unindexed = self._unindexed, []
-        if unindexed:
-            try:
-                self._writer.submit(lambda conn: sql.index(conn, unindexed))
-            except Exception:
-                with self._swap:
-                    self._unindexed = unindexed + self._unindexed
-                    del self._unindexed[_UNSENT_MAX:]  # lost search rows are rebuilt at start
-                    self._buffer = taken + self._buffer
-                    self._captured = captured + self._captured
-                raise
-        if not taken and not captured and not self._unsent:
+            due, self._unindexed = self._unindexed, []
+        if not taken and not captured and not self._unsent and not due:
             return 0
         rows, self._unsent = self._unsent, []
         partition, region, size = self.partition, self.region, capture.SIZE
@@ -281,18 +269,26 @@ class AuditTrail:
         # hold the writer, and every request's write queued behind it, for tens of milliseconds.
         appended = start = 0
         try:
-            while start < len(rows):
+            while start < len(rows) or due:
                 chunk = rows[start : start + _APPEND_CHUNK]
 
-                def job(conn: sqlite3.Connection, chunk: list[sql.AuditRow] = chunk) -> int:
+                def job(
+                    conn: sqlite3.Connection,
+                    chunk: list[sql.AuditRow] = chunk,
+                    due: list[tuple[int, sql.AuditRow]] = due,
+                ) -> int:
+                    sql.index(conn, due)
                     return append(conn, chunk, self.alg, self.link, partition, region)
 
                 appended += self._writer.submit(job)
+                due = []
                 start += _APPEND_CHUNK
             return appended
         except Exception:  # the failed chunk was not committed: it and the rest wait for the next
             with self._swap:
                 self._unsent = rows[start:] + self._unsent
+                self._unindexed = due + self._unindexed
+                del self._unindexed[_UNSENT_MAX:]  # search rows dropped here, a start rebuilds
                 lost = len(self._unsent) - _UNSENT_MAX
                 if lost > 0:  # the database refuses writes for long: memory is not unbounded
                     del self._unsent[_UNSENT_MAX:]

@@ -54,7 +54,6 @@ __all__ = [
     "index",
     "insert_digest",
     "insert_key",
-    "pend",
     "keys",
     "last_digest",
     "records",
@@ -250,18 +249,6 @@ def _unpacked(text: str) -> list[str]:
                 joined += (value, piece)
             records.append("".join(joined))
     return records
-
-
-_PEND = (
-    "INSERT INTO audit_pending (kind, shared, time_ms, duration_ms, request_id, object_key,"
-    " bytes_in, bytes_out, response, change_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-def pend(conn: sqlite3.Connection, values: Sequence[object]) -> None:
-    """Write a change's record as a pending row, in the change's transaction (the columns of
-    ``audit_pending`` but the id, in order; see the migration)."""
-    conn.execute(_PEND, values)
 
 
 def take_pending(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:

@@ -1,0 +1,21 @@
+"""Pending rows as versions before staged audit records wrote them (``audit_pending``): a
+change's capture, its group's values as JSON, the change's response and index. Today's code
+only reads and chains such rows; the tests write them to show it still does."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from onshore.service.audit.capture import SHARED
+
+
+def pend(conn: sqlite3.Connection, captured: Sequence[Any], response: str, index: int) -> None:
+    """Write ``captured``'s record as an earlier version did, in the caller's transaction."""
+    conn.execute(
+        "INSERT INTO audit_pending (kind, shared, time_ms, duration_ms, request_id, object_key,"
+        " bytes_in, bytes_out, response, change_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (captured[0], json.dumps(captured[SHARED:]), *captured[1:SHARED], response, index),
+    )
