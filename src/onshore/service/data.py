@@ -1,11 +1,15 @@
 """Moving object bytes: request body → blob (or inline), and blob → response body.
 
-Writing streams: the body is read from the client in pieces, hashed (MD5 for the ETag) and
-written to a new blob in ~1 MiB batches on the I/O pool, with the next batch received while the
-previous one is written. A batch is the list of pieces as received: they are hashed one by
-one and, when encrypting, sealed one by one into a reused buffer (``segments.scratch``) that is
-written with one call, so a write in progress holds its batch and that buffer, not fresh copies
-of the batch. Bodies that end up no larger than
+Writing streams: the body is read from the client in pieces and handled in ~1 MiB batches on
+the I/O pool by two jobs that run side by side, on two threads: one hashes the batch (MD5 for the
+ETag, and the default checksum), the other writes it to a new blob; meanwhile the event loop
+receives the next batch. Hashing and writing each take about as long as the other (MD5 runs at
+~600 MB/s on one core; copying into the page cache, sealing and the system calls add up to about
+the same), so splitting them nearly halves the time per batch of a large upload. A batch is the
+list of pieces as received: they are written with one gathering ``writev`` or, when encrypting,
+sealed one by one into a reused buffer (``segments.scratch``) that is written with one call, so
+a write in progress holds its batch and that buffer, not fresh copies of the batch. Bodies that
+end up no larger than
 ``inline_threshold`` never touch the filesystem: they are returned inline, to be committed
 inside the metadata row. A blob is fsynced and renamed into place before its id is returned, so
 the metadata commit that follows is the moment the object exists; on any failure, including
@@ -89,24 +93,46 @@ class _Digests:
         return Checksum(ChecksumAlgorithm.CRC64NVME, checksums.encode(self.crc.digest()))
 
 
-def _write_batch(
-    writer: BlobWriter, digests: _Digests, batch: list[bytes | bytearray], sealer: Sealer | None
-) -> None:
+def _hash_batch(digests: _Digests, batch: list[bytes | bytearray]) -> None:
+    for piece in batch:
+        digests.update(piece)
+
+
+def _write_batch(writer: BlobWriter, batch: list[bytes | bytearray], sealer: Sealer | None) -> None:
     if sealer is None:
-        data = batch[0] if len(batch) == 1 else b"".join(batch)  # one write call
-        digests.update(data)
-        writer.write(data)
+        writer.write_pieces(batch)  # one system call for the batch
         return
     buffer = segments.scratch.take(sealer.room_for(sum(len(piece) for piece in batch)))
     try:
         with memoryview(buffer) as out:
             written = 0
             for piece in batch:
-                digests.update(piece)
                 written += sealer.update_into(piece, out[written:])
             writer.write(out[:written])  # one write for the batch
     finally:
         segments.scratch.give(buffer)
+
+
+def _start(
+    blocking: Blocking,
+    digests: _Digests,
+    writer: BlobWriter,
+    batch: list[bytes | bytearray],
+    sealer: Sealer | None,
+) -> list[asyncio.Future[None]]:
+    """Hand ``batch`` to two threads: one hashes it, the other writes it."""
+    return [
+        asyncio.ensure_future(blocking(_hash_batch, digests, batch)),
+        asyncio.ensure_future(blocking(_write_batch, writer, batch, sealer)),
+    ]
+
+
+async def _finish(stages: list[asyncio.Future[None]]) -> None:
+    """Wait for the stages of a batch. Shielded: if the request is cancelled meanwhile, the
+    stages still run to their end, and the caller's cleanup waits for them before it aborts the
+    blob they write to."""
+    for stage in stages:
+        await asyncio.shield(stage)
 
 
 def _commit(writer: BlobWriter, sealer: Sealer | None) -> str:
@@ -133,7 +159,9 @@ async def store_stream(
     pending_size = 0
     total = 0
     writer: BlobWriter | None = None
-    in_flight: asyncio.Future[None] | None = None
+    # The hashing and the writing of the batch before the one being received (see the module
+    # docstring); both are awaited before the next batch is handed over, so each stays in order.
+    in_flight: list[asyncio.Future[None]] = []
     loop = asyncio.get_running_loop()
     try:
         while True:
@@ -149,14 +177,10 @@ async def store_stream(
                 if writer is None:
                     writer = await blocking(blobs.create)
                 batch, pending, pending_size = pending, [], 0
-                if in_flight is not None:
-                    await in_flight
-                in_flight = asyncio.ensure_future(
-                    blocking(_write_batch, writer, digests, batch, sealer)
-                )
-        if in_flight is not None:
-            await in_flight
-            in_flight = None
+                await _finish(in_flight)
+                in_flight = _start(blocking, digests, writer, batch, sealer)
+        await _finish(in_flight)
+        in_flight = []
         if writer is None and total <= inline_threshold:
             rest = b"".join(pending)
             checksums.update_on_loop((digests.md5, digests.crc), rest)
@@ -166,14 +190,16 @@ async def store_stream(
         if writer is None:
             writer = await blocking(blobs.create)
         if pending:
-            await blocking(_write_batch, writer, digests, pending, sealer)
+            in_flight = _start(blocking, digests, writer, pending, sealer)
+            await _finish(in_flight)
+            in_flight = []
         faults.point("store_stream.before_blob_commit")
         blob_id = await blocking(_commit, writer, sealer)
         checksum = digests.checksum(source.checksum)
         return StoredData(total, digests.md5.digest(), None, blob_id, checksum)
     except BaseException:
-        if in_flight is not None:
-            await asyncio.gather(in_flight, return_exceptions=True)
+        if in_flight:  # the writer is aborted only once no thread uses it any more
+            await asyncio.gather(*in_flight, return_exceptions=True)
         if writer is not None:
             doomed = writer
             loop.run_in_executor(None, doomed.abort)

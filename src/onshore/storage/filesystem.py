@@ -14,7 +14,8 @@ Durability, the order that makes "the metadata commit is the moment the object e
 
 1. ``create()`` opens ``tmp/<id>.part`` (``O_EXCL``); ``write()`` appends with ``os.write`` on
    the raw descriptor — no Python buffer, so big writes go straight to the kernel, and the whole
-   blob is never held in memory.
+   blob is never held in memory; ``write_pieces()`` hands a list of received pieces to one
+   ``os.writev``, so they are not first joined into one buffer.
 2. ``commit()`` fsyncs the file, renames it into its fan-out directory (created, and made
    durable in its parent, on first use), and fsyncs that directory so the rename itself survives
    a power cut. Only then does it return the id, for the caller to name in metadata.
@@ -30,7 +31,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -43,6 +44,7 @@ __all__ = ["FilesystemBlobStore", "FilesystemBlobWriter"]
 
 _BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _TEMP_SUFFIX = ".part"
+_IOV_MAX = 1024  # pieces one writev() may take (Linux's UIO_MAXIOV)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -86,6 +88,20 @@ class FilesystemBlobWriter:
         while view:
             written = os.write(fd, view)
             view = view[written:]
+
+    def write_pieces(self, pieces: Sequence[Buffer]) -> None:
+        iofaults.check("write")
+        fd = self._open_fd()
+        views = [memoryview(piece) for piece in pieces if len(piece)]
+        first = 0
+        while first < len(views):
+            # One system call for up to _IOV_MAX pieces; a short write resumes mid-piece.
+            written = os.writev(fd, views[first : first + _IOV_MAX])
+            while first < len(views) and written >= len(views[first]):
+                written -= len(views[first])
+                first += 1
+            if written:
+                views[first] = views[first][written:]
 
     def commit(self) -> str:
         fd = self._open_fd()

@@ -27,7 +27,7 @@ Contracts, which every implementation honours and ``tests/contract`` checks:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import BinaryIO, NamedTuple, Protocol
 
@@ -349,6 +349,11 @@ class BlobWriter(Protocol):
     blob_id: str
 
     def write(self, data: Buffer) -> None: ...
+
+    def write_pieces(self, pieces: Sequence[Buffer]) -> None:
+        """Append ``pieces`` in order, as one ``write`` of their concatenation would, but
+        without making that concatenation (a gathering write)."""
+        ...
 
     def commit(self) -> str: ...
 
