@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -49,13 +49,6 @@ def meta() -> MemoryMetadataStore:
     store = MemoryMetadataStore()
     store.create_bucket(Bucket("b", OWNER, "local-1", datetime.now(UTC)))
     return store
-
-
-@pytest.fixture
-def blocking() -> Iterator[Blocking]:
-    pool = Blocking(2)
-    yield pool
-    pool.shutdown()
 
 
 def control(

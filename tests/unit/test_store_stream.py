@@ -51,13 +51,6 @@ def _pieces(total: int) -> list[bytes]:
 
 
 @pytest.fixture
-def blocking() -> Iterator[Blocking]:
-    pool = Blocking(4)
-    yield pool
-    pool.shutdown()
-
-
-@pytest.fixture
 def blobs(tmp_path: Path) -> FilesystemBlobStore:
     return FilesystemBlobStore(tmp_path / "data")
 
