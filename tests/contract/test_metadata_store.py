@@ -39,6 +39,7 @@ from onshore.domain.models import (
     ChecksumType,
     MultipartUpload,
     ObjectVersion,
+    Removed,
     Segment,
     Versioning,
     WriteCondition,
@@ -244,12 +245,14 @@ def test_suspended_replaces_only_the_null_version(store: MetadataStore) -> None:
     store.set_versioning(name, ENABLED)
     store.put_object(obj(name, "k", "v1"))
     store.set_versioning(name, SUSPENDED)
-    result = store.put_object(obj(name, "k", "whatever", data=b"s1"))
+    result = store.put_object(obj(name, "k", "whatever", data=b"s1", etag="e" * 32))
     assert result.version is not None and result.version.version_id == NULL_VERSION
     assert result.freed_blobs == ("0" * 32,)
     assert versions_of(store, name, "k") == [(NULL_VERSION, True, False), ("v1", False, False)]
     again = store.put_object(obj(name, "k", "whatever", data=b"s2"))
-    assert again.removed is not None and again.removed.inline == b"s1"
+    assert again.removed == Removed("k", NULL_VERSION, True, False, "e" * 32, ())
+    current = store.get_object(name, "k")
+    assert current is not None and current.inline == b"s2"
     assert versions_of(store, name, "k") == [(NULL_VERSION, True, False), ("v1", False, False)]
 
 
@@ -258,7 +261,9 @@ def test_delete_in_unversioned_bucket_removes_the_object(store: MetadataStore) -
     store.put_object(obj(name, "k", blobs=("c" * 32,)))
     result = store.delete_object(name, "k", version_id=None, marker=marker(name, "k"))
     assert result.version is None
-    assert result.removed is not None and result.removed.key == "k"
+    assert result.removed == Removed(
+        "k", NULL_VERSION, True, False, obj(name, "k").etag, ("c" * 32,)
+    )
     assert result.freed_blobs == ("c" * 32,)
     assert store.get_object(name, "k") is None
     assert store.count_objects(name) == 0

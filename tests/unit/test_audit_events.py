@@ -146,6 +146,6 @@ def test_response_elements_written_directly_match_the_definition() -> None:
         ["k", 'o"ther\\'], ["", "null", "v1"], ["", "abc"], [False, True]
     ):
         version = ObjectVersion("b", key, version_id, now, etag=etag, is_delete_marker=marker)
-        results += [WriteResult(version), WriteResult(None, removed=version)]
+        results += [WriteResult(version), WriteResult(None, removed=version.as_removed())]
     for result in results:
         assert response_json(result, "k") == object_json(response_elements(result, "k"))

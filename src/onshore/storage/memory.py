@@ -41,6 +41,7 @@ from onshore.domain.models import (
     ObjectVersion,
     Part,
     PartPage,
+    Removed,
     TenantKey,
     UploadPage,
     Versioning,
@@ -300,10 +301,10 @@ class MemoryMetadataStore:
             headers=dict(version.headers),
             user_metadata=dict(version.user_metadata),
         )
-        removed: ObjectVersion | None = None
+        removed: Removed | None = None
         for index, old in enumerate(versions):
             if old.version_id == stored.version_id:
-                removed = replace(versions.pop(index), is_latest=index == 0)
+                removed = replace(versions.pop(index), is_latest=index == 0).as_removed()
                 break
         versions.insert(0, stored)
         state.versions[version.key] = versions
@@ -350,7 +351,7 @@ class MemoryMetadataStore:
                 del versions[index]
                 if not versions:
                     del state.versions[key]
-                removed = replace(version, is_latest=index == 0)
+                removed = replace(version, is_latest=index == 0).as_removed()
                 freed = self._unreferenced(version.blob_ids())
                 return WriteResult(version=None, freed_blobs=freed, removed=removed)
         return WriteResult(version=None)

@@ -27,6 +27,7 @@ from onshore.domain.models import (
     MultipartUpload,
     ObjectVersion,
     Part,
+    Removed,
     Segment,
     SseMode,
     Versioning,
@@ -200,6 +201,14 @@ def decode_version(bucket: str, row: VersionRow) -> ObjectVersion:
         segments=load_segments(segments),
         encryption=load_encryption(encryption),
     )
+
+
+def decode_removed(row: VersionRow) -> Removed:
+    """What a write reports of a version it removes, from its row (brief or full: the columns
+    read here are in both)."""
+    _, key, version_id, latest, marker, _, etag, *_, segments, _, _ = row
+    blobs = () if segments is None else tuple(str(s[0]) for s in json.loads(segments))
+    return Removed(key_text(key), version_id, bool(latest), bool(marker), etag, blobs)
 
 
 #: The columns of a listing entry, in the order of :class:`ListedVersion`'s fields; the

@@ -39,6 +39,7 @@ from onshore.domain.models import (
     MultipartUpload,
     ObjectVersion,
     Part,
+    Removed,
     Versioning,
     WriteCondition,
     WriteResult,
@@ -127,19 +128,31 @@ def put_bucket_config(conn: sqlite3.Connection, name: str, kind: str, document: 
 
 
 # --- versions -----------------------------------------------------------------------------------
-_V_COLUMNS = ", ".join(f"v.{c.strip()}" for c in codec.VERSION_COLUMNS.split(","))
-# One seek each: the bucket (id, versioning) and the key's latest version, or a given version;
-# the version columns are NULL when there is none. Also used by get_object.
-WITH_LATEST = (
-    f"SELECT b.id, b.versioning, {_V_COLUMNS} FROM buckets b"
-    " LEFT JOIN versions v ON v.bucket_id = b.id AND v.object_key = ?"
-    " WHERE b.name = ? ORDER BY v.seq DESC LIMIT 1"
-)
-WITH_VERSION = (
-    f"SELECT b.id, b.versioning, {_V_COLUMNS} FROM buckets b"
-    " LEFT JOIN versions v ON v.bucket_id = b.id AND v.object_key = ? AND v.version_id = ?"
-    " WHERE b.name = ?"
-)
+def _version_columns(*, brief: bool) -> str:
+    """``VERSION_COLUMNS`` of the ``v`` table; ``brief``: in the same places, but NULL for the
+    columns only a read uses (headers, metadata, checksum, inline body, encryption), so that a
+    write looking at the version it replaces or removes neither reads an inline body from its
+    overflow pages nor decodes what it reports nothing of (see ``Removed``)."""
+    read_only = {"headers", "user_metadata", "checksum", "inline_data", "encryption"}
+    columns = [c.strip() for c in codec.VERSION_COLUMNS.split(",")]
+    return ", ".join("NULL" if brief and c in read_only else f"v.{c}" for c in columns)
+
+
+def _locating(columns: str) -> tuple[str, str]:
+    """One seek each: the bucket (id, versioning) and the key's latest version, or a given
+    version; the version columns are NULL when there is none."""
+    return (
+        f"SELECT b.id, b.versioning, {columns} FROM buckets b"
+        " LEFT JOIN versions v ON v.bucket_id = b.id AND v.object_key = ?"
+        " WHERE b.name = ? ORDER BY v.seq DESC LIMIT 1",
+        f"SELECT b.id, b.versioning, {columns} FROM buckets b"
+        " LEFT JOIN versions v ON v.bucket_id = b.id AND v.object_key = ? AND v.version_id = ?"
+        " WHERE b.name = ?",
+    )
+
+
+_FULL = _locating(_version_columns(brief=False))  # for get_object
+_BRIEF = _locating(_version_columns(brief=True))  # for the writes here
 _BY_ID = (
     f"SELECT {codec.VERSION_COLUMNS} FROM versions"
     " WHERE bucket_id = ? AND object_key = ? AND version_id = ?"
@@ -153,13 +166,20 @@ _INSERT_VERSION = (
 
 
 def locate(
-    conn: sqlite3.Connection, bucket: str, key: bytes, version_id: str | None = None
+    conn: sqlite3.Connection,
+    bucket: str,
+    key: bytes,
+    version_id: str | None = None,
+    *,
+    brief: bool = True,
 ) -> tuple[int, Versioning, codec.VersionRow | None]:
-    """The bucket's id and versioning state, and the key's latest version (or ``version_id``)."""
+    """The bucket's id and versioning state, and the key's latest version (or ``version_id``);
+    ``brief`` (for writes): without the columns only a read uses, NULL in their places."""
+    with_latest, with_version = _BRIEF if brief else _FULL
     if version_id is None:
-        row = conn.execute(WITH_LATEST, (key, bucket)).fetchone()
+        row = conn.execute(with_latest, (key, bucket)).fetchone()
     else:
-        row = conn.execute(WITH_VERSION, (key, version_id, bucket)).fetchone()
+        row = conn.execute(with_version, (key, version_id, bucket)).fetchone()
     if row is None:
         raise NoSuchBucket(resource=bucket)
     return int(row[0]), Versioning(row[1]), None if row[2] is None else row[2:]
@@ -196,7 +216,7 @@ def _store(
         user_metadata=dict(version.user_metadata),
     )
     replaced = _same_id(conn, bucket_id, latest, version_id)
-    removed = None if replaced is None else _delete_row(conn, version.bucket, replaced)
+    removed = None if replaced is None else _delete_row(conn, replaced)
     if latest is not None and replaced is not latest:
         conn.execute("UPDATE versions SET is_latest = 0 WHERE seq = ?", (latest[0],))
     cursor = conn.execute(_INSERT_VERSION, codec.version_params(bucket_id, stored))
@@ -248,7 +268,7 @@ def delete_object(
     # is the version asked for.
     if row is None:
         return WriteResult(version=None)
-    removed = _delete_row(conn, bucket, row)
+    removed = _delete_row(conn, row)
     if removed.is_latest and versioning is not Versioning.UNVERSIONED:
         _promote(conn, bucket_id, raw)
     return WriteResult(
@@ -256,16 +276,16 @@ def delete_object(
     )
 
 
-def _delete_row(conn: sqlite3.Connection, bucket: str, row: codec.VersionRow) -> ObjectVersion:
-    version = codec.decode_version(bucket, row)
+def _delete_row(conn: sqlite3.Connection, row: codec.VersionRow) -> Removed:
+    removed = codec.decode_removed(row)
     conn.execute("DELETE FROM versions WHERE seq = ?", (row[0],))
-    blobs = version.blob_ids()
+    blobs = removed.blobs
     if blobs:
         conn.executemany(
             "DELETE FROM version_blobs WHERE blob_id = ? AND version_seq = ?",
             [(blob, row[0]) for blob in dict.fromkeys(blobs)],
         )
-    return version
+    return removed
 
 
 def _promote(conn: sqlite3.Connection, bucket_id: int, key: bytes) -> None:

@@ -260,7 +260,9 @@ class SqliteMetadataStore:
     def get_object(
         self, bucket: str, key: str, version_id: str | None = None
     ) -> ObjectVersion | None:
-        _, _, row = mutations.locate(self._conn(), bucket, codec.key_bytes(key), version_id)
+        _, _, row = mutations.locate(
+            self._conn(), bucket, codec.key_bytes(key), version_id, brief=False
+        )
         return None if row is None else codec.decode_version(bucket, row)
 
     def put_object(
