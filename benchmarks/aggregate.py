@@ -144,8 +144,9 @@ def markdown(c: Comparison, title: str, notes: Sequence[str] = ()) -> str:
         "",
         f"Machine: {m.get('cpus', '?')} CPUs ({m.get('cpu_model', '?')}), shared by the load "
         f"generator and the server; Python {m.get('python', '?')}; {m.get('platform', '?')}.",
-        f"Servers: {', '.join(c.servers)}, run interleaved ({' '.join(c.servers)}, repeated) for "
-        f"{c.rounds} rounds; each figure is the median over rounds (peak RSS: the maximum).",
+        f"Servers: {', '.join(c.servers)}, run interleaved ({' '.join(c.servers)}, the order "
+        f"rotated by one each round) for {c.rounds} rounds; each figure is the median over rounds "
+        "(peak RSS: the maximum).",
         f"Scale {c.meta.get('scale', '?')}, {c.meta.get('processes', '?')} client processes; "
         "see docs/benchmarks.md for the method.",
         "",

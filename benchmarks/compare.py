@@ -1,7 +1,9 @@
 """``benchmarks/compare``: onshore side by side with SeaweedFS and moto, on this machine.
 
-For each round, and for each server in turn (interleaved: A B C, A B C, ... so that drift in the
-machine's speed hits every server alike), start the server fresh on loopback with an empty data
+For each round, and for each server in turn (interleaved, so that drift in the machine's speed
+hits every server alike, and in an order rotated each round — A B C, B C A, C A B — so that no
+server always runs right after the same one: a server that writes gigabytes leaves the kernel
+writing them back during the next run), start the server fresh on loopback with an empty data
 directory, run ``onshore bench`` against it with ``--server-pid``, and stop it. Each round also
 measures the machine's limits (``--workloads limits``). Then write ``benchmarks/results/<date>/``:
 
@@ -57,6 +59,14 @@ def results_dir(base: Path) -> Path:
         path = base / f"{day}-{n}"
         n += 1
     return path
+
+
+def round_order(servers: list[str], rnd: int) -> list[str]:
+    """The servers in the order round ``rnd`` (from 1) runs them: rotated by one each round."""
+    if not servers:
+        return []
+    shift = (rnd - 1) % len(servers)
+    return servers[shift:] + servers[:shift]
 
 
 def bench_command(args: argparse.Namespace, extra: list[str]) -> list[str]:
@@ -201,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
                      "--out", str(limits_out)],
                 )  # fmt: skip
                 run_logged(command, log, per_run_timeout)
-            for name in servers:
+            for name in round_order(servers, rnd):
                 print(f"== round {rnd}: {name}", file=sys.stderr)
                 loads.append(os.getloadavg()[0])
                 try:

@@ -93,3 +93,19 @@ def test_charts_are_pngs(tmp_path: Path) -> None:
     written = charts.all_charts(_comparison(tmp_path), tmp_path / "charts")
     assert [p.name for p in written] == ["small.png", "list.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in written)
+
+
+def test_each_round_rotates_the_order_of_the_servers() -> None:
+    import compare  # noqa: PLC0415 - benchmarks/ is on the path only from here
+
+    servers = ["onshore", "onshore-plain", "seaweedfs"]
+    orders = [compare.round_order(servers, rnd) for rnd in range(1, 5)]
+    assert orders == [
+        ["onshore", "onshore-plain", "seaweedfs"],
+        ["onshore-plain", "seaweedfs", "onshore"],
+        ["seaweedfs", "onshore", "onshore-plain"],
+        ["onshore", "onshore-plain", "seaweedfs"],
+    ]
+    # over as many rounds as servers, each runs once in every position
+    assert all(sorted(column) == sorted(servers) for column in zip(*orders[:3], strict=True))
+    assert compare.round_order([], 2) == []
