@@ -215,7 +215,7 @@ def test_unversioned_overwrite_replaces_the_null_version(store: MetadataStore) -
     assert first.version is not None and first.version.version_id == NULL_VERSION
     second = store.put_object(obj(name, "k", "ignored-2", data=b"new"))
     assert second.freed_blobs == ("a" * 32,)
-    assert second.removed is not None and second.removed.blob_ids() == ("a" * 32,)
+    assert second.removed is not None and second.removed.blobs == ("a" * 32,)
     assert versions_of(store, name, "k") == [(NULL_VERSION, True, False)]
     got = store.get_object(name, "k")
     assert got is not None and got.inline == b"new"

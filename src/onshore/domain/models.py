@@ -364,9 +364,6 @@ class Removed(NamedTuple):
     etag: str
     blobs: tuple[str, ...]
 
-    def blob_ids(self) -> tuple[str, ...]:
-        return self.blobs
-
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:

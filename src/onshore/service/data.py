@@ -179,9 +179,7 @@ async def store_stream(
                 batch, pending, pending_size = pending, [], 0
                 await _finish(in_flight)
                 in_flight = _start(blocking, digests, writer, batch, sealer)
-        await _finish(in_flight)
-        in_flight = []
-        if writer is None and total <= inline_threshold:
+        if writer is None and total <= inline_threshold:  # (so no batch was handed over)
             rest = b"".join(pending)
             checksums.update_on_loop((digests.md5, digests.crc), rest)
             checksum = digests.checksum(source.checksum)
@@ -190,9 +188,10 @@ async def store_stream(
         if writer is None:
             writer = await blocking(blobs.create)
         if pending:
-            in_flight = _start(blocking, digests, writer, pending, sealer)
             await _finish(in_flight)
-            in_flight = []
+            in_flight = _start(blocking, digests, writer, pending, sealer)
+        await _finish(in_flight)
+        in_flight = []
         faults.point("store_stream.before_blob_commit")
         blob_id = await blocking(_commit, writer, sealer)
         checksum = digests.checksum(source.checksum)

@@ -308,7 +308,7 @@ class MemoryMetadataStore:
                 break
         versions.insert(0, stored)
         state.versions[version.key] = versions
-        freed = self._unreferenced(removed.blob_ids() if removed else ())
+        freed = self._unreferenced(removed.blobs if removed else ())
         return WriteResult(version=stored, freed_blobs=freed, removed=removed)
 
     def delete_object(

@@ -223,7 +223,7 @@ def _store(
     _link_blobs(conn, cursor.lastrowid, stored.blob_ids())
     if acl is not None and cursor.lastrowid is not None:
         acls.add_version_acl(conn, cursor.lastrowid, acl)
-    freed = unreferenced(conn, removed.blob_ids() if removed else ())
+    freed = unreferenced(conn, removed.blobs if removed else ())
     return WriteResult(version=stored, freed_blobs=freed, removed=removed)
 
 
@@ -271,19 +271,16 @@ def delete_object(
     removed = _delete_row(conn, row)
     if removed.is_latest and versioning is not Versioning.UNVERSIONED:
         _promote(conn, bucket_id, raw)
-    return WriteResult(
-        version=None, freed_blobs=unreferenced(conn, removed.blob_ids()), removed=removed
-    )
+    return WriteResult(version=None, freed_blobs=unreferenced(conn, removed.blobs), removed=removed)
 
 
 def _delete_row(conn: sqlite3.Connection, row: codec.VersionRow) -> Removed:
     removed = codec.decode_removed(row)
     conn.execute("DELETE FROM versions WHERE seq = ?", (row[0],))
-    blobs = removed.blobs
-    if blobs:
+    if removed.blobs:
         conn.executemany(
             "DELETE FROM version_blobs WHERE blob_id = ? AND version_seq = ?",
-            [(blob, row[0]) for blob in dict.fromkeys(blobs)],
+            [(blob, row[0]) for blob in dict.fromkeys(removed.blobs)],
         )
     return removed
 
