@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from onshore.storage import filesystem
 from onshore.storage.filesystem import FilesystemBlobStore
 from onshore.storage.ports import BlobStore, BlobWriter
 
@@ -89,6 +90,42 @@ def test_write_pieces_resumes_after_short_writes(
     blob_id = writer.commit()
     with blobs.open(blob_id) as f:
         assert f.read() == b"".join(pieces)
+
+
+def test_writeback_starts_every_few_mebibytes_behind_the_writes(
+    blobs: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every WRITEBACK_EVERY bytes the writer asks the kernel to start writing out what it was
+    given before (never a range not yet written), through both write methods."""
+    asked: list[tuple[int, int]] = []
+    real = filesystem._start_writeback
+
+    def recorded(fd: int, offset: int, length: int) -> None:
+        asked.append((offset, length))
+        real(fd, offset, length)  # the real call (sync_file_range on Linux), on a real file
+
+    monkeypatch.setattr(filesystem, "_start_writeback", recorded)
+    mib = 1024 * 1024
+    mib_per_writeback = filesystem.WRITEBACK_EVERY // mib
+    assert mib_per_writeback == 4
+    body = os.urandom(11 * mib)
+    writer = blobs.create()
+    for start in range(0, 6 * mib, mib):
+        writer.write(body[start : start + mib])
+    half = mib // 2
+    writer.write_pieces([body[start : start + half] for start in range(6 * mib, 9 * mib, half)])
+    writer.write_pieces([body[9 * mib : 10 * mib], body[10 * mib :]])
+    blob_id = writer.commit()
+    # before the 5th call (4 MiB behind it), and before the last (the 5 MiB since)
+    assert asked == [(0, 4 * mib), (4 * mib, 5 * mib)]
+    with blobs.open(blob_id) as f:
+        assert f.read() == body
+
+
+def test_writeback_hint_exists_on_linux() -> None:
+    if os.uname().sysname != "Linux":
+        pytest.skip("sync_file_range is Linux's")
+    assert filesystem._SYNC_FILE_RANGE is not None
 
 
 def test_empty_blob(blobs: FilesystemBlobStore) -> None:

@@ -19,6 +19,7 @@ import pytest
 from onshore.domain import checksums
 from onshore.domain.checksums import Buffer
 from onshore.domain.models import Checksum, ChecksumAlgorithm
+from onshore.service import data
 from onshore.service.blocking import Blocking
 from onshore.service.data import WRITE_BATCH, store_stream
 from onshore.service.encryption import segments
@@ -139,3 +140,45 @@ def test_a_cancelled_upload_waits_for_its_batch_before_aborting(
     blocking.shutdown()
     assert finished == [True]
     assert os.listdir(blobs.temp_dir) == []
+
+
+def test_hashing_runs_ahead_of_a_slow_write(
+    blobs: FilesystemBlobStore, blocking: Blocking, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lanes are independent: while the first batch's write is stuck, the hashing lane
+    goes on with the batches after it (up to the pipeline's depth), in order."""
+    release = threading.Event()
+    real = FilesystemBlobWriter.write_pieces
+    hashed: list[int] = []
+    real_hash = data._hash_batch
+
+    def stuck(self: FilesystemBlobWriter, pieces: Sequence[Buffer]) -> None:
+        release.wait(5)
+        real(self, pieces)
+
+    def counted(digests: data._Digests, batch: list[bytes | bytearray]) -> None:
+        real_hash(digests, batch)
+        hashed.append(sum(len(piece) for piece in batch))
+
+    monkeypatch.setattr(FilesystemBlobWriter, "write_pieces", stuck)
+    monkeypatch.setattr(data, "_hash_batch", counted)
+    pieces = [os.urandom(WRITE_BATCH) for _ in range(6)]
+
+    async def scenario() -> data.StoredData:
+        task = asyncio.ensure_future(
+            store_stream(_Body(pieces), blobs, blocking, inline_threshold=4096)
+        )
+        for _ in range(500):
+            if len(hashed) == data._Lanes.DEPTH:
+                break
+            await asyncio.sleep(0.01)
+        assert len(hashed) == data._Lanes.DEPTH  # all in flight hashed, none written yet
+        assert not task.done()
+        release.set()
+        return await task
+
+    stored = asyncio.run(scenario())
+    assert stored.md5 == hashlib.md5(b"".join(pieces)).digest()
+    assert stored.blob_id is not None
+    with blobs.open(stored.blob_id) as handle:
+        assert handle.read() == b"".join(pieces)

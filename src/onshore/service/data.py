@@ -1,11 +1,14 @@
 """Moving object bytes: request body → blob (or inline), and blob → response body.
 
 Writing streams: the body is read from the client in pieces and handled in ~1 MiB batches on
-the I/O pool by two jobs that run side by side, on two threads: one hashes the batch (MD5 for the
-ETag, and the default checksum), the other writes it to a new blob; meanwhile the event loop
-receives the next batch. Hashing and writing each take about as long as the other (MD5 runs at
-~600 MB/s on one core; copying into the page cache, sealing and the system calls add up to about
-the same), so splitting them nearly halves the time per batch of a large upload. A batch is the
+the I/O pool, in two lanes that run side by side, on two threads: one hashes the batches (MD5
+for the ETag, and the default checksum), the other writes them to a new blob; each lane takes
+its batches in order, up to three batches are in flight, and meanwhile the event loop receives
+the next. Hashing and writing each take about as long as the other (MD5 runs at ~600 MB/s on
+one core; copying into the page cache, sealing and the system calls add up to about the same),
+so splitting them nearly halves the time per batch of a large upload; letting a lane run up to
+two batches ahead of the other means neither waits for the other's slower batch (a large
+upload is then as fast as its MD5 allows). A batch is the
 list of pieces as received: they are written with one gathering ``writev`` or, when encrypting,
 sealed one by one into a reused buffer (``segments.scratch``) that is written with one call, so
 a write in progress holds its batch and that buffer, not fresh copies of the batch. Bodies that
@@ -32,7 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -113,26 +117,74 @@ def _write_batch(writer: BlobWriter, batch: list[bytes | bytearray], sealer: Sea
         segments.scratch.give(buffer)
 
 
-def _start(
-    blocking: Blocking,
-    digests: _Digests,
-    writer: BlobWriter,
-    batch: list[bytes | bytearray],
-    sealer: Sealer | None,
-) -> list[asyncio.Future[None]]:
-    """Hand ``batch`` to two threads: one hashes it, the other writes it."""
-    return [
-        asyncio.ensure_future(blocking(_hash_batch, digests, batch)),
-        asyncio.ensure_future(blocking(_write_batch, writer, batch, sealer)),
-    ]
+class _Lanes:
+    """The two lanes of an upload's pipeline, hashing and writing: each runs its batches one
+    after the other, in order, on the I/O pool; the two run side by side; and up to ``DEPTH``
+    batches are in flight, so that neither lane waits for the other's slower batch, and the event
+    loop goes on receiving meanwhile.
 
+    A lane's jobs are tasks that are never cancelled, since a thread cannot be stopped in the
+    middle of a job: when the request fails or is cancelled, :meth:`settle` (the caller's
+    cleanup) lets the jobs already running finish, skips those not yet started, and only then
+    is the blob they write to aborted."""
 
-async def _finish(stages: list[asyncio.Future[None]]) -> None:
-    """Wait for the stages of a batch. Shielded: if the request is cancelled meanwhile, the
-    stages still run to their end, and the caller's cleanup waits for them before it aborts the
-    blob they write to."""
-    for stage in stages:
-        await asyncio.shield(stage)
+    DEPTH = 3
+    __slots__ = ("_abandoned", "_blocking", "_digests", "_in_flight", "_sealer", "writer")
+
+    def __init__(
+        self, blocking: Blocking, digests: _Digests, writer: BlobWriter, sealer: Sealer | None
+    ) -> None:
+        self._blocking = blocking
+        self._digests = digests
+        self.writer = writer
+        self._sealer = sealer
+        self._in_flight: deque[tuple[asyncio.Task[None], asyncio.Task[None]]] = deque()
+        self._abandoned = False
+
+    async def add(self, batch: list[bytes | bytearray]) -> None:
+        """Queue ``batch`` on both lanes, first waiting for the oldest batch if ``DEPTH`` are
+        in flight (which also surfaces a failed stage)."""
+        in_flight = self._in_flight
+        if len(in_flight) >= self.DEPTH:
+            await self._wait_oldest()
+        hashing, writing = in_flight[-1] if in_flight else (None, None)
+        in_flight.append(
+            (
+                asyncio.create_task(self._after(hashing, _hash_batch, self._digests, batch)),
+                asyncio.create_task(
+                    self._after(writing, _write_batch, self.writer, batch, self._sealer)
+                ),
+            )
+        )
+
+    async def _after(
+        self, previous: asyncio.Task[None] | None, fn: Callable[..., None], *args: object
+    ) -> None:
+        """Run ``fn(*args)`` on the pool once ``previous`` (the lane's batch before) is done; if
+        that one failed, fail the same way without running."""
+        if previous is not None:
+            await previous
+        if not self._abandoned:
+            await self._blocking(fn, *args)
+
+    async def _wait_oldest(self) -> None:
+        for stage in self._in_flight[0]:
+            await asyncio.shield(stage)
+        self._in_flight.popleft()
+
+    async def drain(self) -> None:
+        """Wait until every queued batch is hashed and written; raise the first failure."""
+        while self._in_flight:
+            await self._wait_oldest()
+
+    async def settle(self) -> None:
+        """After a failure or a cancellation: wait for every stage still running, whatever its
+        outcome, so that nothing uses the blob any more."""
+        self._abandoned = True
+        stages = [stage for pair in self._in_flight for stage in pair]
+        self._in_flight.clear()
+        if stages:
+            await asyncio.gather(*stages, return_exceptions=True)
 
 
 def _commit(writer: BlobWriter, sealer: Sealer | None) -> str:
@@ -158,10 +210,7 @@ async def store_stream(
     pending: list[bytes | bytearray] = []
     pending_size = 0
     total = 0
-    writer: BlobWriter | None = None
-    # The hashing and the writing of the batch before the one being received (see the module
-    # docstring); both are awaited before the next batch is handed over, so each stays in order.
-    in_flight: list[asyncio.Future[None]] = []
+    lanes: _Lanes | None = None  # once the body is known not to fit inline
     loop = asyncio.get_running_loop()
     try:
         while True:
@@ -174,34 +223,29 @@ async def store_stream(
             pending.append(piece)
             pending_size += len(piece)
             if pending_size >= WRITE_BATCH and pending_size > inline_threshold:
-                if writer is None:
-                    writer = await blocking(blobs.create)
+                if lanes is None:
+                    lanes = _Lanes(blocking, digests, await blocking(blobs.create), sealer)
                 batch, pending, pending_size = pending, [], 0
-                await _finish(in_flight)
-                in_flight = _start(blocking, digests, writer, batch, sealer)
-        if writer is None and total <= inline_threshold:  # (so no batch was handed over)
+                await lanes.add(batch)
+        if lanes is None and total <= inline_threshold:  # (so no batch was handed over)
             rest = b"".join(pending)
             checksums.update_on_loop((digests.md5, digests.crc), rest)
             checksum = digests.checksum(source.checksum)
             inline = rest if aead is None else segments.seal(aead, rest, part_number)
             return StoredData(total, digests.md5.digest(), inline, None, checksum)
-        if writer is None:
-            writer = await blocking(blobs.create)
+        if lanes is None:
+            lanes = _Lanes(blocking, digests, await blocking(blobs.create), sealer)
         if pending:
-            await _finish(in_flight)
-            in_flight = _start(blocking, digests, writer, pending, sealer)
-        await _finish(in_flight)
-        in_flight = []
+            await lanes.add(pending)
+        await lanes.drain()
         faults.point("store_stream.before_blob_commit")
-        blob_id = await blocking(_commit, writer, sealer)
+        blob_id = await blocking(_commit, lanes.writer, sealer)
         checksum = digests.checksum(source.checksum)
         return StoredData(total, digests.md5.digest(), None, blob_id, checksum)
     except BaseException:
-        if in_flight:  # the writer is aborted only once no thread uses it any more
-            await asyncio.gather(*in_flight, return_exceptions=True)
-        if writer is not None:
-            doomed = writer
-            loop.run_in_executor(None, doomed.abort)
+        if lanes is not None:  # the writer is aborted only once no thread uses it any more
+            await lanes.settle()
+            loop.run_in_executor(None, lanes.writer.abort)
         raise
 
 

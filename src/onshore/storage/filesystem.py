@@ -16,6 +16,10 @@ Durability, the order that makes "the metadata commit is the moment the object e
    the raw descriptor — no Python buffer, so big writes go straight to the kernel, and the whole
    blob is never held in memory; ``write_pieces()`` hands a list of received pieces to one
    ``os.writev``, so they are not first joined into one buffer.
+   Every ``WRITEBACK_EVERY`` bytes, the writer asks the kernel to start writing what it was
+   given out to the disk (``sync_file_range``, Linux; elsewhere nothing), without waiting: the
+   disk then works while the rest of the body arrives, instead of all at once in the final
+   fsync (a 256 MiB blob's fsync took 0.15 s of its 0.8 s upload before).
 2. ``commit()`` fsyncs the file, renames it into its fan-out directory (created, and made
    durable in its parent, on first use), and fsyncs that directory so the rename itself survives
    a power cut. Only then does it return the id, for the caller to name in metadata.
@@ -27,11 +31,12 @@ Durability, the order that makes "the metadata commit is the moment the object e
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import re
 import secrets
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO
@@ -45,6 +50,29 @@ __all__ = ["FilesystemBlobStore", "FilesystemBlobWriter"]
 _BLOB_ID = re.compile(r"^[0-9a-f]{32}$")
 _TEMP_SUFFIX = ".part"
 _IOV_MAX = 1024  # pieces one writev() may take (Linux's UIO_MAXIOV)
+WRITEBACK_EVERY = 4 * 1024 * 1024
+
+
+def _sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """libc's ``sync_file_range(fd, offset, nbytes, flags)``, where there is one (Linux)."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (AttributeError, OSError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    function.restype = ctypes.c_int
+    return function
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+_SYNC_FILE_RANGE_WRITE = 2  # start writeback of the range's dirty pages; do not wait for it
+
+
+def _start_writeback(fd: int, offset: int, length: int) -> None:
+    """Ask the kernel to start writing ``[offset, offset + length)`` of ``fd`` to the disk. A
+    hint: durability still comes from ``commit()``'s fsync, so a failure here is ignored."""
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -78,6 +106,8 @@ class FilesystemBlobWriter:
         self._temp = store.temp_dir / f"{self.blob_id}{_TEMP_SUFFIX}"
         self._fd: int | None = None
         self._state = "open"  # -> "committed" | "aborted"
+        self._size = 0  # bytes written so far
+        self._unflushed = 0  # of which the kernel was not yet asked to write out (the last ones)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         self._fd = os.open(self._temp, flags, 0o600)
 
@@ -85,6 +115,7 @@ class FilesystemBlobWriter:
         iofaults.check("write")
         fd = self._open_fd()
         view = memoryview(data)
+        self._wrote(fd, len(view))
         while view:
             written = os.write(fd, view)
             view = view[written:]
@@ -93,6 +124,7 @@ class FilesystemBlobWriter:
         iofaults.check("write")
         fd = self._open_fd()
         views = [memoryview(piece) for piece in pieces if len(piece)]
+        self._wrote(fd, sum(len(view) for view in views))
         first = 0
         while first < len(views):
             # One system call for up to _IOV_MAX pieces; a short write resumes mid-piece.
@@ -102,6 +134,15 @@ class FilesystemBlobWriter:
                 first += 1
             if written:
                 views[first] = views[first][written:]
+
+    def _wrote(self, fd: int, length: int) -> None:
+        """Count ``length`` bytes about to be written; every ``WRITEBACK_EVERY`` of them, start
+        the writeback of those written before (see the module docstring)."""
+        if self._unflushed >= WRITEBACK_EVERY:
+            _start_writeback(fd, self._size - self._unflushed, self._unflushed)
+            self._unflushed = 0
+        self._size += length
+        self._unflushed += length
 
     def commit(self) -> str:
         fd = self._open_fd()
