@@ -109,3 +109,16 @@ def test_each_round_rotates_the_order_of_the_servers() -> None:
     # over as many rounds as servers, each runs once in every position
     assert all(sorted(column) == sorted(servers) for column in zip(*orders[:3], strict=True))
     assert compare.round_order([], 2) == []
+
+
+def test_cpu_budget_of_a_throughput_target() -> None:
+    """budget.py: ops/s = cores in use / (server + client CPU per op), solved for the server's
+    share at the target rate."""
+    import budget
+
+    # 1.5 cores busy at 5,000 ops/s, 0.05 ms of client CPU per op: 0.25 ms of server CPU per op.
+    assert budget.allowed_server_cpu(5000, 0.25, 0.05, 5000) == pytest.approx(0.25)
+    # the same cores at 7,500 ops/s leave 0.2 - 0.05 ms per op for the server
+    assert budget.allowed_server_cpu(5000, 0.25, 0.05, 7500) == pytest.approx(0.15)
+    # a target past what the client alone can drive leaves the server nothing
+    assert budget.allowed_server_cpu(5000, 0.25, 0.05, 40000) < 0
