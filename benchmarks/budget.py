@@ -24,7 +24,7 @@ import argparse
 import math
 from pathlib import Path
 
-from aggregate import Comparison, Series, load  # type: ignore[import-not-found]
+from aggregate import Comparison, Series, load
 
 SMALL = ("PUT", "GET", "HEAD", "DELETE")
 
