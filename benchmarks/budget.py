@@ -44,49 +44,41 @@ def allowed_server_cpu(ops: float, server_ms: float, client_ms: float, target_op
     return cores / target_ops * 1000 - client_ms
 
 
+def _row(target_name: str, mine: Series, target: float, reference: str) -> list[str]:
+    """One table row: ``mine`` (onshore's series) against ``target`` ops/s."""
+    ops, server_ms, client_ms = _figures(mine)
+    allowed = allowed_server_cpu(ops, server_ms, client_ms, target)
+    return [
+        target_name,
+        f"{ops:,.0f} / {target:,.0f}",
+        f"{ops * (server_ms + client_ms) / 1000:.2f}",
+        f"{client_ms:.3f}",
+        f"{server_ms:.3f} ({reference})",
+        f"{allowed:.3f}" if allowed > 0 else "none (< 0)",
+        f"{server_ms / allowed:.1f}x" if allowed > 0 else "-",
+    ]
+
+
 def rows(c: Comparison, server: str, peer: str, factor: float) -> list[list[str]]:
     out = []
     for op in SMALL:
         mine, theirs = c.get(server, ("small", op)), c.get(peer, ("small", op))
-        if mine is None or theirs is None:
-            continue
-        ops, server_ms, client_ms = _figures(mine)
-        peer_ops, peer_server_ms, _ = _figures(theirs)
-        target = factor * peer_ops
-        allowed = allowed_server_cpu(ops, server_ms, client_ms, target)
-        out.append(
-            [
-                f"{op} ≥ {factor:g}x {peer}",
-                f"{ops:,.0f} / {target:,.0f}",
-                f"{ops * (server_ms + client_ms) / 1000:.2f}",
-                f"{client_ms:.3f}",
-                f"{server_ms:.3f} (peer {peer_server_ms:.3f})",
-                f"{allowed:.3f}" if allowed > 0 else "none (< 0)",
-                f"{server_ms / allowed:.1f}x" if allowed > 0 else "-",
-            ]
-        )
+        if mine is not None and theirs is not None:
+            peer_ops, peer_server_ms, _ = _figures(theirs)
+            name = f"{op} ≥ {factor:g}x {peer}"
+            out.append(_row(name, mine, factor * peer_ops, f"peer {peer_server_ms:.3f}"))
     return out
 
 
 def responder_row(c: Comparison, server: str, factor: float) -> list[str] | None:
-    mine, trivial = (
-        c.get(server, ("small", "GET")),
-        c.get("limits", ("limits", "GET trivial responder")),
-    )
+    mine = c.get(server, ("small", "GET"))
+    trivial = c.get("limits", ("limits", "GET trivial responder"))
     if mine is None or trivial is None:
         return None
-    ops, server_ms, client_ms = _figures(mine)
+    responder_ms = trivial.median("server_cpu_s_per_1k_ops")
     target = trivial.median("ops_per_s") / factor
-    allowed = allowed_server_cpu(ops, server_ms, client_ms, target)
-    return [
-        f"GET ≥ trivial responder / {factor:g}",
-        f"{ops:,.0f} / {target:,.0f}",
-        f"{ops * (server_ms + client_ms) / 1000:.2f}",
-        f"{client_ms:.3f}",
-        f"{server_ms:.3f} (responder {trivial.median('server_cpu_s_per_1k_ops'):.3f})",
-        f"{allowed:.3f}" if allowed > 0 else "none (< 0)",
-        f"{server_ms / allowed:.1f}x" if allowed > 0 else "-",
-    ]
+    name = f"GET ≥ trivial responder / {factor:g}"
+    return _row(name, mine, target, f"responder {responder_ms:.3f}")
 
 
 def main() -> None:
