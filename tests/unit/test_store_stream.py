@@ -142,6 +142,48 @@ def test_a_cancelled_upload_waits_for_its_batch_before_aborting(
     assert os.listdir(blobs.temp_dir) == []
 
 
+def test_cancelled_twice_the_blob_is_still_aborted_only_after_the_write(
+    blobs: FilesystemBlobStore, blocking: Blocking, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second cancellation ends the upload's wait for its running write early; the abort of
+    the blob must still wait for that write to end, and happen then."""
+    release = threading.Event()
+    entered = threading.Event()
+    real = FilesystemBlobWriter.write_pieces
+    finished: list[bool] = []
+
+    def slow(self: FilesystemBlobWriter, pieces: Sequence[Buffer]) -> None:
+        entered.set()
+        release.wait(5)
+        real(self, pieces)  # raises if abort had closed the descriptor meanwhile
+        finished.append(True)
+
+    monkeypatch.setattr(FilesystemBlobWriter, "write_pieces", slow)
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(
+            store_stream(_Body(_pieces(3 * WRITE_BATCH)), blobs, blocking, inline_threshold=4096)
+        )
+        while not entered.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        task.cancel()  # the cleanup's wait is cancelled too
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert os.listdir(blobs.temp_dir) != []  # not aborted under the running write
+        release.set()
+        for _ in range(500):
+            if not os.listdir(blobs.temp_dir):
+                break
+            await asyncio.sleep(0.01)
+
+    asyncio.run(scenario())
+    blocking.shutdown()
+    assert finished == [True]
+    assert os.listdir(blobs.temp_dir) == []
+
+
 def test_hashing_runs_ahead_of_a_slow_write(
     blobs: FilesystemBlobStore, blocking: Blocking, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -124,9 +124,9 @@ class _Lanes:
     loop goes on receiving meanwhile.
 
     A lane's jobs are tasks that are never cancelled, since a thread cannot be stopped in the
-    middle of a job: when the request fails or is cancelled, :meth:`settle` (the caller's
-    cleanup) lets the jobs already running finish, skips those not yet started, and only then
-    is the blob they write to aborted."""
+    middle of a job: when the request fails or is cancelled, the caller's cleanup (:meth:`abort`)
+    lets the jobs already running finish, skips those not yet started, and only then aborts the
+    blob they write to."""
 
     DEPTH = 3
     __slots__ = ("_abandoned", "_blocking", "_digests", "_in_flight", "_sealer", "writer")
@@ -177,14 +177,26 @@ class _Lanes:
         while self._in_flight:
             await self._wait_oldest()
 
-    async def settle(self) -> None:
-        """After a failure or a cancellation: wait for every stage still running, whatever its
-        outcome, so that nothing uses the blob any more."""
+    async def abort(self) -> None:
+        """After a failure or a cancellation: skip the jobs not yet started, let the running
+        ones finish, then abort the blob. The abort is chained to the jobs' end rather than
+        done after this wait, so that a second cancellation, which ends the wait early, still
+        never has the blob closed under a job writing to it."""
         self._abandoned = True
         stages = [stage for pair in self._in_flight for stage in pair]
         self._in_flight.clear()
-        if stages:
-            await asyncio.gather(*stages, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        writer = self.writer
+
+        def abort_blob(_: object = None) -> None:
+            loop.run_in_executor(None, writer.abort)
+
+        if not stages:
+            abort_blob()
+            return
+        ended = asyncio.ensure_future(asyncio.wait(stages))
+        ended.add_done_callback(abort_blob)
+        await asyncio.shield(ended)
 
 
 def _commit(writer: BlobWriter, sealer: Sealer | None) -> str:
@@ -211,7 +223,6 @@ async def store_stream(
     pending_size = 0
     total = 0
     lanes: _Lanes | None = None  # once the body is known not to fit inline
-    loop = asyncio.get_running_loop()
     try:
         while True:
             piece = await source.read()
@@ -243,9 +254,8 @@ async def store_stream(
         checksum = digests.checksum(source.checksum)
         return StoredData(total, digests.md5.digest(), None, blob_id, checksum)
     except BaseException:
-        if lanes is not None:  # the writer is aborted only once no thread uses it any more
-            await lanes.settle()
-            loop.run_in_executor(None, lanes.writer.abort)
+        if lanes is not None:  # the blob is aborted only once no thread uses it any more
+            await lanes.abort()
         raise
 
 
