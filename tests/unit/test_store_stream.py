@@ -51,6 +51,39 @@ def _pieces(total: int) -> list[bytes]:
     return out
 
 
+class _HeldWrites:
+    """Makes every blob write wait for ``release`` (``entered`` is set once one waits), then
+    write for real, which raises if the blob was aborted meanwhile; ``finished`` counts them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.finished: list[bool] = []
+        real = FilesystemBlobWriter.write_pieces
+
+        def held(writer: FilesystemBlobWriter, pieces: Sequence[Buffer]) -> None:
+            self.entered.set()
+            self.release.wait(5)
+            real(writer, pieces)
+            self.finished.append(True)
+
+        monkeypatch.setattr(FilesystemBlobWriter, "write_pieces", held)
+
+    async def cancel_an_upload(
+        self, blobs: FilesystemBlobStore, blocking: Blocking
+    ) -> asyncio.Task[data.StoredData]:
+        """Start an upload of three batches, cancel it once a write is held, give it time to
+        react; the upload's task."""
+        task = asyncio.create_task(
+            store_stream(_Body(_pieces(3 * WRITE_BATCH)), blobs, blocking, inline_threshold=4096)
+        )
+        while not self.entered.is_set():
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        return task
+
+
 @pytest.fixture
 def blobs(tmp_path: Path) -> FilesystemBlobStore:
     return FilesystemBlobStore(tmp_path / "data")
@@ -110,35 +143,18 @@ def test_a_cancelled_upload_waits_for_its_batch_before_aborting(
 ) -> None:
     """Cancelled while a batch is being written: the write must finish (or fail) before the blob
     is aborted, never on a descriptor closed, or reused, under it."""
-    release = threading.Event()
-    entered = threading.Event()
-    real = FilesystemBlobWriter.write_pieces
-    finished: list[bool] = []
-
-    def slow(self: FilesystemBlobWriter, pieces: Sequence[Buffer]) -> None:
-        entered.set()
-        release.wait(5)
-        real(self, pieces)  # raises if abort had closed the descriptor meanwhile
-        finished.append(True)
-
-    monkeypatch.setattr(FilesystemBlobWriter, "write_pieces", slow)
+    held = _HeldWrites(monkeypatch)
 
     async def scenario() -> None:
-        task = asyncio.ensure_future(
-            store_stream(_Body(_pieces(3 * WRITE_BATCH)), blobs, blocking, inline_threshold=4096)
-        )
-        while not entered.is_set():
-            await asyncio.sleep(0.01)
-        task.cancel()
-        await asyncio.sleep(0.05)
+        task = await held.cancel_an_upload(blobs, blocking)
         assert not task.done()  # still waiting for the write in progress
-        release.set()
+        held.release.set()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     asyncio.run(scenario())
     blocking.shutdown()
-    assert finished == [True]
+    assert held.finished == [True]
     assert os.listdir(blobs.temp_dir) == []
 
 
@@ -147,32 +163,15 @@ def test_cancelled_twice_the_blob_is_still_aborted_only_after_the_write(
 ) -> None:
     """A second cancellation ends the upload's wait for its running write early; the abort of
     the blob must still wait for that write to end, and happen then."""
-    release = threading.Event()
-    entered = threading.Event()
-    real = FilesystemBlobWriter.write_pieces
-    finished: list[bool] = []
-
-    def slow(self: FilesystemBlobWriter, pieces: Sequence[Buffer]) -> None:
-        entered.set()
-        release.wait(5)
-        real(self, pieces)  # raises if abort had closed the descriptor meanwhile
-        finished.append(True)
-
-    monkeypatch.setattr(FilesystemBlobWriter, "write_pieces", slow)
+    held = _HeldWrites(monkeypatch)
 
     async def scenario() -> None:
-        task = asyncio.ensure_future(
-            store_stream(_Body(_pieces(3 * WRITE_BATCH)), blobs, blocking, inline_threshold=4096)
-        )
-        while not entered.is_set():
-            await asyncio.sleep(0.01)
-        task.cancel()
-        await asyncio.sleep(0.05)
+        task = await held.cancel_an_upload(blobs, blocking)
         task.cancel()  # the cleanup's wait is cancelled too
         with pytest.raises(asyncio.CancelledError):
             await task
         assert os.listdir(blobs.temp_dir) != []  # not aborted under the running write
-        release.set()
+        held.release.set()
         for _ in range(500):
             if not os.listdir(blobs.temp_dir):
                 break
@@ -180,7 +179,7 @@ def test_cancelled_twice_the_blob_is_still_aborted_only_after_the_write(
 
     asyncio.run(scenario())
     blocking.shutdown()
-    assert finished == [True]
+    assert held.finished == [True]
     assert os.listdir(blobs.temp_dir) == []
 
 
@@ -189,20 +188,14 @@ def test_hashing_runs_ahead_of_a_slow_write(
 ) -> None:
     """The lanes are independent: while the first batch's write is stuck, the hashing lane
     goes on with the batches after it (up to the pipeline's depth), in order."""
-    release = threading.Event()
-    real = FilesystemBlobWriter.write_pieces
+    held = _HeldWrites(monkeypatch)
     hashed: list[int] = []
     real_hash = data._hash_batch
-
-    def stuck(self: FilesystemBlobWriter, pieces: Sequence[Buffer]) -> None:
-        release.wait(5)
-        real(self, pieces)
 
     def counted(digests: data._Digests, batch: list[bytes | bytearray]) -> None:
         real_hash(digests, batch)
         hashed.append(sum(len(piece) for piece in batch))
 
-    monkeypatch.setattr(FilesystemBlobWriter, "write_pieces", stuck)
     monkeypatch.setattr(data, "_hash_batch", counted)
     pieces = [os.urandom(WRITE_BATCH) for _ in range(6)]
 
@@ -216,7 +209,7 @@ def test_hashing_runs_ahead_of_a_slow_write(
             await asyncio.sleep(0.01)
         assert len(hashed) == data._Lanes.DEPTH  # all in flight hashed, none written yet
         assert not task.done()
-        release.set()
+        held.release.set()
         return await task
 
     stored = asyncio.run(scenario())
