@@ -152,7 +152,7 @@ def test_pending_changes_left_by_a_crash_are_chained_at_the_next_start(
 ) -> None:
     """An earlier version wrote each change's record as a pending row, for the flusher to
     chain: a crash left such rows behind, and the next start chains them in commit order."""
-    staged: list[tuple[Any, str, int]] = []
+    staged: list[tuple[Any, str, int, Any]] = []
     # the changes commit, but their records are taken aside, then written as pending rows
     monkeypatch.setattr(app.trail, "stage", lambda *values: staged.append(values))
     assert app.call("PUT", "/bucket") == 200
@@ -161,7 +161,7 @@ def test_pending_changes_left_by_a_crash_are_chained_at_the_next_start(
     assert app.call("DELETE", "/bucket/k0") == 204
 
     def pend(conn: Any) -> None:
-        for captured, response, index in staged:
+        for captured, response, index, _ in staged:
             legacy_audit.pend(conn, captured, response, index)
 
     app.trail._writer.submit(pend)
@@ -221,3 +221,48 @@ def test_a_failed_change_is_recorded_with_its_error(app: App) -> None:
     last = app.records()[-1]
     assert last["eventName"] == "CreateBucket" and last["errorCode"] == "BucketAlreadyOwnedByYou"
     assert app.pending() == 0
+
+
+def test_a_change_record_rendered_ahead_is_the_one_rendered_at_commit() -> None:
+    """The record of a change, rendered on the request path but for its outcome
+    (:func:`capture.prepare`), is byte for byte the one rendered from the capture at the end
+    of the batch, whatever its key, caller or outcome; a request's later changes have records
+    of their own (with their ``changeIndex``)."""
+    from onshore.service.audit import capture
+
+    base = (
+        capture.KIND, 1_790_000_000_123, 7, "REQ1", "k", 5, 0,
+        "s3", "PutObject", False, "10.0.0.1", "agent %s", "bucket", True, None,
+        "user", "111111111111", "arn:p:iam::111111111111:user/alice", "AKID", "alice",
+        200, None, None,
+    )  # fmt: skip
+    keys = ["k", 'quo"te\\ ünï \u2028 /x', None]
+    for key, user_name, error, response in (
+        (key, user, error, response)
+        for key in keys
+        for user in ("alice", "")
+        for error in (None, "AccessDenied")
+        for response in ("null", '{"ETag":"\\"abc\\"","x-amz-version-id":"v1"}')
+    ):
+        captured = list(base)
+        captured[capture.KEY], captured[13] = key, key is not None
+        captured[12] = None if key is None else "bucket"
+        captured[19], captured[21] = user_name, error
+        prepared = capture.prepare(captured, "onshore-cn", "cn-north-1")
+        assert prepared is not None
+        ahead, at_commit = (
+            capture.staged_rows([(captured, response, 0, made)], "onshore-cn", "cn-north-1")[0]
+            for made in (prepared, None)
+        )
+        event_id = json.loads(ahead.event)["eventID"]
+        assert ahead.event == at_commit.event.replace(
+            json.loads(at_commit.event)["eventID"], event_id
+        )
+        assert ahead[:7] == at_commit[:7]  # time, account, user, operation, bucket, key, error
+        assert ahead.template is at_commit.template
+        values = ahead.values
+        assert values is not None and ahead.template is not None
+        joined = "".join(p + v for p, v in zip(ahead.template, values, strict=False))
+        assert joined + ahead.template[-1] == ahead.event
+        later = capture.staged_rows([(captured, response, 1, prepared)], "onshore-cn", "cn-north-1")
+        assert json.loads(later[0].event)["additionalEventData"]["changeIndex"] == 1

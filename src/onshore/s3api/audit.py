@@ -86,25 +86,37 @@ class _RequestPending(Pending):
         req = self.req
         route = req.route
         name = route.op.value if route is not None else "Unknown"
-        return _Change(work, self, _capture(req, self.started, name, 200, None, None, 0))
+        captured = _capture(req, self.started, name, 200, None, None, 0)
+        trail = self._trail
+        prepared = capture.prepare(captured, trail.partition, trail.region)
+        return _Change(work, self, captured, prepared)
 
 
 class _Change:
     """A change an S3 request submits to the writer, wrapped: the change, then its record
     staged for the end of the batch, in the change's savepoint (one object rather than a
-    closure and its cells: fewer for the garbage collector on every write)."""
+    closure and its cells: fewer for the garbage collector on every write). The record is
+    rendered ahead, as the change is submitted, but for the change's outcome."""
 
-    __slots__ = ("work", "pending", "captured")
+    __slots__ = ("work", "pending", "captured", "prepared")
 
-    def __init__(self, work: Work, pending: _RequestPending, captured: Captured) -> None:
+    def __init__(
+        self,
+        work: Work,
+        pending: _RequestPending,
+        captured: Captured,
+        prepared: capture.Prepared | None,
+    ) -> None:
         self.work = work
         self.pending = pending
         self.captured = captured
+        self.prepared = prepared
 
     def __call__(self, conn: sqlite3.Connection) -> Any:
         result = self.work(conn)
         captured = self.captured
-        self.pending.stage(captured, response_json(result, captured[capture.KEY]))
+        response = response_json(result, captured[capture.KEY])
+        self.pending.stage(captured, response, self.prepared)
         return result
 
 

@@ -41,7 +41,9 @@ __all__ = [
     "SHARED",
     "SIZE",
     "captured_rows",
+    "Prepared",
     "pending_rows",
+    "prepare",
     "staged_rows",
 ]
 
@@ -104,15 +106,65 @@ def captured_rows(
 _new_row: Any = functools.partial(tuple.__new__, AuditRow)  # AuditRow(*values), minus a frame
 
 
+Prepared = tuple[Template, str, tuple[str, ...]]
+"""A change's record rendered ahead of its change (:func:`prepare`): its group's template, its
+text up to its response elements, and its values before them."""
+
+
+def prepare(captured: Sequence[Any], partition: str, region: str) -> Prepared | None:
+    """Render a change's record, but for its response elements, from its capture: on the
+    request path, when the change is submitted, so that the writer, which holds the lock every
+    server process's writes wait for, only appends the change's outcome (:func:`staged_rows`).
+    None if its group has no template (its record is then rendered whole, at the end of the
+    batch)."""
+    shared = tuple(captured[SHARED:])
+    cache = _templates.get((partition, region))
+    if cache is None:
+        cache = _templates.setdefault((partition, region), {})
+    template: Any = cache.get(shared, _MISSING)
+    if template is _MISSING:
+        template = _template(cache, shared, partition, region)
+    if template is None:
+        return None
+    _, time_ms, duration_ms, request_id, key, bytes_in, bytes_out = captured[:SHARED]
+    text, values = from_template(
+        template, time_ms, request_id, key, bytes_in, bytes_out, duration_ms, ""
+    )
+    return template, text[: len(text) - len(template[-1])], values[:-1]
+
+
 def staged_rows(
-    staged: Sequence[tuple[Sequence[Any], str, int]], partition: str, region: str
+    staged: Sequence[tuple[Sequence[Any], str, int, Prepared | None]], partition: str, region: str
 ) -> list[AuditRow]:
     """The rows of changes' records as their jobs staged them: each change's capture, its
-    response elements (JSON) and its index among the request's changes."""
-    return [
-        _row(tuple(captured[SHARED:]), partition, region, response, index, *captured[1:SHARED])
-        for captured, response, index in staged
-    ]
+    response elements (JSON), its index among the request's changes and its record as
+    :func:`prepare` rendered it ahead (used for a request's first change; a later one, rare,
+    has a record of its own, rendered whole)."""
+    made: list[AuditRow] = []
+    add = made.append
+    for captured, response, index, prepared in staged:
+        if index or prepared is None:
+            add(_row(tuple(captured[SHARED:]), partition, region, response, index,
+                     *captured[1:SHARED]))  # fmt: skip
+            continue
+        template, head, values = prepared
+        add(
+            _new_row(
+                (
+                    captured[1],  # time
+                    captured[16],  # account
+                    captured[19] or captured[17],  # user name, or ARN
+                    captured[8],  # operation
+                    captured[12],  # bucket
+                    captured[KEY],
+                    captured[21],  # error code
+                    head + response + template[-1],
+                    template,
+                    (*values, response),
+                )
+            )
+        )
+    return made
 
 
 def pending_rows(rows: Sequence[Sequence[Any]], partition: str, region: str) -> list[AuditRow]:

@@ -48,6 +48,7 @@ from typing import Any
 
 from onshore.domain.models import WriteResult
 from onshore.service.audit import capture
+from onshore.service.audit.capture import Prepared
 from onshore.service.audit.events import (
     Facts,
     canonical,
@@ -107,10 +108,10 @@ class Pending:
         assert self._facts is not None
         return self._facts()
 
-    def stage(self, captured: Captured, response: str) -> None:
+    def stage(self, captured: Captured, response: str, prepared: Prepared | None = None) -> None:
         """From a change's job, on the writer thread: stage the change's record (see
         :meth:`AuditTrail.stage`) as this request's next change."""
-        self._trail.stage(captured, response, self.changes)
+        self._trail.stage(captured, response, self.changes, prepared)
         self.changes += 1
 
     def __call__(self, work: Work) -> Work:
@@ -213,12 +214,18 @@ class AuditTrail:
         with self._swap:  # not lost to a flush that swaps the list between lookup and append
             self._captured += captured
 
-    def stage(self, captured: Captured, response: str, index: int) -> None:
+    def stage(
+        self,
+        captured: Captured,
+        response: str,
+        index: int,
+        prepared: Prepared | None = None,
+    ) -> None:
         """From a change's job, on the writer thread: the change's record (its request's
         capture, the change's response elements as JSON, its index among the request's
-        changes) is appended to the chain when the job's batch commits, or not at all if the
-        job fails."""
-        self._writer.stage((captured, response, index))
+        changes, and the record as :func:`.capture.prepare` rendered it ahead, if it did) is
+        appended to the chain when the job's batch commits, or not at all if the job fails."""
+        self._writer.stage((captured, response, index, prepared))
 
     def _append_staged(self, conn: sqlite3.Connection, staged: list[Any]) -> Callable[[], None]:
         """The writer's ``before_commit`` hook: chain the records its batch's changes staged.
