@@ -37,7 +37,7 @@ class Series:
         for name in (
             "ops_per_s", "mb_per_s", "items_per_s", "p50_ms", "p99_ms",
             "server_cpu_s_per_1k_ops", "server_peak_rss_mib", "server_peak_pss_mib",
-            "client_cpu_s_per_1k_ops",
+            "server_busiest_share", "client_cpu_s_per_1k_ops",
         ):  # fmt: skip
             value = row.get(name)
             self.values.setdefault(name, []).append(math.nan if value is None else float(value))
@@ -116,6 +116,13 @@ def _fmt(value: float, digits: int = 1) -> str:
     if abs(value) >= 100:
         return f"{value:,.0f}"
     return f"{value:,.{digits}f}"
+
+
+def _range(bounds: tuple[float, float], digits: int) -> str:
+    low, high = bounds
+    if math.isnan(low):
+        return "–"
+    return _fmt(low, digits) if low == high else f"{_fmt(low, digits)}–{_fmt(high, digits)}"
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -204,6 +211,16 @@ def markdown(c: Comparison, title: str, notes: Sequence[str] = ()) -> str:
         c,
         lambda s: f"{_fmt(s.peak('server_peak_rss_mib'))} / {_fmt(s.peak('server_peak_pss_mib'))}",
     )
+    out += [
+        "## Busiest server process's share of the server's CPU (lowest–highest over rounds)",
+        "",
+        "A multi-process server's workers share one listening socket and whichever is awake "
+        "accepts what is queued, so a burst of connections may all land on one worker: about "
+        "0.5 means two workers shared the work, near 1.0 that one did it all. Rounds that differ "
+        "here differ in throughput whatever the code.",
+        "",
+    ]
+    out += _by_server(c, lambda s: _range(s.spread("server_busiest_share"), 2))
     errors = [
         (server, key, s)
         for server in c.servers

@@ -68,6 +68,23 @@ def wait_until_serving(port: int, proc: subprocess.Popen[bytes], timeout: float)
     raise TimeoutError(f"no HTTP answer on 127.0.0.1:{port} within {timeout:.0f}s")
 
 
+def wait_until_settled(pid: int, timeout: float = 15.0) -> None:
+    """Wait until the server's process tree has finished starting: its CPU over the last
+    0.3 s under a tenth of a core, twice in a row (or ``timeout``). A multi-process server
+    answers once its first worker does; a phase that opened its connections then would find
+    the others still starting, and every connection queued on the one worker that was ready."""
+    from onshore.bench.procstat import cpu_seconds, descendants
+
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    before = cpu_seconds(descendants(pid))
+    while quiet < 2 and time.monotonic() < deadline:
+        time.sleep(0.3)
+        now = cpu_seconds(descendants(pid))
+        quiet = quiet + 1 if now - before < 0.03 else 0
+        before = now
+
+
 @dataclass
 class Running:
     name: str
@@ -188,6 +205,7 @@ def start(name: str, scratch: Path) -> Running:
         wait_until_serving(port, proc, START_TIMEOUT)
         if name == "seaweedfs":
             _wait_for_s3(running)
+        wait_until_settled(proc.pid)
     except BaseException:
         running.stop()
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,8 @@ def _comparison(tmp_path: Path) -> aggregate.Comparison:
     raw.mkdir()
     for rnd, (mine, theirs) in enumerate([(300.0, 100.0), (500.0, 200.0), (400.0, 150.0)], 1):
         _write(raw, "onshore", rnd, [
-            _row("small", "GET", mine, server_peak_rss_mib=100.0 + rnd),
+            _row("small", "GET", mine, server_peak_rss_mib=100.0 + rnd,
+                 server_busiest_share=0.45 + rnd / 10),
             _row("list", "LIST walk", 1.0, items_per_s=mine * 100),
         ])  # fmt: skip
         _write(raw, "seaweedfs", rnd, [
@@ -78,6 +80,8 @@ def test_markdown_has_ratios_errors_and_limits(tmp_path: Path) -> None:
     assert '| seaweedfs | small | GET | 3 | {"503": 3} |' in text
     assert "> a note" in text
     assert "- onshore: 40%" in text  # 400 of the trivial responder's 1,000 req/s
+    # how the work split between the server's processes, lowest to highest over the rounds
+    assert "| small | GET | 0.55–0.75 | – |" in text
 
 
 def test_markdown_without_onshore(tmp_path: Path) -> None:
@@ -122,3 +126,56 @@ def test_cpu_budget_of_a_throughput_target() -> None:
     assert budget.allowed_server_cpu(5000, 0.25, 0.05, 7500) == pytest.approx(0.15)
     # a target past what the client alone can drive leaves the server nothing
     assert budget.allowed_server_cpu(5000, 0.25, 0.05, 40000) < 0
+
+
+_BURN = (
+    "import sys, time\n"
+    "sys.stdin.readline()\n"
+    "end = time.process_time() + float(sys.argv[1])\n"
+    "while time.process_time() < end:\n"
+    "    pass\n"
+    "print('done', flush=True)\n"
+    "sys.stdin.readline()\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "low", "high"), [((0.3, 0.3), 0.4, 0.65), ((0.5, 0.0), 0.85, 1.0)]
+)
+def test_the_busiest_process_share_tells_a_split_from_one_process_doing_all(
+    seconds: tuple[float, float], low: float, high: float
+) -> None:
+    """Two child processes of this one (the "server" tree) burn CPU between the monitor's two
+    readings, evenly or all in one: the busiest process's share is about a half, or about
+    one."""
+    import subprocess
+
+    from onshore.bench.procstat import ServerMonitor, busiest_share
+
+    assert busiest_share({1: 1.0}, {1: 1.0}) is None  # nothing spent
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _BURN, str(s)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for s in seconds
+    ]
+    try:
+        monitor = ServerMonitor(os.getpid())
+        monitor.start()
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        for worker in workers:
+            assert worker.stdout is not None and worker.stdout.readline() == "done\n"
+        usage = monitor.stop()
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+    assert usage.busiest_share is not None
+    assert low <= usage.busiest_share <= high, usage
+    assert usage.cpu_seconds >= max(seconds)

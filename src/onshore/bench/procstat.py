@@ -15,6 +15,13 @@ machine. Each sample therefore also sums the proportional set size, ``Pss`` in
 ``/proc/PID/smaps_rollup`` (Linux 4.14 and later): a page shared by *n* processes counts 1/*n* in
 each, so the sum counts it once. RSS stays the headline (it is what "RSS" in a target means);
 PSS is the second figure, ``None`` where the kernel does not offer it.
+
+A server of several worker processes that share one listening socket does not choose which of
+them accepts a connection: the first awake takes what is queued, so a burst of connections (a
+benchmark's, or a client pool's) may land on one worker and stay there, keep-alive, while the
+other idles. The monitor therefore also reports the *busiest process's share* of the tree's CPU
+in the phase: about 1/N when N workers shared the work, near 1 when one did it all. Rounds of a
+multi-process server that differ in it are not comparable, whatever the code.
 """
 
 from __future__ import annotations
@@ -61,15 +68,30 @@ def descendants(pid: int) -> list[int]:
 
 def cpu_seconds(pids: list[int]) -> float:
     """User+system CPU of ``pids`` (the first is the root: its reaped children count too)."""
-    total = 0
+    return sum(cpu_by_process(pids).values())
+
+
+def cpu_by_process(pids: list[int]) -> dict[int, float]:
+    """User+system CPU of each of ``pids`` that is still alive (the first is the root: its
+    reaped children count in its figure)."""
+    found: dict[int, float] = {}
     for i, pid in enumerate(pids):
         fields = _stat_fields(pid)
         if fields is None:
             continue
-        total += int(fields[11]) + int(fields[12])
+        ticks = int(fields[11]) + int(fields[12])
         if i == 0:
-            total += int(fields[13]) + int(fields[14])
-    return total / _TICKS
+            ticks += int(fields[13]) + int(fields[14])
+        found[pid] = ticks / _TICKS
+    return found
+
+
+def busiest_share(before: dict[int, float], after: dict[int, float]) -> float | None:
+    """The largest share of the CPU spent between two readings that one process spent; None
+    if none was spent."""
+    spent = [max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in after.items()]
+    total = sum(spent)
+    return max(spent) / total if total > 0 else None
 
 
 def _summed(pids: list[int], name: str, prefix: bytes) -> int | None:
@@ -108,6 +130,7 @@ class Usage:
     cpu_seconds: float
     peak_rss_bytes: int
     peak_pss_bytes: int | None = None
+    busiest_share: float | None = None  # of the CPU, by one process (see the module docstring)
 
 
 class ServerMonitor:
@@ -122,12 +145,12 @@ class ServerMonitor:
         self._stop = threading.Event()
         self._peak = 0
         self._peak_pss: int | None = None
-        self._cpu0 = 0.0
+        self._cpu0: dict[int, float] = {}
         self._pids = [pid]
 
     def start(self) -> None:
         self._pids = descendants(self.pid)
-        self._cpu0 = cpu_seconds(self._pids)
+        self._cpu0 = cpu_by_process(self._pids)
         self._peak = rss_bytes(self._pids)
         self._peak_pss = pss_bytes(self._pids)
         self._stop.clear()
@@ -154,4 +177,6 @@ class ServerMonitor:
             self._thread.join(timeout=5)
         pids = descendants(self.pid)
         self._measure(pids)
-        return Usage(max(0.0, cpu_seconds(pids) - self._cpu0), self._peak, self._peak_pss)
+        cpu = cpu_by_process(pids)
+        spent = max(0.0, sum(cpu.values()) - sum(self._cpu0.values()))
+        return Usage(spent, self._peak, self._peak_pss, busiest_share(self._cpu0, cpu))

@@ -93,6 +93,7 @@ class Row:
     server_cpu_s_per_1k_ops: float | None = None
     server_peak_rss_mib: float | None = None
     server_peak_pss_mib: float | None = None
+    server_busiest_share: float | None = None  # see onshore.bench.procstat
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)

@@ -379,6 +379,7 @@ def rows_from(workload: str, outcome: PhaseOutcome, concurrency: int, items: boo
             row.server_peak_rss_mib = outcome.server.peak_rss_bytes / 2**20
             pss = outcome.server.peak_pss_bytes
             row.server_peak_pss_mib = None if pss is None else pss / 2**20
+            row.server_busiest_share = outcome.server.busiest_share
         rows.append(row)
     return rows
 
