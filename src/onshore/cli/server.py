@@ -170,7 +170,16 @@ def serve(config: Config, app: object) -> int:
         ssl_certfile=str(tls[0]) if (tls := config.tls_files) else None,
         ssl_keyfile=str(tls[1]) if tls else None,
     )
-    sockets = [settings.bind_socket()]
+    spread: list[socket.socket] = []
+    if processes > 1:
+        from onshore.cli.supervisor import spread_sockets
+
+        try:
+            spread = spread_sockets(config.host, config.port, processes)
+        except OSError as exc:
+            print(f"onshore: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
+            raise SystemExit(3) from None
+    sockets = [] if spread else [settings.bind_socket()]
     admin = config.admin_host_port
     if admin is not None:
         sockets.append(_bind(*admin))
@@ -185,7 +194,7 @@ def serve(config: Config, app: object) -> int:
     if processes > 1:
         from onshore.cli.supervisor import Supervisor
 
-        Supervisor(settings, sockets=sockets).run()
+        Supervisor(settings, sockets=sockets, spread=spread).run()
     else:
         uvicorn.Server(settings).run(sockets=sockets)
     return 0

@@ -1,5 +1,16 @@
-"""The supervisor of multi-process servers: uvicorn's, with a prompt refusal on shutdown and
-no idle resource-tracker process.
+"""The supervisor of multi-process servers: uvicorn's, with a listening socket per worker, a
+prompt refusal on shutdown and no idle resource-tracker process.
+
+**A listening socket per worker.** Workers that share one listening socket do not take turns:
+the one awake when connections arrive accepts every connection queued, so a burst of them (a
+client's connection pool opening, a benchmark starting) all lands on one worker and, kept
+alive, stays there while the others idle. Instead, the S3 port is bound once per worker with
+``SO_REUSEPORT`` (:func:`spread_sockets`), and the kernel spreads new connections over those
+sockets by a hash of each connection's addresses, evenly on average; worker *i* accepts on
+socket *i* only. The supervisor keeps every socket open, so the connections hashed to a worker
+that died wait in its socket's queue for the replacement (started within a second) instead of
+being refused. The admin and KMS ports, little used, stay shared. Without ``SO_REUSEPORT``
+(not Linux or a BSD) the S3 socket is shared as before.
 
 **The resource tracker.** uvicorn starts its workers through :mod:`multiprocessing`'s *spawn*
 context, which first launches a helper, the resource tracker (a whole Python interpreter, about
@@ -12,7 +23,11 @@ is ``/dev/null`` (:func:`skip_resource_tracker`), and the helper process is neve
 from __future__ import annotations
 
 import os
+import socket
+import sys
+from collections.abc import Sequence
 from multiprocessing import resource_tracker
+from typing import Any
 
 from uvicorn.supervisors import Multiprocess
 
@@ -30,17 +45,89 @@ def skip_resource_tracker() -> None:
         tracker._fd = os.open(os.devnull, os.O_WRONLY)  # type: ignore[attr-defined]  # noqa: SLF001
 
 
+def spread_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """``count`` sockets bound to ``host:port`` with ``SO_REUSEPORT`` (the first one binds a
+    free port if ``port`` is 0, the others the same), not yet listening (each worker listens on
+    its own); empty where the platform has no ``SO_REUSEPORT``."""
+    reuse_port = getattr(socket, "SO_REUSEPORT", None)
+    if reuse_port is None or count < 2 or not sys.platform.startswith("linux"):
+        return []
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    made: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(family=family)
+            made.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, reuse_port, 1)
+            sock.bind((host, port))
+            port = sock.getsockname()[1]
+            sock.set_inheritable(True)
+    except OSError:
+        for sock in made:
+            sock.close()
+        raise
+    return made
+
+
 class Supervisor(Multiprocess):
-    """uvicorn's worker supervisor, except that on shutdown it closes its own copy of the
-    listening socket before signalling the workers. Once the workers stop accepting too (the
-    first step of their graceful shutdown), the kernel refuses new connections at once instead
-    of queueing them in the backlog until the process exits and then resetting them."""
+    """uvicorn's worker supervisor, except that each worker gets a listening socket of its own
+    for the S3 port (see the module docstring), and that on shutdown it closes its own copies
+    of the listening sockets before signalling the workers: once the workers stop accepting
+    too (the first step of their graceful shutdown), the kernel refuses new connections at
+    once instead of queueing them in the backlog until the process exits and then resetting
+    them.
+
+    uvicorn creates each worker with the sockets it reads from ``self.sockets`` and keeps
+    worker *i* at ``self.processes[i]``, replacing it there when it dies or on a restart
+    (SIGHUP); so ``sockets`` answers with the socket of the slot being filled."""
+
+    def __init__(
+        self, config: Any, sockets: Sequence[socket.socket], spread: Sequence[socket.socket] = ()
+    ) -> None:
+        self._spread = list(spread)
+        self._restarting: list[Any] | None = None
+        super().__init__(config, sockets=list(sockets))
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        """The sockets of the worker being created: its own S3 socket, then the shared ones."""
+        if not self._spread:
+            return self._shared
+        slot = self._slot_being_filled()
+        own = self._spread if slot is None else [self._spread[slot % len(self._spread)]]
+        return [*own, *self._shared]
+
+    @sockets.setter
+    def sockets(self, value: list[socket.socket]) -> None:
+        self._shared = list(value)
+
+    def _slot_being_filled(self) -> int | None:
+        processes: list[Any] = getattr(self, "processes", [])
+        if self._restarting is not None:  # a restart replaces the workers in order
+            for slot, process in enumerate(processes):
+                if any(process is old for old in self._restarting):
+                    return slot
+            return None
+        for slot, process in enumerate(processes):  # a dead worker is replaced in its slot
+            if process.exitcode is not None:
+                return slot
+        if len(processes) < self.processes_num:  # the first start
+            return len(processes)
+        return None  # not a worker's creation: every S3 socket
 
     def run(self) -> None:
         skip_resource_tracker()
         super().run()
 
+    def restart_all(self) -> None:
+        self._restarting = list(self.processes)
+        try:
+            super().restart_all()
+        finally:
+            self._restarting = None
+
     def terminate_all(self) -> None:
-        for sock in self.sockets:
+        for sock in (*self._spread, *self._shared):
             sock.close()
         super().terminate_all()
