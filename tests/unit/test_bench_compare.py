@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -137,6 +136,21 @@ _BURN = (
     "print('done', flush=True)\n"
     "sys.stdin.readline()\n"
 )
+_SERVER = (  # an idle parent (the "supervisor") of two CPU burners (the "workers")
+    "import subprocess, sys\n"
+    "kids = [subprocess.Popen([sys.executable, '-c', sys.argv[1], s], stdin=subprocess.PIPE,\n"
+    "        stdout=subprocess.PIPE, text=True) for s in sys.argv[2:]]\n"
+    "print('ready', flush=True)\n"
+    "sys.stdin.readline()\n"
+    "for k in kids:\n"
+    "    k.stdin.write('go\\n'); k.stdin.flush()\n"
+    "for k in kids:\n"
+    "    k.stdout.readline()\n"
+    "print('done', flush=True)\n"
+    "sys.stdin.readline()\n"
+    "for k in kids:\n"
+    "    k.kill(); k.wait()\n"
+)
 
 
 @pytest.mark.parametrize(
@@ -145,37 +159,31 @@ _BURN = (
 def test_the_busiest_process_share_tells_a_split_from_one_process_doing_all(
     seconds: tuple[float, float], low: float, high: float
 ) -> None:
-    """Two child processes of this one (the "server" tree) burn CPU between the monitor's two
-    readings, evenly or all in one: the busiest process's share is about a half, or about
-    one."""
+    """A server process tree whose two workers burn CPU between the monitor's two readings,
+    evenly or all in one: the busiest process's share is about a half, or about one."""
     import subprocess
 
     from onshore.bench.procstat import ServerMonitor, busiest_share
 
     assert busiest_share({1: 1.0}, {1: 1.0}) is None  # nothing spent
-    workers = [
-        subprocess.Popen(
-            [sys.executable, "-c", _BURN, str(s)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        for s in seconds
-    ]
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER, _BURN, *(str(s) for s in seconds)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert server.stdin is not None and server.stdout is not None
     try:
-        monitor = ServerMonitor(os.getpid())
+        assert server.stdout.readline() == "ready\n"  # both workers started, waiting
+        monitor = ServerMonitor(server.pid)
         monitor.start()
-        for worker in workers:
-            assert worker.stdin is not None
-            worker.stdin.write("go\n")
-            worker.stdin.flush()
-        for worker in workers:
-            assert worker.stdout is not None and worker.stdout.readline() == "done\n"
+        server.stdin.write("go\n")
+        server.stdin.flush()
+        assert server.stdout.readline() == "done\n"
         usage = monitor.stop()
+        server.stdin.write("stop\n")
+        server.stdin.flush()
+        server.wait(timeout=30)
     finally:
-        for worker in workers:
-            worker.kill()
-            worker.wait()
+        server.kill()
     assert usage.busiest_share is not None
     assert low <= usage.busiest_share <= high, usage
-    assert usage.cpu_seconds >= max(seconds)
+    assert usage.cpu_seconds >= 0.9 * sum(seconds)  # the kernel counts in 10 ms ticks
