@@ -193,7 +193,7 @@ SETTINGS: tuple[Setting, ...] = (
         "workers",
         "int",
         0,
-        "Server processes sharing the listening socket; 0 means one "
+        "Server processes (each with its own listening socket on Linux); 0 means one "
         "per CPU core (at most 4). Use 1 to run in a single process.",
     ),
     Setting("workers_threads", "int", 8, "Threads per process for file and database work."),
