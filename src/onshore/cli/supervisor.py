@@ -109,11 +109,11 @@ class Supervisor(Multiprocess):
                 if any(process is old for old in self._restarting):
                     return slot
             return None
+        if len(processes) < self.processes_num:  # the first start, in order
+            return len(processes)
         for slot, process in enumerate(processes):  # a dead worker is replaced in its slot
             if process.exitcode is not None:
                 return slot
-        if len(processes) < self.processes_num:  # the first start
-            return len(processes)
         return None  # not a worker's creation: every S3 socket
 
     def run(self) -> None:
