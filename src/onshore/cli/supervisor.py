@@ -9,8 +9,9 @@ alive, stays there while the others idle. Instead, the S3 port is bound once per
 sockets by a hash of each connection's addresses, evenly on average; worker *i* accepts on
 socket *i* only. The supervisor keeps every socket open, so the connections hashed to a worker
 that died wait in its socket's queue for the replacement (started within a second) instead of
-being refused. The admin and KMS ports, little used, stay shared. Without ``SO_REUSEPORT``
-(not Linux or a BSD) the S3 socket is shared as before.
+being refused. The admin and KMS ports, little used, stay shared. Elsewhere than on Linux
+(where ``SO_REUSEPORT`` does not spread connections, or does not exist) the S3 socket is shared
+as before.
 
 **The resource tracker.** uvicorn starts its workers through :mod:`multiprocessing`'s *spawn*
 context, which first launches a helper, the resource tracker (a whole Python interpreter, about
