@@ -104,7 +104,7 @@ class Supervisor(Multiprocess):
         self._shared = list(value)
 
     def _slot_being_filled(self) -> int | None:
-        processes: list[Any] = getattr(self, "processes", [])
+        processes: list[Any] = self.processes
         if self._restarting is not None:  # a restart replaces the workers in order
             for slot, process in enumerate(processes):
                 if any(process is old for old in self._restarting):

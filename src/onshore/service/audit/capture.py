@@ -117,13 +117,7 @@ def prepare(captured: Sequence[Any], partition: str, region: str) -> Prepared | 
     server process's writes wait for, only appends the change's outcome (:func:`staged_rows`).
     None if its group has no template (its record is then rendered whole, at the end of the
     batch)."""
-    shared = tuple(captured[SHARED:])
-    cache = _templates.get((partition, region))
-    if cache is None:
-        cache = _templates.setdefault((partition, region), {})
-    template: Any = cache.get(shared, _MISSING)
-    if template is _MISSING:
-        template = _template(cache, shared, partition, region)
+    template = _template_of(tuple(captured[SHARED:]), partition, region)
     if template is None:
         return None
     _, time_ms, duration_ms, request_id, key, bytes_in, bytes_out = captured[:SHARED]
@@ -203,14 +197,8 @@ def _row(
     bytes_out: int,
 ) -> AuditRow:
     (_, name, _, _, _, bucket, _, _, _, account_id, arn, _, user_name, _, error_code, _) = shared
-    template: Any = None
-    if not index:  # a request's second and later changes (rare) have records of their own
-        cache = _templates.get((partition, region))
-        if cache is None:
-            cache = _templates.setdefault((partition, region), {})
-        template = cache.get(shared, _MISSING)
-        if template is _MISSING:
-            template = _template(cache, shared, partition, region)
+    # a request's second and later changes (rare) have records of their own
+    template = None if index else _template_of(shared, partition, region)
     if template is None:  # no template: rendered whole
         static = _static(shared)
         del static["has_key"]
@@ -235,6 +223,17 @@ def _row(
     return AuditRow(
         time_ms, account_id, user_name or arn, name, bucket, key, error_code, text, template, values
     )
+
+
+def _template_of(shared: tuple[Any, ...], partition: str, region: str) -> Template | None:
+    """The template of a group (made and kept the first time; None if it has none)."""
+    cache = _templates.get((partition, region))
+    if cache is None:
+        cache = _templates.setdefault((partition, region), {})
+    template: Any = cache.get(shared, _MISSING)
+    if template is _MISSING:
+        template = _template(cache, shared, partition, region)
+    return template  # type: ignore[no-any-return]
 
 
 def _template(
