@@ -59,6 +59,13 @@ def connect(path: str, *, writer: bool) -> sqlite3.Connection:
     if writer:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
+        # SQLite as Debian builds it overwrites every freed page with zeros, so deleting a
+        # 16 KiB inline object logs 16 KiB of zeros to the WAL and fsyncs them: a batch of
+        # deletes on a full disk could need more than the reserve kept for it, and every delete
+        # paid its object's size in log writes. FAST still zeroes deleted rows on the pages the
+        # delete writes anyway; the freed overflow pages of an inline body keep their (encrypted)
+        # bytes until reused, as a deleted blob file's blocks do in the filesystem.
+        conn.execute("PRAGMA secure_delete = FAST")
     else:
         conn.execute("PRAGMA query_only = ON")
     return conn
