@@ -23,6 +23,7 @@ from onshore.service.access import AccessControl
 from onshore.service.audit import check_retention, open_trail
 from onshore.service.blocking import Blocking
 from onshore.service.buckets import BucketService
+from onshore.service.collector import tune_collector
 from onshore.service.credentials import RootCredentials, load_root_credentials
 from onshore.service.encryption.defaults import BucketDefaults
 from onshore.service.encryption.keys import ObjectKeys, unsealer
@@ -154,10 +155,12 @@ def create_app() -> PortRouter:
     apply_connection_limits(config)
     start_trimming()
     try:
-        return build(config).asgi()
+        app = build(config).asgi()
     except RootKeyError as exc:  # e.g. the key service went away since start-up: one line
         logging.getLogger("onshore").error("a server process cannot start: %s", exc)
         raise SystemExit(2) from None
+    tune_collector()
+    return app
 
 
 def _die_with_parent() -> None:

@@ -132,11 +132,13 @@ def run(overrides: Mapping[str, object]) -> int:
         os.environ.setdefault("MALLOC_ARENA_MAX", "2")
         sys.stderr.flush()
         os.execv(sys.executable, [sys.executable, "-m", "onshore.cli.supervise"])
+    from onshore.service.collector import tune_collector
     from onshore.service.heap import start_trimming
 
     app = build(config).asgi()
     apply_connection_limits(config)
     start_trimming()
+    tune_collector()
     return serve(config, app)
 
 
