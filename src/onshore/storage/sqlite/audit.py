@@ -212,19 +212,38 @@ def _packed(block: Sequence[AuditRow]) -> str:
             continue
         number = numbers.get(id(template))
         if number is None:
-            pieces = _FIELD.join(template)
-            if "\n" in pieces or pieces.count(_FIELD) != len(template) - 1:
-                numbers[id(template)] = ""  # a separator inside: its records are kept whole
+            definition = _definition(template)
+            if not definition:  # a separator inside: its records are kept whole
+                numbers[id(template)] = ""
                 lines.append(row.event)
                 continue
             number = numbers[id(template)] = str(len(lines))
-            lines.append(_TEMPLATE + pieces)
+            lines.append(definition)
         line = _FIELD.join(values)
         if not number or "\n" in line or line.count(_FIELD) != len(values) - 1:
             lines.append(row.event)
         else:
             lines.append(number + _FIELD + line)
     return "\n".join(lines)
+
+
+_definitions: dict[tuple[str, ...], str] = {}
+_DEFINITIONS_MAX = 1024
+
+
+def _definition(template: tuple[str, ...]) -> str:
+    """A template's definition line in a block (``""`` if a piece holds a separator, so that
+    its records are stored whole), made once per template rather than once per block: a
+    writer batch's changes make a block each, most with a template seen in the last one."""
+    line = _definitions.get(template)
+    if line is None:
+        pieces = _FIELD.join(template)
+        unusable = "\n" in pieces or pieces.count(_FIELD) != len(template) - 1
+        line = "" if unusable else _TEMPLATE + pieces
+        if len(_definitions) >= _DEFINITIONS_MAX:
+            _definitions.clear()
+        _definitions[template] = line
+    return line
 
 
 def _unpacked(text: str) -> list[str]:
