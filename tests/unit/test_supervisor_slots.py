@@ -4,9 +4,13 @@ rolling restart; the shared sockets (admin, KMS) go to every worker."""
 
 from __future__ import annotations
 
+import socket
+import sys
 from typing import Any
 
-from onshore.cli.supervisor import Supervisor
+import pytest
+
+from onshore.cli.supervisor import Supervisor, spread_sockets
 
 
 class _Worker:
@@ -55,3 +59,37 @@ def test_without_spread_sockets_every_worker_shares_them() -> None:
     sup = _supervisor(2)
     sup._spread = []
     assert sup.sockets == ["admin", "kms"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT spread: Linux")
+def test_spread_sockets_listen_before_any_worker_serves() -> None:
+    """A connection the kernel hashes to a worker that has not started yet waits in that
+    worker's socket rather than going to the worker already up: both sockets listen from the
+    start. With one socket still not listening (as when each worker began to listen itself),
+    a burst lands entirely on the other."""
+    sockets = spread_sockets("127.0.0.1", 0, 2, backlog=64)
+    try:
+        port = sockets[0].getsockname()[1]
+        assert all(s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN) for s in sockets)
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(32)]
+        try:
+            accepted = []
+            for server in sockets:
+                server.setblocking(False)
+                count = 0
+                while True:
+                    try:
+                        conn, _ = server.accept()
+                    except BlockingIOError:
+                        break
+                    conn.close()
+                    count += 1
+                accepted.append(count)
+        finally:
+            for client in clients:
+                client.close()
+        assert sum(accepted) == 32
+        assert min(accepted) >= 6, accepted  # spread by a hash: 16 give or take
+    finally:
+        for sock in sockets:
+            sock.close()

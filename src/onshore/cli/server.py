@@ -177,7 +177,7 @@ def serve(config: Config, app: object) -> int:
         from onshore.cli.supervisor import spread_sockets
 
         try:
-            spread = spread_sockets(config.host, config.port, processes)
+            spread = spread_sockets(config.host, config.port, processes, settings.backlog)
         except OSError as exc:
             print(f"onshore: cannot listen on {config.host}:{config.port}: {exc}", file=sys.stderr)
             raise SystemExit(3) from None

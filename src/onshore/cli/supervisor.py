@@ -46,10 +46,17 @@ def skip_resource_tracker() -> None:
         tracker._fd = os.open(os.devnull, os.O_WRONLY)  # type: ignore[attr-defined]  # noqa: SLF001
 
 
-def spread_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+def spread_sockets(host: str, port: int, count: int, backlog: int = 4096) -> list[socket.socket]:
     """``count`` sockets bound to ``host:port`` with ``SO_REUSEPORT`` (the first one binds a
-    free port if ``port`` is 0, the others the same), not yet listening (each worker listens on
-    its own); empty where the platform has no ``SO_REUSEPORT``."""
+    free port if ``port`` is 0, the others the same), listening at once; empty where the
+    platform has no ``SO_REUSEPORT``.
+
+    The kernel spreads connections only over sockets that listen. If each worker began to
+    listen when it started serving, every connection opened while the other workers were still
+    starting would go to the first one up and, kept alive, stay there (a client pool opened
+    against a server just started: 32 of 32 on one worker). Listening from the start, a
+    connection hashed to a worker still starting waits in its socket's backlog until that
+    worker serves, as one hashed to a worker being replaced does."""
     reuse_port = getattr(socket, "SO_REUSEPORT", None)
     if reuse_port is None or count < 2 or not sys.platform.startswith("linux"):
         return []
@@ -63,6 +70,7 @@ def spread_sockets(host: str, port: int, count: int) -> list[socket.socket]:
             sock.setsockopt(socket.SOL_SOCKET, reuse_port, 1)
             sock.bind((host, port))
             port = sock.getsockname()[1]
+            sock.listen(backlog)
             sock.set_inheritable(True)
     except OSError:
         for sock in made:
