@@ -7,11 +7,12 @@ client's connection pool opening, a benchmark starting) all lands on one worker 
 alive, stays there while the others idle. Instead, the S3 port is bound once per worker with
 ``SO_REUSEPORT`` (:func:`spread_sockets`), and the kernel spreads new connections over those
 sockets by a hash of each connection's addresses, evenly on average; worker *i* accepts on
-socket *i* only. The supervisor keeps every socket open, so the connections hashed to a worker
-that died wait in its socket's queue for the replacement (started within a second) instead of
-being refused. The admin and KMS ports, little used, stay shared. Elsewhere than on Linux
-(where ``SO_REUSEPORT`` does not spread connections, or does not exist) the S3 socket is shared
-as before.
+socket *i* only. The supervisor makes every socket listen before any worker starts and keeps
+them all open, so the connections hashed to a worker still starting, or to one that died, wait
+in its socket's queue until it serves (a replacement starts within a second) instead of going
+to a worker already up or being refused. The admin and KMS ports, little used, stay shared.
+Elsewhere than on Linux (where ``SO_REUSEPORT`` does not spread connections, or does not exist)
+the S3 socket is shared as before.
 
 **The resource tracker.** uvicorn starts its workers through :mod:`multiprocessing`'s *spawn*
 context, which first launches a helper, the resource tracker (a whole Python interpreter, about

@@ -72,7 +72,7 @@ class _RequestPending(Pending):
     """An S3 request being handled: the record of a change it makes (its capture and the
     change's outcome) is staged with the change and chained when the change's batch commits."""
 
-    __slots__ = ("req", "started")
+    __slots__ = ("req", "started", "submitted")
 
     def __init__(self, trail: AuditTrail, req: Request, started: float) -> None:
         self._trail = trail  # Pending's, set here (one call less per request)
@@ -81,14 +81,19 @@ class _RequestPending(Pending):
         self.token = None
         self.req = req
         self.started = started
+        self.submitted = 0
 
     def __call__(self, work: Work) -> Work:
         req = self.req
         route = req.route
         name = route.op.value if route is not None else "Unknown"
         captured = _capture(req, self.started, name, 200, None, None, 0)
-        trail = self._trail
-        prepared = capture.prepare(captured, trail.partition, trail.region)
+        # Only a request's first change is recorded from a record rendered ahead; the others
+        # (DeleteObjects' keys) carry a changeIndex and are rendered whole at commit.
+        prepared = None
+        if not self.submitted:
+            prepared = capture.prepare(captured, self._trail.partition, self._trail.region)
+        self.submitted += 1
         return _Change(work, self, captured, prepared)
 
 

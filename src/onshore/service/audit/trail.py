@@ -108,7 +108,7 @@ class Pending:
         assert self._facts is not None
         return self._facts()
 
-    def stage(self, captured: Captured, response: str, prepared: Prepared | None = None) -> None:
+    def stage(self, captured: Captured, response: str, prepared: Prepared | None) -> None:
         """From a change's job, on the writer thread: stage the change's record (see
         :meth:`AuditTrail.stage`) as this request's next change."""
         self._trail.stage(captured, response, self.changes, prepared)
