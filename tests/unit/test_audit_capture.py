@@ -152,17 +152,17 @@ def test_pending_changes_left_by_a_crash_are_chained_at_the_next_start(
 ) -> None:
     """An earlier version wrote each change's record as a pending row, for the flusher to
     chain: a crash left such rows behind, and the next start chains them in commit order."""
-    staged: list[tuple[Any, str, int, Any]] = []
+    staged: list[tuple[Any, str, int]] = []
     # the changes commit, but their records are taken aside, then written as pending rows
-    monkeypatch.setattr(app.trail, "stage", lambda *values: staged.append(values))
+    monkeypatch.setattr(app.app.audit, "stage", staged.append)  # type: ignore[attr-defined]
     assert app.call("PUT", "/bucket") == 200
     for n in range(3):
         assert app.call("PUT", f"/bucket/k{n}", b"x" * n) == 200
     assert app.call("DELETE", "/bucket/k0") == 204
 
     def pend(conn: Any) -> None:
-        for captured, response, index, _ in staged:
-            legacy_audit.pend(conn, captured, response, index)
+        for change, response, index in staged:
+            legacy_audit.pend(conn, legacy_audit.captured(change), response, index)
 
     app.trail._writer.submit(pend)
     assert app.pending() == 5  # the process "dies" here: nothing flushed
@@ -225,13 +225,16 @@ def test_a_failed_change_is_recorded_with_its_error(app: App) -> None:
 
 def test_a_change_record_rendered_ahead_is_the_one_rendered_at_commit() -> None:
     """The record of a change, rendered on the request path but for its outcome
-    (:func:`capture.prepare`), is byte for byte the one rendered from the capture at the end
-    of the batch, whatever its key, caller or outcome; a request's later changes have records
-    of their own (with their ``changeIndex``)."""
+    (:class:`capture.Change`), is byte for byte the one rendered whole at the end of the batch,
+    whatever its key, caller or outcome, and a block stores it as its template's pieces with
+    its line's values between them; a request's later changes have records of their own (with
+    their ``changeIndex``). A read's record, made from its group's template with its response
+    elements written in, is the one rendered whole too."""
     from onshore.service.audit import capture
+    from onshore.storage.sqlite.audit import FIELD
 
+    groups = capture.Groups("onshore-cn", "cn-north-1")
     base = (
-        capture.KIND, 1_790_000_000_123, 7, "REQ1", "k", 5, 0,
         "s3", "PutObject", False, "10.0.0.1", "agent %s", "bucket", True, None,
         "user", "111111111111", "arn:p:iam::111111111111:user/alice", "AKID", "alice",
         200, None, None,
@@ -244,25 +247,49 @@ def test_a_change_record_rendered_ahead_is_the_one_rendered_at_commit() -> None:
         for error in (None, "AccessDenied")
         for response in ("null", '{"ETag":"\\"abc\\"","x-amz-version-id":"v1"}')
     ):
-        captured = list(base)
-        captured[capture.KEY], captured[13] = key, key is not None
-        captured[12] = None if key is None else "bucket"
-        captured[19], captured[21] = user_name, error
-        prepared = capture.prepare(captured, "onshore-cn", "cn-north-1")
-        assert prepared is not None
+        shared = list(base)
+        shared[5], shared[6] = None if key is None else "bucket", key is not None
+        shared[12], shared[14] = user_name, error
+        group = groups.change(tuple(shared))
+        assert group.template is not None
+
+        def change(ahead: bool, group: capture.Group = group, key: str | None = key) -> Any:
+            return capture.Change(group, 1_790_000_000_123, 7, "REQ1", key, 5, ahead)
+
         ahead, at_commit = (
-            capture.staged_rows([(captured, response, 0, made)], "onshore-cn", "cn-north-1")[0]
-            for made in (prepared, None)
+            groups.staged_rows([(change(made), response, 0)])[0] for made in (True, False)
         )
+        assert at_commit.template is None  # rendered whole
         event_id = json.loads(ahead.event)["eventID"]
         assert ahead.event == at_commit.event.replace(
             json.loads(at_commit.event)["eventID"], event_id
         )
-        assert ahead[:7] == at_commit[:7]  # time, account, user, operation, bucket, key, error
-        assert ahead.template is at_commit.template
-        values = ahead.values
-        assert values is not None and ahead.template is not None
+        assert (ahead.time_ms, ahead.key, ahead.about) == (
+            at_commit.time_ms, at_commit.key, at_commit.about
+        )  # fmt: skip
+        assert ahead.about == ("111111111111", user_name or shared[10], "PutObject",
+                               shared[5], error)  # fmt: skip
+        assert ahead.template is group.template and ahead.line is not None
+        values = ahead.line.split(FIELD)
+        assert len(values) == len(ahead.template) - 1
         joined = "".join(p + v for p, v in zip(ahead.template, values, strict=False))
         assert joined + ahead.template[-1] == ahead.event
-        later = capture.staged_rows([(captured, response, 1, prepared)], "onshore-cn", "cn-north-1")
+        later = groups.staged_rows([(change(True), response, 1)])
         assert json.loads(later[0].event)["additionalEventData"]["changeIndex"] == 1
+
+        read = list(shared)
+        read[1], read[2] = "GetObject", True
+        read_group = groups.read(tuple(read))
+        assert read_group.template is read_group.cut is not None
+        captured = [read_group, 1_790_000_000_123, 7, "REQ2", key, 0, 11]
+        made = groups.captured_rows(captured, 0, capture.SIZE)[0]
+        whole = groups._whole(read_group, "null", 0, 1_790_000_000_123, 7, "REQ2", key, 0, 11)
+        assert made.event == whole.event.replace(
+            json.loads(whole.event)["eventID"], json.loads(made.event)["eventID"]
+        )
+        assert json.loads(made.event)["responseElements"] is None
+        assert made.line is not None
+        pieces, values = read_group.cut, made.line.split(FIELD)
+        assert "".join(p + v for p, v in zip(pieces, values, strict=False)) + pieces[-1] == (
+            made.event
+        )

@@ -29,13 +29,9 @@ def row(n: int, *, time_ms: int | None = None, key: str | None = None) -> sql.Au
     text = canonical({"n": n, "text": "x" * (n % 50), "unicode": "ünï\u2028"})
     return sql.AuditRow(
         BASE_MS + n if time_ms is None else time_ms,
-        "111111111111",
-        "alice",
-        "GetObject",
-        "bucket",
         key if key is not None else f"k{n}",
-        None,
         text,
+        ("111111111111", "alice", "GetObject", "bucket", None),
     )
 
 
@@ -94,14 +90,15 @@ def test_records_made_from_templates_read_back_exactly(store: SqliteMetadataStor
             (t1, (str(n), f"x{n}\u00fc")),
             (t2, (f"y{n}", str(n))),
             (odd, (str(n),)),
-            (t1, (str(n), "bad\x1fvalue")),  # a separator inside a value: kept whole
+            (t1, (str(n), "bad\x1fvalue")),  # a separator inside a value: its block kept whole
             (None, None),
         ][n % 5]
         if template is None or values is None:
             text = canonical({"whole": n})
         else:
             text = "".join(p + v for p, v in zip(template, values, strict=False)) + template[-1]
-        rows.append(row(n)._replace(event=text, template=template, values=values))
+        line = None if values is None else sql.FIELD.join(values)
+        rows.append(row(n)._replace(event=text, template=template, line=line))
     assert len(rows) == BLOCK_SIZE
     small = sql.COMPRESS_FROM - 1  # a writer batch's few changes: a block stored uncompressed
     store.writer.submit(lambda conn: sql.append(conn, rows[:small], "sha256", link))
@@ -141,7 +138,7 @@ def test_search_reads_groups_then_checks_each_record(store: SqliteMetadataStore)
         text = canonical(event_of(f, partition="onshore", region="r"))
         rows.append(
             sql.AuditRow(
-                f.time_ms, f.account_id, f.user_name, f.event_name, f.bucket, f.key, None, text
+                f.time_ms, f.key, text, (f.account_id, f.user_name, f.event_name, f.bucket, None)
             )
         )
 
@@ -296,26 +293,29 @@ def test_processes_sharing_a_chain_keep_it_whole(tmp_path: Path) -> None:
         for s in stores
     ]  # fmt: skip
 
-    def change(n: int) -> tuple[object, ...]:
-        return (
-            capture.KIND, BASE_MS + n, 1, f"REQ{n}", f"k{n}", 3, 0,
-            "s3", "PutObject", False, "10.0.0.1", "agent", "bucket", True, None,
-            "user", "111111111111", "arn:p:iam::111111111111:user/alice", "AKID", "alice",
-            200, None, None,
-        )  # fmt: skip
+    shared = (
+        "s3", "PutObject", False, "10.0.0.1", "agent", "bucket", True, None,
+        "user", "111111111111", "arn:p:iam::111111111111:user/alice", "AKID", "alice",
+        200, None, None,
+    )  # fmt: skip
 
-    def staged(n: int) -> Callable[[sqlite3.Connection], None]:
-        return lambda c: trails[0].stage(change(n), '{"ETag":"abc"}', 0)
+    def change(n: int, trail: AuditTrail = trails[0]) -> capture.Change:
+        group = trail.groups.change(shared)
+        return capture.Change(group, BASE_MS + n, 1, f"REQ{n}", f"k{n}", 3, True)
+
+    def staged(n: int, trail: AuditTrail = trails[0]) -> Callable[[sqlite3.Connection], None]:
+        return lambda c: trail.stage((change(n, trail), '{"ETag":"abc"}', 0))
 
     def pending(n: int) -> Callable[[sqlite3.Connection], None]:
-        return lambda c: legacy_audit.pend(c, change(n), '{"ETag":"abc"}', 0)
+        captured = legacy_audit.captured(change(n))
+        return lambda c: legacy_audit.pend(c, captured, '{"ETag":"abc"}', 0)
 
     try:
         stores[0].writer.submit(staged(1))  # chained as it commits
         stores[0].writer.submit(pending(2))
         trails[1].later(_read(3))
         assert trails[1].flush() == 2  # the other process's pending change, then its read
-        stores[1].writer.submit(lambda c: trails[1].stage(change(4), '{"ETag":"abc"}', 0))
+        stores[1].writer.submit(staged(4, trails[1]))
         stores[0].writer.submit(pending(5))
         trails[1].digest(final=True)  # a digest chains what is pending first
         with reading(path.parent) as conn:

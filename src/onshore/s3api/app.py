@@ -126,11 +126,12 @@ class S3App:
         op_name = "-"
         failure: S3Error | None = None
         audit = self.audit
-        pending = audit.begin(req) if audit is not None and not _internal(req.raw_path) else None
+        internal = _internal(req.raw_path)
+        pending = audit.begin(req, started) if audit is not None and not internal else None
         try:
             if req.header_bytes > self.config.max_header_bytes:
                 raise RequestHeaderSectionTooLarge(MaxSizeAllowed=str(self.config.max_header_bytes))
-            if _internal(req.raw_path):
+            if internal:
                 op_name = "Internal"
                 response = await self.internal(req)
             elif self.iam_api is not None and is_iam_request(req.method, req.raw_path, req.headers):

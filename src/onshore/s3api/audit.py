@@ -7,24 +7,25 @@ status, error code, bytes out, duration). Only allow-listed query parameters and
 into a record (:mod:`onshore.service.audit.events`): never the ``Authorization`` header, a
 signature, a presigned URL's credential or a body.
 
-**What the request path pays.** A request's values are *captured* (:func:`_capture`): a tuple
-of strings and numbers taken from the request, nothing rendered. A read's capture is buffered
-as it is, for the flusher; a change's is staged by the change's job, with the change's outcome,
-and appended to the chain when the writer's batch commits
-(:mod:`onshore.service.audit.capture`).
+**What the request path pays.** A request's shared values (who, from where, which operation
+on which bucket, with what outcome) select its group (:mod:`onshore.service.audit.capture`),
+made the first time it is seen; a read's group and own values (time, ids, bytes) are added to
+the trail's buffer as they are, for the flusher to render; a change's record is rendered ahead
+as the change is submitted, but for the change's outcome, which the change's job adds before
+staging it, and it is appended to the chain when the writer's batch commits.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import time
+from time import perf_counter, time_ns
 from typing import Any
 
 from onshore.domain.errors import S3Error
 from onshore.s3api.http import Request
-from onshore.service.audit import capture
+from onshore.service.audit.capture import Change, Shared
 from onshore.service.audit.events import HEADERS_ALLOWED, QUERY_ALLOWED
-from onshore.service.audit.trail import AuditTrail, Captured, Pending, Work, response_json
+from onshore.service.audit.trail import AuditTrail, Pending, Work, response_json
 from onshore.storage.sqlite.writer import JOB_WRAPPER
 
 __all__ = ["RequestAudit"]
@@ -33,13 +34,20 @@ _READ_PREFIXES = ("Get", "Head", "List")
 
 
 class RequestAudit:
-    __slots__ = ("trail",)
+    __slots__ = ("trail", "groups", "reads", "changes", "captured", "stage")
 
     def __init__(self, trail: AuditTrail) -> None:
         self.trail = trail
+        self.groups = trail.groups
+        self.reads = trail.groups.reads  # looked up directly: one call fewer per request
+        self.changes = trail.groups.changes
+        self.captured = trail.captured
+        self.stage = trail.stage
 
-    def begin(self, req: Request) -> Pending:
-        pending = _RequestPending(self.trail, req, time.perf_counter())
+    def begin(self, req: Request, started: float) -> Pending:
+        """Mark the request as audited (``started``: its ``perf_counter()``): the metadata
+        writes it makes carry their records (see :class:`_RequestPending`)."""
+        pending = _RequestPending(self, req, started)
         pending.token = JOB_WRAPPER.set(pending)  # as AuditTrail.begin does
         return pending
 
@@ -54,29 +62,49 @@ class RequestAudit:
         bytes_out: int,
     ) -> None:
         """Buffer the request's record, unless its changes carry theirs."""
-        plane = req.plane
-        error_code = error_message = None
+        token = pending.token
+        if token is not None:
+            JOB_WRAPPER.reset(token)
+            pending.token = None
+        error_code: str | None
+        error_message: str | None
         if failure is not None:
             error_code, error_message = failure.code, failure.message
-        elif plane is not None and plane.error_code is not None:  # answered by the plane
-            error_code, error_message = plane.error_code, plane.error_message
-        if pending.changes and error_code is None:  # its changes carry its records
-            self.trail.finish(pending, None)
-            return
+        else:
+            plane = req.plane
+            if plane is not None and plane.error_code is not None:  # answered by the plane
+                error_code, error_message = plane.error_code, plane.error_message
+            elif pending.changes:  # its changes carry its records
+                return
+            else:
+                error_code = error_message = None
         name = op_name if op_name != "-" else "Unknown"
-        captured = _capture(req, started, name, status, error_code, error_message, bytes_out)
-        self.trail.capture(pending, captured)
+        shared = _shared(req, name, status, error_code, error_message)
+        group = self.reads.get(shared) or self.groups.read(shared)
+        duration_ms = int((perf_counter() - started) * 1000)
+        route = req.route
+        body = req.body
+        self.captured.extend(  # one call: atomic (see AuditTrail.captured)
+            (
+                group,
+                time_ns() // 1_000_000 - duration_ms,
+                duration_ms,
+                req.request_id,
+                None if route is None else route.key,
+                0 if body is None else body.bytes_received,
+                bytes_out,
+            )
+        )
 
 
 class _RequestPending(Pending):
-    """An S3 request being handled: the record of a change it makes (its capture and the
-    change's outcome) is staged with the change and chained when the change's batch commits."""
+    """An S3 request being handled: the record of a change it makes is captured when the change
+    is submitted, staged with the change and chained when the change's batch commits."""
 
-    __slots__ = ("req", "started", "submitted")
+    __slots__ = ("audit", "req", "started", "submitted")
 
-    def __init__(self, trail: AuditTrail, req: Request, started: float) -> None:
-        self._trail = trail  # Pending's, set here (one call less per request)
-        self._facts = None
+    def __init__(self, audit: RequestAudit, req: Request, started: float) -> None:
+        self.audit = audit  # (Pending's _trail and _facts are not used)
         self.changes = 0
         self.token = None
         self.req = req
@@ -86,59 +114,53 @@ class _RequestPending(Pending):
     def __call__(self, work: Work) -> Work:
         req = self.req
         route = req.route
-        name = route.op.value if route is not None else "Unknown"
-        captured = _capture(req, self.started, name, 200, None, None, 0)
+        audit = self.audit
+        shared = _shared(req, route.op._value_ if route is not None else "Unknown", 200, None, None)
+        group = audit.changes.get(shared) or audit.groups.change(shared)
+        duration_ms = int((perf_counter() - self.started) * 1000)
+        body = req.body
         # Only a request's first change is recorded from a record rendered ahead; the others
         # (DeleteObjects' keys) carry a changeIndex and are rendered whole at commit.
-        prepared = None
-        if not self.submitted:
-            prepared = capture.prepare(captured, self._trail.partition, self._trail.region)
+        change = _Change(
+            group,
+            time_ns() // 1_000_000 - duration_ms,
+            duration_ms,
+            req.request_id,
+            None if route is None else route.key,
+            0 if body is None else body.bytes_received,
+            not self.submitted,
+        )
+        change.work = work
+        change.pending = self
         self.submitted += 1
-        return _Change(work, self, captured, prepared)
+        return change
 
 
-class _Change:
+class _Change(Change):
     """A change an S3 request submits to the writer, wrapped: the change, then its record
     staged for the end of the batch, in the change's savepoint (one object rather than a
-    closure and its cells: fewer for the garbage collector on every write). The record is
-    rendered ahead, as the change is submitted, but for the change's outcome."""
+    closure and its cells: fewer for the garbage collector on every write)."""
 
-    __slots__ = ("work", "pending", "captured", "prepared")
+    __slots__ = ("work", "pending")
 
-    def __init__(
-        self,
-        work: Work,
-        pending: _RequestPending,
-        captured: Captured,
-        prepared: capture.Prepared | None,
-    ) -> None:
-        self.work = work
-        self.pending = pending
-        self.captured = captured
-        self.prepared = prepared
+    work: Work
+    pending: _RequestPending
 
     def __call__(self, conn: sqlite3.Connection) -> Any:
         result = self.work(conn)
-        captured = self.captured
-        response = response_json(result, captured[capture.KEY])
-        self.pending.stage(captured, response, self.prepared)
+        pending = self.pending
+        pending.audit.stage((self, response_json(result, self.key), pending.changes))
+        pending.changes += 1
         return result
 
 
-def _capture(
-    req: Request,
-    started: float,
-    name: str,
-    status: int,
-    error_code: str | None,
-    error_message: str | None,
-    bytes_out: int,
-) -> Captured:
-    """The values of ``req`` a record needs, as known now (see :mod:`~onshore.service.audit.
-    capture` for the layout): strings, numbers, None and tuples of those only."""
-    elapsed = time.perf_counter() - started
-    headers = req.headers
+def _shared(
+    req: Request, name: str, status: int, error_code: str | None, error_message: str | None
+) -> Shared:
+    """The values of ``req`` its record may share with other requests' (see
+    :data:`~onshore.service.audit.capture.Shared`), as known now."""
     plane = req.plane
+    headers = req.headers
     if plane is not None:  # the IAM or KMS API (see onshore.service.audit.planes)
         source, name, read_only = plane.source, plane.name, plane.read_only
         parameters = tuple(plane.parameters.items()) or None
@@ -150,37 +172,44 @@ def _capture(
             parameters = tuple(_parameters(req.query, headers).items()) or None
     route = req.route
     if route is not None:
-        bucket, key = route.bucket, route.key
+        bucket, has_key = route.bucket, route.key is not None
     else:
-        bucket = key = None
+        bucket, has_key = None, False
     principal = req.principal
     if principal is not None:
-        kind, account, arn = principal.kind._value_, principal.account_id, principal.arn
-        access_key, user_name = principal.access_key, principal.user_name
-    else:  # not (yet) authenticated: the access key id it claims (an id, not a secret)
-        kind, account, arn, access_key, user_name = None, "", "", _claimed_key(req), ""
-    body = req.body
+        return (
+            source,
+            name,
+            read_only,
+            req.client,
+            headers.get("user-agent", ""),
+            bucket,
+            has_key,
+            parameters,
+            principal.kind._value_,
+            principal.account_id,
+            principal.arn,
+            principal.access_key,
+            principal.user_name,
+            status,
+            error_code,
+            error_message,
+        )
+    # not (yet) authenticated: the access key id it claims (an id, not a secret)
     return (
-        capture.KIND,
-        time.time_ns() // 1_000_000 - int(elapsed * 1000),
-        int(elapsed * 1000),
-        req.request_id,
-        key,
-        body.bytes_received if body is not None else 0,
-        bytes_out,
         source,
         name,
         read_only,
         req.client,
         headers.get("user-agent", ""),
         bucket,
-        key is not None,
+        has_key,
         parameters,
-        kind,
-        account,
-        arn,
-        access_key,
-        user_name,
+        None,
+        "",
+        "",
+        _claimed_key(req),
+        "",
         status,
         error_code,
         error_message,

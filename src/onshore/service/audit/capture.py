@@ -1,24 +1,27 @@
 """Captured requests: the cheapest form of a record on the request path, and how it is rendered.
 
-A request's record is not rendered where the request is handled. The API layer *captures* it
-(:func:`onshore.s3api.audit.RequestAudit`): a tuple of the raw values the record needs, strings,
-numbers, None and tuples of those, laid out as:
+A request's record is not rendered where the request is handled. Most of a record is the same
+from one request to the next of a client: who it is, from which address, with which user agent,
+which operation on which bucket, with what outcome. Those *shared* values (a tuple, see
+:data:`SHARED_LAYOUT`) make the request's :class:`Group`, looked up in a dictionary
+(:class:`Groups`) and made the first time it is seen, with its template
+(:func:`~.render.record_template`): its record cut where each request has values of its own.
+What the request path keeps of a request is then its group and those values: time, duration,
+request id, object key, bytes in and out.
 
-* ``"s3"`` (the kind of capture);
-* the values of this request: time (ms), duration (ms), request id, object key, bytes in, bytes
-  out;
-* the values it may share with other requests, which make its *group*: event source,
-  operation, read-only, client address, user agent, bucket, whether there is a key, parameters
-  (a tuple of name/value pairs, or None), principal kind, account, ARN, access key, user name,
-  status, error code, error message.
+* A read's (and any request's that changed nothing) waits in the trail's buffer as these seven
+  values (:data:`SIZE`), and the flusher renders it (:meth:`Groups.captured_rows`): the
+  template's pieces with the values between them, one string join.
+* A change's is rendered ahead, when the change is submitted, but for the change's outcome
+  (:class:`Change`); the change's job stages it with its response elements, and the writer
+  finishes it at the end of its batch (:meth:`Groups.staged_rows`), just before the batch
+  commits, with a few string concatenations under the writers' lock.
 
-A read's capture waits in the trail's buffer (:meth:`~.trail.AuditTrail.capture`) and the
-flusher renders it (:func:`captured_rows`); a change's is staged by the change's job, with the
-change's outcome, and rendered at the end of the writer's batch (:func:`staged_rows`), just
-before the batch commits. Either way a record is made from its group's template
-(:func:`~.render.record_template`, made for the first record of a group and kept), hashed and
-appended to the chain many records at a time: the per-record work is a few string joins, done
-in one warm loop rather than scattered over the request path.
+A record whose group has no template (:func:`~.render.record_template` refuses one if a value
+holds its placeholders), and a request's second and later changes (``DeleteObjects``: they
+carry a ``changeIndex``), are rendered whole. Either way a row (:class:`AuditRow`) carries the
+record's line (its values as a block stores them) and its group's ``about`` (what search filters
+on): a block and the search rows are made from those without looking at the record again.
 
 Before changes' records were staged, each was written in the change's transaction as a
 *pending* row (the group's values as JSON, the request's own values as columns) for the flusher
@@ -34,138 +37,201 @@ from typing import Any
 
 from onshore.service.audit.events import IDENTITY_TYPES
 from onshore.service.audit.render import Template, from_template, record_template, render_values
-from onshore.storage.sqlite.audit import AuditRow
+from onshore.storage.sqlite.audit import FIELD, About, AuditRow
 
 __all__ = [
     "KIND",
-    "SHARED",
     "SIZE",
-    "captured_rows",
-    "Prepared",
+    "Change",
+    "Group",
+    "Groups",
+    "Shared",
     "pending_rows",
-    "prepare",
-    "staged_rows",
 ]
 
-KIND = "s3"
-SIZE = 23  # values in a capture, its kind included
-SHARED = 7  # where the values a request may share with others start
-KEY = 4  # where its object key is
+KIND = "s3"  # the kind of a pending row (see pending_rows)
+
+SIZE = 7
+"""Values per buffered capture: group, time (ms), duration (ms), request id, key, bytes in,
+bytes out. The trail keeps the values of all buffered captures in one flat list: a tuple kept
+for a second is one more object for the garbage collector to count and visit, a string or a
+number in a list is not (with thousands of requests a second, the difference is measurable)."""
+
+Shared = tuple[Any, ...]
+"""A request's shared values, in this order: event source, operation, read-only, client
+address, user agent, bucket, whether there is a key, parameters (a tuple of name/value pairs,
+or None), principal kind, account, ARN, access key, user name, status, error code, error
+message. Strings, numbers, None and tuples of those only (hashable, and JSON for a pending
+row)."""
 
 _USER_AGENT_MAX = 512
-_TEMPLATES_MAX = 4096
-_MISSING = object()
-
-# Per (partition, region): each group's template (None: none could be made, rendered whole).
-_templates: dict[tuple[str, str], dict[tuple[Any, ...], Template | None]] = {}
-
-
-def captured_rows(
-    captured: Sequence[Any], start: int, stop: int, partition: str, region: str
-) -> list[AuditRow]:
-    """The rows of the captures laid end to end in ``captured[start:stop]`` (as the trail
-    buffers them; ``start`` and ``stop`` are multiples of :data:`SIZE`). One loop for many
-    records: this is most of the flusher's work on a busy server."""
-    cache = _templates.get((partition, region))
-    if cache is None:
-        cache = _templates.setdefault((partition, region), {})
-    made: list[AuditRow] = []
-    add = made.append
-    for at in range(start, stop, SIZE):
-        shared = tuple(captured[at + SHARED : at + SIZE])
-        template: Any = cache.get(shared, _MISSING)
-        if template is _MISSING:
-            template = _template(cache, shared, partition, region)
-        _, time_ms, duration_ms, request_id, key, bytes_in, bytes_out = captured[at : at + SHARED]
-        if template is None:  # rare: rendered whole
-            own = captured[at + 1 : at + SHARED]  # time, duration, request id, key, bytes in, out
-            add(_row(shared, partition, region, "null", 0, *own))
-            continue
-        text, values = from_template(
-            template, time_ms, request_id, key, bytes_in, bytes_out, duration_ms, "null"
-        )
-        add(
-            _new_row(
-                (
-                    time_ms,
-                    shared[9],
-                    shared[12] or shared[10],
-                    shared[1],
-                    shared[5],
-                    key,
-                    shared[14],
-                    text,
-                    template,
-                    values,
-                )
-            )
-        )
-    return made
-
+_GROUPS_MAX = 4096
+_READ_RESPONSE = "null"  # a read's response elements (it has none)
 
 _new_row: Any = functools.partial(tuple.__new__, AuditRow)  # AuditRow(*values), minus a frame
 
 
-Prepared = tuple[Template, str, tuple[str, ...]]
-"""A change's record rendered ahead of its change (:func:`prepare`): its group's template, its
-text up to its response elements, and its values before them."""
+class Group:
+    """Requests alike in their shared values (:data:`Shared`), and what their records share.
+
+    ``template`` is the group's template, as a block stores it, None if it has none; ``cut``
+    its pieces up to the response elements (a read's template has them written in: ``cut`` is
+    the whole template; a change's has them cut out, and ``tail`` is the piece after them);
+    ``about`` what search filters its records on."""
+
+    __slots__ = ("shared", "template", "cut", "tail", "about")
+
+    def __init__(self, shared: Shared, template: Template | None, change: bool) -> None:
+        self.shared = shared
+        self.template = template
+        self.cut = template[:-1] if change and template is not None else template
+        self.tail = template[-1] if change and template is not None else ""
+        name, bucket, account, arn, user_name, error_code = (
+            shared[i] for i in (1, 5, 9, 10, 12, 14)
+        )
+        self.about: About = (account, user_name or arn, name, bucket, error_code)
 
 
-def prepare(captured: Sequence[Any], partition: str, region: str) -> Prepared | None:
-    """Render a change's record, but for its response elements, from its capture: on the
-    request path, when the change is submitted, so that the writer, which holds the lock every
-    server process's writes wait for, only appends the change's outcome (:func:`staged_rows`).
-    None if its group has no template (its record is then rendered whole, at the end of the
-    batch)."""
-    template = _template_of(tuple(captured[SHARED:]), partition, region)
-    if template is None:
-        return None
-    _, time_ms, duration_ms, request_id, key, bytes_in, bytes_out = captured[:SHARED]
-    text, values = from_template(
-        template, time_ms, request_id, key, bytes_in, bytes_out, duration_ms, ""
-    )
-    return template, text[: len(text) - len(template[-1])], values[:-1]
+class Change:
+    """A change's record as captured when the change is submitted (its request's time so far,
+    its group and own values), rendered ahead (``head``: the record up to its response
+    elements, ``line``: its values up to them, ending with the separator) for a request's
+    first change if its group has a template, else None."""
+
+    __slots__ = ("group", "time_ms", "duration_ms", "request_id", "key", "bytes_in", "head", "line")
+
+    def __init__(
+        self,
+        group: Group,
+        time_ms: int,
+        duration_ms: int,
+        request_id: str,
+        key: str | None,
+        bytes_in: int,
+        ahead: bool,
+    ) -> None:
+        self.group = group
+        self.time_ms = time_ms
+        self.duration_ms = duration_ms
+        self.request_id = request_id
+        self.key = key
+        self.bytes_in = bytes_in
+        cut = group.cut
+        self.head: str | None
+        self.line: str | None
+        if ahead and cut is not None:
+            self.head, line = from_template(
+                cut, time_ms, request_id, key, bytes_in, 0, duration_ms
+            )
+            self.line = line + FIELD
+        else:
+            self.head = self.line = None
 
 
-def staged_rows(
-    staged: Sequence[tuple[Sequence[Any], str, int, Prepared | None]], partition: str, region: str
-) -> list[AuditRow]:
-    """The rows of changes' records as their jobs staged them: each change's capture, its
-    response elements (JSON), its index among the request's changes and its record as
-    :func:`prepare` rendered it ahead (used for a request's first change; a later one, rare,
-    has a record of its own, rendered whole)."""
-    made: list[AuditRow] = []
-    add = made.append
-    for captured, response, index, prepared in staged:
-        if index or prepared is None:
-            add(_row(tuple(captured[SHARED:]), partition, region, response, index,
-                     *captured[1:SHARED]))  # fmt: skip
-            continue
-        template, head, values = prepared
-        add(
-            _new_row(
-                (
-                    captured[1],  # time
-                    captured[16],  # account
-                    captured[19] or captured[17],  # user name, or ARN
-                    captured[8],  # operation
-                    captured[12],  # bucket
-                    captured[KEY],
-                    captured[21],  # error code
-                    head + response + template[-1],
-                    template,
-                    (*values, response),
+class Groups:
+    """The groups seen by one trail (of one partition and region), made on first sight and kept
+    (a cache: emptied when it holds :data:`_GROUPS_MAX`). ``reads`` and ``changes`` are looked
+    up by the request path directly (``groups.reads.get(shared) or groups.read(shared)``); a
+    group of changes differs from one of reads in its template only."""
+
+    def __init__(self, partition: str, region: str) -> None:
+        self.partition = partition
+        self.region = region
+        self.reads: dict[Shared, Group] = {}
+        self.changes: dict[Shared, Group] = {}
+
+    def read(self, shared: Shared) -> Group:
+        """Make, keep and return the group of a new read (a request that changed nothing)."""
+        return self._made(self.reads, shared, False)
+
+    def change(self, shared: Shared) -> Group:
+        """Make, keep and return the group of a new change."""
+        return self._made(self.changes, shared, True)
+
+    def _made(self, cache: dict[Shared, Group], shared: Shared, change: bool) -> Group:
+        if len(cache) >= _GROUPS_MAX:
+            cache.clear()
+        response = None if change else _READ_RESPONSE
+        template = record_template(
+            **_static(shared), partition=self.partition, region=self.region, response=response
+        )
+        made = cache[shared] = Group(shared, template, change)
+        return made
+
+    def captured_rows(self, captured: Sequence[Any], start: int, stop: int) -> list[AuditRow]:
+        """The rows of the captures laid end to end in ``captured[start:stop]`` (as the trail
+        buffers them; ``start`` and ``stop`` are multiples of :data:`SIZE`). One loop for many
+        records: this is most of the flusher's work on a busy server."""
+        made: list[AuditRow] = []
+        add = made.append
+        for at in range(start, stop, SIZE):
+            group, time_ms, duration_ms, request_id, key, bytes_in, bytes_out = captured[
+                at : at + SIZE
+            ]
+            cut = group.cut
+            if cut is None:  # rare: rendered whole
+                add(
+                    self._whole(group, _READ_RESPONSE, 0, time_ms, duration_ms, request_id, key,
+                                bytes_in, bytes_out)
+                )  # fmt: skip
+                continue
+            text, line = from_template(
+                cut, time_ms, request_id, key, bytes_in, bytes_out, duration_ms
+            )
+            add(_new_row((time_ms, key, text, group.about, cut, line)))
+        return made
+
+    def staged_rows(self, staged: Sequence[tuple[Change, str, int]]) -> list[AuditRow]:
+        """The rows of changes' records as their jobs staged them: the change, its response
+        elements (JSON) and its index among its request's changes."""
+        made: list[AuditRow] = []
+        add = made.append
+        for change, response, index in staged:
+            group = change.group
+            head = change.head
+            if index or head is None:
+                add(
+                    self._whole(group, response, index, change.time_ms, change.duration_ms,
+                                change.request_id, change.key, change.bytes_in, 0)
+                )  # fmt: skip
+                continue
+            add(
+                _new_row(
+                    (
+                        change.time_ms,
+                        change.key,
+                        head + response + group.tail,
+                        group.about,
+                        group.template,
+                        change.line + response,  # type: ignore[operator]
+                    )
                 )
             )
-        )
-    return made
+        return made
+
+    def _whole(
+        self,
+        group: Group,
+        response: str,
+        index: int,
+        time_ms: int,
+        duration_ms: int,
+        request_id: str,
+        key: str | None,
+        bytes_in: int,
+        bytes_out: int,
+    ) -> AuditRow:
+        """A record rendered whole, without its group's template (see :func:`_rendered`)."""
+        text = _rendered(group.shared, self.partition, self.region, response, index, time_ms,
+                         duration_ms, request_id, key, bytes_in, bytes_out)  # fmt: skip
+        return AuditRow(time_ms, key, text, group.about)
 
 
 def pending_rows(rows: Sequence[Sequence[Any]], partition: str, region: str) -> list[AuditRow]:
     """The rows of pending changes (``audit_pending``, as read back: kind, the group's values
-    as JSON, the request's own values, response, index)."""
+    as JSON, the request's own values, response, index), rendered whole."""
     made = []
-    decoded: dict[str, tuple[Any, ...]] = {}
+    decoded: dict[str, Shared] = {}
     for row in rows:
         kind, text, time_ms, duration_ms, request_id, key, bytes_in, bytes_out, response, index = (
             row
@@ -178,13 +244,14 @@ def pending_rows(rows: Sequence[Sequence[Any]], partition: str, region: str) -> 
             if values[7] is not None:  # parameters: pairs, as captured
                 values[7] = tuple(tuple(pair) for pair in values[7])
             shared = decoded[text] = tuple(values)
-        own = (time_ms, duration_ms, request_id, key, bytes_in, bytes_out)
-        made.append(_row(shared, partition, region, response, index, *own))
+        event = _rendered(shared, partition, region, response, index, time_ms, duration_ms,
+                          request_id, key, bytes_in, bytes_out)  # fmt: skip
+        made.append(AuditRow(time_ms, key, event, Group(shared, None, True).about))
     return made
 
 
-def _row(
-    shared: tuple[Any, ...],
+def _rendered(
+    shared: Shared,
     partition: str,
     region: str,
     response: str,
@@ -195,62 +262,29 @@ def _row(
     key: str | None,
     bytes_in: int,
     bytes_out: int,
-) -> AuditRow:
-    (_, name, _, _, _, bucket, _, _, _, account_id, arn, _, user_name, _, error_code, _) = shared
-    # a request's second and later changes (rare) have records of their own
-    template = None if index else _template_of(shared, partition, region)
-    if template is None:  # no template: rendered whole
-        static = _static(shared)
-        del static["has_key"]
-        if index:
-            static["extra"] = {**(static["extra"] or {}), "changeIndex": index}
-        text = render_values(
-            time_ms=time_ms,
-            request_id=request_id,
-            key=key,
-            bytes_in=bytes_in,
-            bytes_out=bytes_out,
-            duration_ms=duration_ms,
-            response=response,
-            partition=partition,
-            region=region,
-            **static,
-        )
-        return AuditRow(time_ms, account_id, user_name or arn, name, bucket, key, error_code, text)
-    text, values = from_template(
-        template, time_ms, request_id, key, bytes_in, bytes_out, duration_ms, response
-    )
-    return AuditRow(
-        time_ms, account_id, user_name or arn, name, bucket, key, error_code, text, template, values
+) -> str:
+    """A record rendered whole from its shared and own values; a request's second and later
+    changes say their index among its changes (``additionalEventData.changeIndex``)."""
+    static = _static(shared)
+    del static["has_key"]
+    if index:
+        static["extra"] = {**(static["extra"] or {}), "changeIndex": index}
+    return render_values(
+        time_ms=time_ms,
+        request_id=request_id,
+        key=key,
+        bytes_in=bytes_in,
+        bytes_out=bytes_out,
+        duration_ms=duration_ms,
+        response=response,
+        partition=partition,
+        region=region,
+        **static,
     )
 
 
-def _template_of(shared: tuple[Any, ...], partition: str, region: str) -> Template | None:
-    """The template of a group (made and kept the first time; None if it has none)."""
-    cache = _templates.get((partition, region))
-    if cache is None:
-        cache = _templates.setdefault((partition, region), {})
-    template: Any = cache.get(shared, _MISSING)
-    if template is _MISSING:
-        template = _template(cache, shared, partition, region)
-    return template  # type: ignore[no-any-return]
-
-
-def _template(
-    cache: dict[tuple[Any, ...], Template | None],
-    shared: tuple[Any, ...],
-    partition: str,
-    region: str,
-) -> Template | None:
-    """Make, keep (in ``cache``, bounded) and return the template of a new group."""
-    if len(cache) >= _TEMPLATES_MAX:
-        cache.clear()
-    made = cache[shared] = record_template(**_static(shared), partition=partition, region=region)
-    return made
-
-
-def _static(shared: tuple[Any, ...]) -> dict[str, Any]:
-    """The values :func:`record_template` takes, from a capture's shared values."""
+def _static(shared: Shared) -> dict[str, Any]:
+    """The values :func:`record_template` takes, from a request's shared values."""
     (
         source,
         name,

@@ -209,16 +209,14 @@ def fill(row: AuditRow, facts: Facts, response: dict[str, str] | None, index: in
 
 
 def row_of_event(facts: Facts, event: str) -> AuditRow:
-    return AuditRow(
-        facts.time_ms,
+    about = (
         facts.recipient or facts.account_id,
         facts.user_name or facts.arn,
         facts.event_name,
         facts.bucket,
-        facts.key,
         facts.error_code,
-        event,
     )
+    return AuditRow(facts.time_ms, facts.key, event, about)
 
 
 def row_from_event(time_ms: int, text: str, event: dict[str, Any] | None = None) -> AuditRow:
@@ -228,16 +226,14 @@ def row_from_event(time_ms: int, text: str, event: dict[str, Any] | None = None)
         event = json.loads(text)
     identity = event.get("userIdentity") or {}
     params = event.get("requestParameters") or {}
-    return AuditRow(
-        time_ms=time_ms,
-        account=str(event.get("recipientAccountId") or identity.get("accountId", "")),
-        user_name=str(identity.get("userName") or identity.get("arn") or ""),
-        event_name=str(event.get("eventName", "")),
-        bucket=params.get("bucketName"),
-        key=params.get("key"),
-        error_code=event.get("errorCode"),
-        event=text,
+    about = (
+        str(event.get("recipientAccountId") or identity.get("accountId", "")),
+        str(identity.get("userName") or identity.get("arn") or ""),
+        str(event.get("eventName", "")),
+        params.get("bucketName"),
+        event.get("errorCode"),
     )
+    return AuditRow(time_ms, params.get("key"), text, about)
 
 
 def event_time_ms(text: str) -> int:

@@ -256,10 +256,12 @@ def record_template(
     *,
     event_type: str = "AwsApiCall",
     invoked_by: str = "",
+    response: str | None = None,
 ) -> Template | None:
     """The template of the records with these values (those of :func:`render_values` but the
-    per-request ones: time, request id, key, response, bytes, duration), for
-    :func:`from_template`; None if it cannot be made."""
+    per-request ones: time, request id, key, bytes, duration and, unless ``response`` gives
+    the response elements every record of the group has, such as a read's ``null``, the
+    response), for :func:`from_template`; None if it cannot be made."""
     text = render_values(
         0,
         event_name,
@@ -279,7 +281,7 @@ def record_template(
         recipient,
         error_code,
         error_message,
-        _RESPONSE,
+        _RESPONSE if response is None else response,
         _IN,
         _OUT,
         _DURATION,
@@ -302,7 +304,8 @@ def record_template(
     ]
     if has_key:
         cuts += [('"key":"', _KEY), ("/", _KEY)]
-    cuts.append(('"responseElements":', _RESPONSE))
+    if response is None:
+        cuts.append(('"responseElements":', _RESPONSE))
     pieces: list[str] = []
     at = 0
     for before, placeholder in cuts:
@@ -319,33 +322,38 @@ def record_template(
 
 
 def from_template(
-    template: Template,
+    pieces: Template,
     time_ms: int,
     request_id: str,
     key: str | None,
     bytes_in: int,
     bytes_out: int,
     duration_ms: int,
-    response: str,
-) -> tuple[str, tuple[str, ...]]:
-    """The record of a request from its group's template (see :func:`record_template`), and its
-    values: the record is the template's pieces with the values between them, in order
-    (``pieces[0] + values[0] + pieces[1] + ... + pieces[-1]``), which is how a block stores it
-    (:mod:`onshore.storage.sqlite.audit`). ``response``: its response elements, as JSON."""
-    ins, outs, took = str(bytes_in), str(bytes_out), str(duration_ms)
-    event_id, when, rid = _event_id(), iso_ms(time_ms), _q(request_id)
+) -> tuple[str, str]:
+    """A request's record from its group's template (see :func:`record_template`), and its
+    *line*: its own values, each a JSON fragment, joined by ``"\x1f"``, which is how a block
+    stores it (:mod:`onshore.storage.sqlite.audit`). The record is the pieces with the values
+    between them, in order (``pieces[0] + values[0] + pieces[1] + ... + pieces[-1]``).
+
+    ``pieces`` are a template's up to its response, if it has one cut out (a change's: the
+    caller appends the response elements and the last piece, to the record and the line, once
+    the change's outcome is known); a template's whole otherwise (a read's)."""
+    n = next(_ids)  # the eventID, as _event_id() makes it (inline: one per request)
+    event_id = f"{_prefix}{n:012x}" if n < _ID_COUNT else _event_id()
+    when, rid = iso_ms(time_ms), _q(request_id)
     if key is None:
-        p0, p1, p2, p3, p4, p5, p6, p7 = template
+        p0, p1, p2, p3, p4, p5, p6 = pieces
         return (
-            f"{p0}{ins}{p1}{outs}{p2}{took}{p3}{event_id}{p4}{when}{p5}{rid}{p6}{response}{p7}",
-            (ins, outs, took, event_id, when, rid, response),
+            f"{p0}{bytes_in}{p1}{bytes_out}{p2}{duration_ms}{p3}{event_id}{p4}{when}{p5}{rid}{p6}",
+            f"{bytes_in}\x1f{bytes_out}\x1f{duration_ms}\x1f{event_id}\x1f{when}\x1f{rid}",
         )
-    p0, p1, p2, p3, p4, p5, p6, p7, p8, p9 = template
+    p0, p1, p2, p3, p4, p5, p6, p7, p8 = pieces
     escaped = _q(key)[1:-1]  # JSON escaping is per character: the key inside a longer string
     return (
-        f"{p0}{ins}{p1}{outs}{p2}{took}{p3}{event_id}{p4}{when}{p5}{rid}{p6}{escaped}{p7}"
-        f"{escaped}{p8}{response}{p9}",
-        (ins, outs, took, event_id, when, rid, escaped, escaped, response),
+        f"{p0}{bytes_in}{p1}{bytes_out}{p2}{duration_ms}{p3}{event_id}{p4}{when}{p5}{rid}{p6}"
+        f"{escaped}{p7}{escaped}{p8}",
+        f"{bytes_in}\x1f{bytes_out}\x1f{duration_ms}\x1f{event_id}\x1f{when}\x1f{rid}"
+        f"\x1f{escaped}\x1f{escaped}",
     )
 
 

@@ -59,12 +59,8 @@ def _matches(text: str, f: sql.Filters) -> int | None:
         return None
     if f.end_ms is not None and time_ms >= f.end_ms:
         return None
-    for wanted, value in (
-        (f.account, row.account),
-        (f.user_name, row.user_name),
-        (f.event_name, row.event_name),
-        (f.bucket, row.bucket),
-        (f.error_code, row.error_code),
+    for wanted, value in zip(
+        (f.account, f.user_name, f.event_name, f.bucket, f.error_code), row.about, strict=True
     ):
         if wanted is not None and wanted != value:
             return None

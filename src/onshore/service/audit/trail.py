@@ -48,7 +48,6 @@ from typing import Any
 
 from onshore.domain.models import WriteResult
 from onshore.service.audit import capture
-from onshore.service.audit.capture import Prepared
 from onshore.service.audit.events import (
     Facts,
     canonical,
@@ -71,7 +70,6 @@ from onshore.storage.sqlite.writer import JOB_WRAPPER, GroupCommitWriter, JobWra
 
 __all__ = [
     "AuditTrail",
-    "Captured",
     "Pending",
     "Work",
     "append",
@@ -83,13 +81,6 @@ __all__ = [
 log = logging.getLogger("onshore.audit")
 
 Work = Callable[[sqlite3.Connection], Any]
-
-Captured = tuple[Any, ...]
-"""A record in its cheapest form, as the request path captured it (see :mod:`.capture`). The
-trail keeps the values of all buffered captures in one flat list: a tuple kept for a second is
-one more object for the garbage collector to count and visit, a string or a number in a list is
-not (with thousands of requests a second, the difference is measurable)."""
-
 
 class Pending:
     """One request being handled: writes the record of each change it commits. It is the
@@ -107,12 +98,6 @@ class Pending:
         """The facts of the request as known now (a subclass may record without them)."""
         assert self._facts is not None
         return self._facts()
-
-    def stage(self, captured: Captured, response: str, prepared: Prepared | None) -> None:
-        """From a change's job, on the writer thread: stage the change's record (see
-        :meth:`AuditTrail.stage`) as this request's next change."""
-        self._trail.stage(captured, response, self.changes, prepared)
-        self.changes += 1
 
     def __call__(self, work: Work) -> Work:
         """``work`` followed by the append of its record to the chain, rendered whole, in the
@@ -172,7 +157,14 @@ class AuditTrail:
         self._flush_interval = max(0.01, flush_interval)
         self._digest_ms = max(1, int(digest_minutes * 60_000))
         self._buffer: list[Facts] = []
-        self._captured: list[Any] = []  # the values of buffered captures, end to end
+        self.groups = capture.Groups(partition, region)
+        # The values of buffered captures, end to end (see capture.SIZE). Never replaced: the
+        # request path extends it with one call, which the GIL makes atomic, and the flusher
+        # takes a prefix of it (whole captures), so neither needs a lock.
+        self.captured: list[Any] = []
+        # From a change's job: stage its record, (change, response elements, index among its
+        # request's changes), to be chained when the job's batch commits (see capture.Change).
+        self.stage: Callable[[tuple[capture.Change, str, int]], None] = writer.stage
         self._unsent: list[sql.AuditRow] = []  # rendered, but their append failed: retried
         # (seq, row) of changes' records chained as they committed, whose search rows are due
         self._unindexed: list[tuple[int, sql.AuditRow]] = []
@@ -205,28 +197,6 @@ class AuditTrail:
         if facts is not None and (pending.changes == 0 or facts.error_code is not None):
             self.later(facts)
 
-    def capture(self, pending: Pending, captured: Captured) -> None:
-        """The request is answered and its record is due: buffer it as ``captured`` (the
-        caller decides that the record is due, as :meth:`finish` would)."""
-        if pending.token is not None:
-            JOB_WRAPPER.reset(pending.token)
-            pending.token = None
-        with self._swap:  # not lost to a flush that swaps the list between lookup and append
-            self._captured += captured
-
-    def stage(
-        self,
-        captured: Captured,
-        response: str,
-        index: int,
-        prepared: Prepared | None = None,
-    ) -> None:
-        """From a change's job, on the writer thread: the change's record (its request's
-        capture, the change's response elements as JSON, its index among the request's
-        changes, and the record as :func:`.capture.prepare` rendered it ahead, if it did) is
-        appended to the chain when the job's batch commits, or not at all if the job fails."""
-        self._writer.stage((captured, response, index, prepared))
-
     def _append_staged(self, conn: sqlite3.Connection, staged: list[Any]) -> Callable[[], None]:
         """The writer's ``before_commit`` hook: chain the records its batch's changes staged.
         Their search rows wait for the next flush (with the reads', one row per group for a
@@ -235,7 +205,7 @@ class AuditTrail:
         of an earlier version are not looked for here, which would cost every batch a query:
         the start chains those a crash left, and each flush those of an earlier version's
         process still sharing the database.)"""
-        rows = capture.staged_rows(staged, self.partition, self.region)
+        rows = self.groups.staged_rows(staged)
         entries = list(enumerate(rows, sql.append(conn, rows, self.alg, self.link)))
 
         def committed() -> None:
@@ -258,19 +228,20 @@ class AuditTrail:
         chained since the last flush; return how many records that made."""
         with self._swap:
             taken, self._buffer = self._buffer, []
-            captured, self._captured = self._captured, []
             due, self._unindexed = self._unindexed, []
+        buffered = self.captured
+        count = len(buffered)  # whole captures: each was added by one atomic extend
+        captured = buffered[:count]
+        del buffered[:count]
         if not taken and not captured and not self._unsent and not due:
             return 0
         rows, self._unsent = self._unsent, []
-        partition, region, size = self.partition, self.region, capture.SIZE
-        step = size * _YIELD_EVERY
-        for at in range(0, len(captured), step):
+        partition, region = self.partition, self.region
+        step = capture.SIZE * _YIELD_EVERY
+        for at in range(0, count, step):
             if at:
                 time.sleep(0)  # let the event loop have the GIL between pieces of this work
-            rows += capture.captured_rows(
-                captured, at, min(at + step, len(captured)), partition, region
-            )
+            rows += self.groups.captured_rows(captured, at, min(at + step, count))
         rows += [self.row(facts) for facts in taken]
         # Appended in chunks, each its own write job: one job for a busy second's records would
         # hold the writer, and every request's write queued behind it, for tens of milliseconds.

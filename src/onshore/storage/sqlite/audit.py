@@ -40,6 +40,8 @@ __all__ = [
     "BLOCK_RECORDS",
     "GENESIS",
     "GROUP_SPAN_MS",
+    "FIELD",
+    "About",
     "AuditRow",
     "DigestRow",
     "Filters",
@@ -81,25 +83,27 @@ HASH_SIZE = 32
 Link = Callable[[bytes, bytes], bytes]
 
 
+About = tuple[str, str, str, "str | None", "str | None"]
+"""What search filters a record by, but its time and key: account, user name (or ARN), operation,
+bucket, error code. Records alike share one such tuple."""
+
+
 class AuditRow(NamedTuple):
     """One record to append: its canonical JSON and the copies of its fields that are indexed
     (a named tuple: one is made per request, and a tuple is the cheapest to make).
 
-    ``template`` and ``values``, when given, are the record cut into the pieces it shares with
-    records alike and its own values between them: ``event`` is ``template[0] + values[0] +
-    template[1] + ... + template[-1]``. A block stores such a record as its values and a
-    reference to the template (see :func:`append`)."""
+    ``template`` and ``line``, when given, are the record cut into the pieces it shares with
+    records alike and its own values between them, each a JSON fragment (so without a raw
+    control character), joined by :data:`FIELD`: ``event`` is ``template[0] + values[0] +
+    template[1] + ... + template[-1]``. A block stores such a record as its line and a reference
+    to the template (see :func:`append`)."""
 
     time_ms: int
-    account: str
-    user_name: str
-    event_name: str
-    bucket: str | None
     key: str | None
-    error_code: str | None
     event: str
+    about: About
     template: tuple[str, ...] | None = None
-    values: tuple[str, ...] | None = None
+    line: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,9 +163,10 @@ def append(conn: sqlite3.Connection, rows: Sequence[AuditRow], alg: str, link: L
         block = rows[start : start + BLOCK_RECORDS]
         block_prev = prev
         hashes: list[bytes] = []
+        add = hashes.append
         for row in block:
             prev = link(prev, row.event.encode("utf-8"))
-            hashes.append(prev)
+            add(prev)
         times = [row.time_ms for row in block]
         conn.execute(
             _INSERT,
@@ -191,40 +196,49 @@ def _stored_text(block: Sequence[AuditRow]) -> str | bytes:
 # character (JSON escapes them), so these separators cannot occur inside a record:
 _COMPACT = "\x1e"  # the first line of a block written as below (an older block starts with "{")
 _TEMPLATE = "\x1d"  # starts a line that defines the block's next template: its pieces
-_FIELD = "\x1f"  # separates a template's pieces, and a record's template number and values
+FIELD = "\x1f"  # separates a template's pieces, and a record's template number and values
 
 
 def _packed(block: Sequence[AuditRow]) -> str:
     """A block's records, one line each, after a first line ``_COMPACT``: a record made from a
-    template (:attr:`AuditRow.template`) is its template's number and its values (the first
+    template (:attr:`AuditRow.template`) is its template's number and its line (the first
     record of a template is preceded by a line defining it); any other is its JSON as is.
 
     Storing what records share once per block, rather than once per record, makes a block
     several times smaller *before* compression, and compressing is most of a block's cost:
     zlib reads every byte it is given. Reading a block back joins each record again
-    (:func:`_unpacked`): exactly the text that was hashed."""
+    (:func:`_unpacked`): exactly the text that was hashed. A record's values are JSON
+    fragments, which hold no raw control character; should one hold a separator all the same,
+    the count of separators in the block says so, and the block keeps its records whole."""
     lines = [_COMPACT]
-    numbers: dict[int, str] = {}  # by id(template): the rows keep their templates alive
+    add = lines.append
+    numbers: dict[int, tuple[str, int]] = {}  # by id(template): the rows keep them alive
+    fields = 0  # the separators the block holds if no value holds one
     for row in block:
-        template, values = row.template, row.values
-        if template is None or values is None:
-            lines.append(row.event)
+        template = row.template
+        if template is None:
+            add(row.event)
             continue
-        number = numbers.get(id(template))
-        if number is None:
+        known = numbers.get(id(template))
+        if known is None:
             definition = _definition(template)
-            if not definition:  # a separator inside: its records are kept whole
-                numbers[id(template)] = ""
-                lines.append(row.event)
-                continue
-            number = numbers[id(template)] = str(len(lines))
-            lines.append(definition)
-        line = _FIELD.join(values)
-        if not number or "\n" in line or line.count(_FIELD) != len(values) - 1:
-            lines.append(row.event)
+            if definition:  # (else a separator inside a piece: its records are kept whole)
+                known = (f"{len(lines)}{FIELD}", len(template) - 1)
+                add(definition)
+                fields += known[1]
+            else:
+                known = ("", 0)
+            numbers[id(template)] = known
+        number, width = known
+        if number:
+            add(number + row.line)  # type: ignore[operator]
+            fields += width
         else:
-            lines.append(number + _FIELD + line)
-    return "\n".join(lines)
+            add(row.event)
+    text = "\n".join(lines)
+    if text.count(FIELD) != fields or text.count("\n") != len(lines) - 1:
+        return "\n".join([_COMPACT, *(row.event for row in block)])
+    return text
 
 
 _definitions: dict[tuple[str, ...], str] = {}
@@ -237,8 +251,8 @@ def _definition(template: tuple[str, ...]) -> str:
     writer batch's changes make a block each, most with a template seen in the last one."""
     line = _definitions.get(template)
     if line is None:
-        pieces = _FIELD.join(template)
-        unusable = "\n" in pieces or pieces.count(_FIELD) != len(template) - 1
+        pieces = FIELD.join(template)
+        unusable = "\n" in pieces or pieces.count(FIELD) != len(template) - 1
         line = "" if unusable else _TEMPLATE + pieces
         if len(_definitions) >= _DEFINITIONS_MAX:
             _definitions.clear()
@@ -259,9 +273,9 @@ def _unpacked(text: str) -> list[str]:
         if head == "{":
             records.append(line)
         elif head == _TEMPLATE:
-            templates[str(at)] = line[1:].split(_FIELD)
+            templates[str(at)] = line[1:].split(FIELD)
         else:
-            number, *values = line.split(_FIELD)
+            number, *values = line.split(FIELD)
             pieces = templates[number]
             joined = [pieces[0]]
             for value, piece in zip(values, pieces[1:], strict=True):
@@ -286,25 +300,17 @@ def take_pending(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
 def index(conn: sqlite3.Connection, entries: Iterable[tuple[int, AuditRow]]) -> None:
     """Write the search rows of records appended earlier (or just now): one row per group of
     records alike in everything search filters on but time and key (see the migration)."""
-    groups: dict[tuple[str, str, str, str | None, str | None, int], list[tuple[int, AuditRow]]]
-    groups = {}
+    groups: dict[tuple[About, int], list[tuple[int, AuditRow]]] = {}
     for entry in entries:
         row = entry[1]
-        found = (
-            row.account,
-            row.user_name,
-            row.event_name,
-            row.bucket,
-            row.error_code,
-            row.time_ms // GROUP_SPAN_MS,
-        )
+        found = (row.about, row.time_ms // GROUP_SPAN_MS)
         members = groups.get(found)
         if members is None:
             groups[found] = [entry]
         else:
             members.append(entry)
     values = []
-    for (account, user_name, event_name, bucket, error_code, _), members in groups.items():
+    for ((account, user_name, event_name, bucket, error_code), _), members in groups.items():
         times = [row.time_ms for _, row in members]
         seqs = [seq for seq, _ in members]
         values.append(
