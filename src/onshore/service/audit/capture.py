@@ -120,9 +120,7 @@ class Change:
         self.head: str | None
         self.line: str | None
         if ahead and cut is not None:
-            self.head, line = from_template(
-                cut, time_ms, request_id, key, bytes_in, 0, duration_ms
-            )
+            self.head, line = from_template(cut, time_ms, request_id, key, bytes_in, 0, duration_ms)
             self.line = line + FIELD
         else:
             self.head = self.line = None

@@ -82,6 +82,7 @@ log = logging.getLogger("onshore.audit")
 
 Work = Callable[[sqlite3.Connection], Any]
 
+
 class Pending:
     """One request being handled: writes the record of each change it commits. It is the
     request's :data:`JOB_WRAPPER` (see :meth:`__call__`)."""
