@@ -254,7 +254,7 @@ def test_a_change_record_rendered_ahead_is_the_one_rendered_at_commit() -> None:
         assert group.template is not None
 
         def change(ahead: bool, group: capture.Group = group, key: str | None = key) -> Any:
-            return capture.Change(group, 1_790_000_000_123, 7, "REQ1", key, 5, ahead)
+            return capture.change(group, 1_790_000_000_123, 7, "REQ1", key, 5, ahead)
 
         ahead, at_commit = (
             groups.staged_rows([(change(made), response, 0)])[0] for made in (True, False)

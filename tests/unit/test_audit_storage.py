@@ -301,7 +301,7 @@ def test_processes_sharing_a_chain_keep_it_whole(tmp_path: Path) -> None:
 
     def change(n: int, trail: AuditTrail = trails[0]) -> capture.Change:
         group = trail.groups.change(shared)
-        return capture.Change(group, BASE_MS + n, 1, f"REQ{n}", f"k{n}", 3, True)
+        return capture.change(group, BASE_MS + n, 1, f"REQ{n}", f"k{n}", 3, True)
 
     def staged(n: int, trail: AuditTrail = trails[0]) -> Callable[[sqlite3.Connection], None]:
         return lambda c: trail.stage((change(n, trail), '{"ETag":"abc"}', 0))

@@ -26,8 +26,9 @@ def from_us(micros: int) -> datetime:
     return EPOCH + timedelta(microseconds=micros)
 
 
-_SECONDS: dict[int, str] = {}  # second since the epoch -> "YYYY-MM-DDTHH:MM:SS" (a small cache)
-_MILLIS = tuple(f".{millis:03d}Z" for millis in range(1000))
+# iso_ms's cache and table, also read inline by a hot loop (the audit trail's rendering):
+ISO_SECONDS: dict[int, str] = {}  # second since the epoch -> "YYYY-MM-DDTHH:MM:SS" (a cache)
+ISO_MILLIS = tuple(f".{millis:03d}Z" for millis in range(1000))
 
 
 def iso_ms(time_ms: int) -> str:
@@ -39,13 +40,13 @@ def iso_ms(time_ms: int) -> str:
     milliseconds come from a table; the cache is emptied when it holds 4,096 seconds (dictionary
     reads and writes are atomic, so threads may share it)."""
     second, millis = divmod(time_ms, 1000)
-    text = _SECONDS.get(second)
+    text = ISO_SECONDS.get(second)
     if text is None:
-        if len(_SECONDS) >= 4096:
-            _SECONDS.clear()
+        if len(ISO_SECONDS) >= 4096:
+            ISO_SECONDS.clear()
         t = time.gmtime(second)
-        text = _SECONDS[second] = (
+        text = ISO_SECONDS[second] = (
             f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}"
             f"T{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}"
         )
-    return text + _MILLIS[millis]
+    return text + ISO_MILLIS[millis]

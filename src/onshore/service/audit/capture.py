@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from onshore.service.audit.events import IDENTITY_TYPES
 from onshore.service.audit.render import Template, from_template, record_template, render_values
@@ -46,6 +46,7 @@ __all__ = [
     "Group",
     "Groups",
     "Shared",
+    "change",
     "pending_rows",
 ]
 
@@ -92,38 +93,42 @@ class Group:
         self.about: About = (account, user_name or arn, name, bucket, error_code)
 
 
-class Change:
-    """A change's record as captured when the change is submitted (its request's time so far,
-    its group and own values), rendered ahead (``head``: the record up to its response
-    elements, ``line``: its values up to them, ending with the separator) for a request's
-    first change if its group has a template, else None."""
+class Change(NamedTuple):
+    """A change's record as captured when the change is submitted: its request's time so far,
+    its group and own values and, for a request's first change whose group has a template, the
+    record rendered ahead but for its response elements (``head``: the record up to them,
+    ``line``: the values up to them; see :func:`change`). ``work`` and ``request`` are the
+    change's job and its request's state, for the API layer's wrapper of the job (a subclass
+    that is the job: one tuple per change)."""
 
-    __slots__ = ("group", "time_ms", "duration_ms", "request_id", "key", "bytes_in", "head", "line")
+    group: Group
+    time_ms: int
+    duration_ms: int
+    request_id: str
+    key: str | None
+    bytes_in: int
+    head: str | None = None
+    line: str | None = None
+    work: Any = None
+    request: Any = None
 
-    def __init__(
-        self,
-        group: Group,
-        time_ms: int,
-        duration_ms: int,
-        request_id: str,
-        key: str | None,
-        bytes_in: int,
-        ahead: bool,
-    ) -> None:
-        self.group = group
-        self.time_ms = time_ms
-        self.duration_ms = duration_ms
-        self.request_id = request_id
-        self.key = key
-        self.bytes_in = bytes_in
-        cut = group.cut
-        self.head: str | None
-        self.line: str | None
-        if ahead and cut is not None:
-            self.head, line = from_template(cut, time_ms, request_id, key, bytes_in, 0, duration_ms)
-            self.line = line + FIELD
-        else:
-            self.head = self.line = None
+
+def change(
+    group: Group,
+    time_ms: int,
+    duration_ms: int,
+    request_id: str,
+    key: str | None,
+    bytes_in: int,
+    ahead: bool,
+) -> Change:
+    """A change's capture, rendered ahead if ``ahead`` (a request's first change) and its group
+    has a template."""
+    cut = group.cut
+    if not ahead or cut is None:
+        return Change(group, time_ms, duration_ms, request_id, key, bytes_in)
+    head, line = from_template(cut, time_ms, request_id, key, bytes_in, 0, duration_ms)
+    return Change(group, time_ms, duration_ms, request_id, key, bytes_in, head, line)
 
 
 class Groups:
@@ -201,7 +206,7 @@ class Groups:
                         head + response + group.tail,
                         group.about,
                         group.template,
-                        change.line + response,  # type: ignore[operator]
+                        f"{change.line}{FIELD}{response}",
                     )
                 )
             )

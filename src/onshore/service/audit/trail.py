@@ -425,6 +425,14 @@ def response_json(result: object, key: str | None) -> str:
     version = result.version or result.removed
     if version is None:
         return "null"
+    version_id = version.version_id
+    if (
+        version.key == key
+        and (not version_id or version_id == "null")
+        and not version.is_delete_marker
+    ):  # the common case: an unversioned write of the request's own key
+        etag = version.etag
+        return f'{{"ETag":{_q(str(etag))}}}' if etag else "null"
     items = []  # in canonical (code point) order
     marker = version.is_delete_marker
     if not marker and version.etag:
@@ -433,7 +441,6 @@ def response_json(result: object, key: str | None) -> str:
         items.append(f'"key":{_q(str(version.key))}')
     if marker:
         items.append('"x-amz-delete-marker":"true"')
-    version_id = version.version_id
     if version_id and version_id != "null":
         items.append(f'"x-amz-version-id":{_q(str(version_id))}')
     return "{" + ",".join(items) + "}" if items else "null"

@@ -201,7 +201,11 @@ class GroupCommitWriter:
         self._queue: queue.SimpleQueue[_Runnable | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
-        self._staged: list[Any] = []  # values staged by the current batch's jobs (see stage())
+        self._staged: list[Any] = []  # values staged by the current batch's jobs (never replaced)
+        # From a job, on the writer thread: hand a value to before_commit at the end of this
+        # batch, unless the job fails (see the module docstring). The list's own append: no
+        # Python frame for a call made once per audited change.
+        self.stage: Callable[[Any], None] = self._staged.append
         self.before_commit: BeforeCommit | None = None
         self.batches = 0  # commits so far (for tests and metrics)
         self.jobs = 0
@@ -226,11 +230,6 @@ class GroupCommitWriter:
         if delivery is not None:
             return None  # type: ignore[return-value]  # the outcome is delivered to the future
         return job.wait()
-
-    def stage(self, value: Any) -> None:
-        """From a job, on the writer thread: hand ``value`` to :attr:`before_commit` at the end
-        of this batch, unless the job fails (see the module docstring)."""
-        self._staged.append(value)
 
     def close(self) -> None:
         """Finish every queued job, stop the thread, close the connection. Idempotent."""
@@ -310,7 +309,8 @@ class GroupCommitWriter:
                 return
         committed = None
         if self._staged:
-            staged, self._staged = self._staged, []
+            staged = self._staged[:]
+            self._staged.clear()
             if self.before_commit is not None:
                 committed = self.before_commit(conn, staged)  # raising fails the batch
         try:
