@@ -24,7 +24,6 @@ from inproc import AK, SK, signed
 from onshore.app import build
 from onshore.config import load
 from onshore.s3api import audit as s3audit
-from onshore.service.audit import capture
 from onshore.service.audit.trail import append
 
 
@@ -71,16 +70,16 @@ async def run(step: str, n: int, op: str) -> None:
 
     def captures() -> None:
         for _ in range(n):
-            finish(audit, audit.begin(req), req, *rest)
+            finish(audit, audit.begin(req, rest[1]), req, *rest)
 
     if step == "capture":
         counted(captures)
         return
     captures()
-    with trail._swap:
-        captured, trail._captured = trail._captured, []
+    captured = trail.captured[:]
+    del trail.captured[:]
     size = len(captured)
-    rows = counted(lambda: capture.captured_rows(captured, 0, size, trail.partition, trail.region))
+    rows = counted(lambda: trail.groups.captured_rows(captured, 0, size))
     if step == "store":
         for at in range(0, len(rows), 512):
             chunk = rows[at : at + 512]

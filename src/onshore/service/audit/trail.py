@@ -10,17 +10,19 @@ Two paths, chosen by what a record is about:
   cannot be written, the change is rolled back too. Either both are durable or neither: there is
   no change without its record and no record without its change. A request that changes several
   things (``DeleteObjects``) writes one record per change (``additionalEventData.changeIndex``).
-  An S3 change's record is *staged* by the change's job (:meth:`AuditTrail.stage`: the
-  request's values, not yet rendered) and the writer appends the records its batch staged to
-  the chain just before the batch's ``COMMIT`` (:meth:`GroupCommitWriter.stage`): rendered and
-  hashed in one loop for the batch, in the same transaction, under the cross-process writer
-  lock, so the chain keeps the changes' commit order. Other planes' changes (admin API, CLI)
+  An S3 change's record is *staged* by the change's job (:attr:`AuditTrail.stage`: its
+  capture, rendered ahead but for the change's outcome, with that outcome; see
+  :mod:`.capture`) and the writer appends the records its batch staged to the chain just before
+  the batch's ``COMMIT`` (:attr:`GroupCommitWriter.stage`): finished and hashed in one loop for
+  the batch, in the same transaction, under the cross-process writer lock, so the chain keeps
+  the changes' commit order. Other planes' changes (admin API, CLI)
   are rendered and appended whole, in their savepoint. (Versions before staging wrote each
   change's record as a *pending* row for the flusher to chain; the flusher and digests still
   take such rows first, and a start chains what a crash left of them.)
 * **Everything else is buffered.** Reads, and requests that changed nothing (refused, failed,
-  or no-ops), are recorded after the response: their values are appended to an in-memory list
-  (the only work on the request path) and a flusher thread appends them to the chain every
+  or no-ops), are recorded after the response: their group and own values are appended to an
+  in-memory list (:attr:`AuditTrail.captured`; the only work on the request path) and a flusher
+  thread appends them to the chain every
   ``audit_flush_interval`` seconds, as one write job (one fsync for all of them). A clean
   shutdown flushes what is left. A crash (``kill -9``, power cut) loses at most the records of
   reads answered in the last flush interval — the crash window, stated in ``docs/audit.md``.
