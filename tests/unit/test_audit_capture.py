@@ -283,7 +283,8 @@ def test_a_change_record_rendered_ahead_is_the_one_rendered_at_commit() -> None:
         assert read_group.template is read_group.cut is not None
         captured = [read_group, 1_790_000_000_123, 7, "REQ2", key, 0, 11]
         made = groups.captured_rows(captured, 0, capture.SIZE)[0]
-        whole = groups._whole(read_group, "null", 0, 1_790_000_000_123, 7, "REQ2", key, 0, 11)
+        whole = capture._whole(read_group, "onshore-cn", "cn-north-1", "null", 0,
+                               1_790_000_000_123, 7, "REQ2", key, 0, 11)  # fmt: skip
         assert made.event == whole.event.replace(
             json.loads(whole.event)["eventID"], json.loads(made.event)["eventID"]
         )

@@ -178,25 +178,10 @@ def _shared(
         bucket, has_key = None, False
     principal = req.principal
     if principal is not None:
-        return (
-            source,
-            name,
-            read_only,
-            req.client,
-            headers.get("user-agent", ""),
-            bucket,
-            has_key,
-            parameters,
-            principal.kind._value_,
-            principal.account_id,
-            principal.arn,
-            principal.access_key,
-            principal.user_name,
-            status,
-            error_code,
-            error_message,
-        )
-    # not (yet) authenticated: the access key id it claims (an id, not a secret)
+        kind, account, arn = principal.kind._value_, principal.account_id, principal.arn
+        access_key, user_name = principal.access_key, principal.user_name
+    else:  # not (yet) authenticated: the access key id it claims (an id, not a secret)
+        kind, account, arn, access_key, user_name = None, "", "", _claimed_key(req), ""
     return (
         source,
         name,
@@ -206,11 +191,11 @@ def _shared(
         bucket,
         has_key,
         parameters,
-        None,
-        "",
-        "",
-        _claimed_key(req),
-        "",
+        kind,
+        account,
+        arn,
+        access_key,
+        user_name,
         status,
         error_code,
         error_message,

@@ -3,7 +3,7 @@
 A request's record is not rendered where the request is handled. Most of a record is the same
 from one request to the next of a client: who it is, from which address, with which user agent,
 which operation on which bucket, with what outcome. Those *shared* values (a tuple, see
-:data:`SHARED_LAYOUT`) make the request's :class:`Group`, looked up in a dictionary
+:data:`Shared`) make the request's :class:`Group`, looked up in a dictionary
 (:class:`Groups`) and made the first time it is seen, with its template
 (:func:`~.render.record_template`): its record cut where each request has values of its own.
 What the request path keeps of a request is then its group and those values: time, duration,
@@ -174,8 +174,8 @@ class Groups:
             cut = group.cut
             if cut is None:  # rare: rendered whole
                 add(
-                    self._whole(group, _READ_RESPONSE, 0, time_ms, duration_ms, request_id, key,
-                                bytes_in, bytes_out)
+                    _whole(group, self.partition, self.region, _READ_RESPONSE, 0, time_ms,
+                           duration_ms, request_id, key, bytes_in, bytes_out)
                 )  # fmt: skip
                 continue
             text, line = from_template(
@@ -194,8 +194,8 @@ class Groups:
             head = change.head
             if index or head is None:
                 add(
-                    self._whole(group, response, index, change.time_ms, change.duration_ms,
-                                change.request_id, change.key, change.bytes_in, 0)
+                    _whole(group, self.partition, self.region, response, index, change.time_ms,
+                           change.duration_ms, change.request_id, change.key, change.bytes_in, 0)
                 )  # fmt: skip
                 continue
             add(
@@ -211,23 +211,6 @@ class Groups:
                 )
             )
         return made
-
-    def _whole(
-        self,
-        group: Group,
-        response: str,
-        index: int,
-        time_ms: int,
-        duration_ms: int,
-        request_id: str,
-        key: str | None,
-        bytes_in: int,
-        bytes_out: int,
-    ) -> AuditRow:
-        """A record rendered whole, without its group's template (see :func:`_rendered`)."""
-        text = _rendered(group.shared, self.partition, self.region, response, index, time_ms,
-                         duration_ms, request_id, key, bytes_in, bytes_out)  # fmt: skip
-        return AuditRow(time_ms, key, text, group.about)
 
 
 def pending_rows(rows: Sequence[Sequence[Any]], partition: str, region: str) -> list[AuditRow]:
@@ -247,14 +230,13 @@ def pending_rows(rows: Sequence[Sequence[Any]], partition: str, region: str) -> 
             if values[7] is not None:  # parameters: pairs, as captured
                 values[7] = tuple(tuple(pair) for pair in values[7])
             shared = decoded[text] = tuple(values)
-        event = _rendered(shared, partition, region, response, index, time_ms, duration_ms,
-                          request_id, key, bytes_in, bytes_out)  # fmt: skip
-        made.append(AuditRow(time_ms, key, event, Group(shared, None, True).about))
+        made.append(_whole(Group(shared, None, True), partition, region, response, index,
+                           time_ms, duration_ms, request_id, key, bytes_in, bytes_out))  # fmt: skip
     return made
 
 
-def _rendered(
-    shared: Shared,
+def _whole(
+    group: Group,
     partition: str,
     region: str,
     response: str,
@@ -265,14 +247,15 @@ def _rendered(
     key: str | None,
     bytes_in: int,
     bytes_out: int,
-) -> str:
-    """A record rendered whole from its shared and own values; a request's second and later
-    changes say their index among its changes (``additionalEventData.changeIndex``)."""
-    static = _static(shared)
+) -> AuditRow:
+    """A record rendered whole from its group's shared values and its own, without a template
+    (its group has none, or it is a request's second or later change, which says its index
+    among the request's changes: ``additionalEventData.changeIndex``)."""
+    static = _static(group.shared)
     del static["has_key"]
     if index:
         static["extra"] = {**(static["extra"] or {}), "changeIndex": index}
-    return render_values(
+    text = render_values(
         time_ms=time_ms,
         request_id=request_id,
         key=key,
@@ -284,6 +267,7 @@ def _rendered(
         region=region,
         **static,
     )
+    return AuditRow(time_ms, key, text, group.about)
 
 
 def _static(shared: Shared) -> dict[str, Any]:
