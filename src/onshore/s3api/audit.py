@@ -17,16 +17,14 @@ staging it, and it is appended to the chain when the writer's batch commits.
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from time import perf_counter, time_ns
-from typing import Any
+from typing import Any, cast
 
 from onshore.domain.errors import S3Error
 from onshore.s3api.http import Request
-from onshore.service.audit.capture import Change, Shared
+from onshore.service.audit.capture import Change, Shared, change
 from onshore.service.audit.events import HEADERS_ALLOWED, QUERY_ALLOWED
-from onshore.service.audit.render import from_template
 from onshore.service.audit.trail import AuditTrail, Pending, Work, response_json
 from onshore.storage.sqlite.writer import JOB_WRAPPER
 
@@ -119,40 +117,31 @@ class _RequestPending(Pending):
         shared = _shared(req, route.op._value_ if route is not None else "Unknown", 200, None, None)
         group = audit.changes.get(shared) or audit.groups.change(shared)
         duration_ms = int((perf_counter() - self.started) * 1000)
-        time_ms = time_ns() // 1_000_000 - duration_ms
-        request_id = req.request_id
-        key = None if route is None else route.key
         body = req.body
-        bytes_in = 0 if body is None else body.bytes_received
         # Only a request's first change is recorded from a record rendered ahead; the others
         # (DeleteObjects' keys) carry a changeIndex and are rendered whole at commit.
-        cut = group.cut
-        head = line = None
-        if cut is not None and not self.submitted:
-            head, line = from_template(cut, time_ms, request_id, key, bytes_in, 0, duration_ms)
-        self.submitted += 1
-        made: Work = _new_change(  # as capture.change() makes it, inline: one per write
-            (group, time_ms, duration_ms, request_id, key, bytes_in, head, line, work, self)
+        made = change(
+            group,
+            time_ns() // 1_000_000 - duration_ms,
+            duration_ms,
+            req.request_id,
+            None if route is None else route.key,
+            0 if body is None else body.bytes_received,
+            not self.submitted,
+            work,
+            self,
         )
-        return made
+        self.submitted += 1
+        return cast(Work, made)  # a capture is the job the writer runs (Change.__call__)
 
-
-class _Change(Change):
-    """A change an S3 request submits to the writer, wrapped: the change, then its record
-    staged for the end of the batch, in the change's savepoint (a tuple rather than a
-    closure and its cells: fewer objects for the garbage collector on every write)."""
-
-    __slots__ = ()
-
-    def __call__(self, conn: sqlite3.Connection) -> Any:
-        result = self.work(conn)
-        pending = self.request
-        pending.audit.stage((self, response_json(result, self.key), pending.changes))
-        pending.changes += 1
+    def commit(self, captured: Change, conn: sqlite3.Connection) -> Any:
+        """A change's job (``captured`` is its capture, which the writer calls), on the writer
+        thread, in the change's savepoint: the change, then its record staged for the end of
+        the batch with its outcome."""
+        result = captured.work(conn)
+        self.audit.stage((captured, response_json(result, captured.key), self.changes))
+        self.changes += 1
         return result
-
-
-_new_change: Any = functools.partial(tuple.__new__, _Change)
 
 
 def _shared(

@@ -97,9 +97,11 @@ class Change(NamedTuple):
     """A change's record as captured when the change is submitted: its request's time so far,
     its group and own values and, for a request's first change whose group has a template, the
     record rendered ahead but for its response elements (``head``: the record up to them,
-    ``line``: the values up to them; see :func:`change`). ``work`` and ``request`` are the
-    change's job and its request's state, for the API layer's wrapper of the job (a subclass
-    that is the job: one tuple per change)."""
+    ``line``: the values up to them; see :func:`change`).
+
+    It is also the job the writer runs for the change (one tuple per change, rather than a
+    closure and its cells): ``work`` is the change itself and ``request`` the request's state,
+    whose ``commit(change, conn)`` runs the work and stages the record (the API layer's)."""
 
     group: Group
     time_ms: int
@@ -112,6 +114,12 @@ class Change(NamedTuple):
     work: Any = None
     request: Any = None
 
+    def __call__(self, conn: Any) -> Any:
+        return self.request.commit(self, conn)
+
+
+_new_change: Any = functools.partial(tuple.__new__, Change)  # Change(*values), minus a frame
+
 
 def change(
     group: Group,
@@ -121,14 +129,19 @@ def change(
     key: str | None,
     bytes_in: int,
     ahead: bool,
+    work: Any = None,
+    request: Any = None,
 ) -> Change:
     """A change's capture, rendered ahead if ``ahead`` (a request's first change) and its group
     has a template."""
     cut = group.cut
-    if not ahead or cut is None:
-        return Change(group, time_ms, duration_ms, request_id, key, bytes_in)
-    head, line = from_template(cut, time_ms, request_id, key, bytes_in, 0, duration_ms)
-    return Change(group, time_ms, duration_ms, request_id, key, bytes_in, head, line)
+    head = line = None
+    if ahead and cut is not None:
+        head, line = from_template(cut, time_ms, request_id, key, bytes_in, 0, duration_ms)
+    made: Change = _new_change(
+        (group, time_ms, duration_ms, request_id, key, bytes_in, head, line, work, request)
+    )
+    return made
 
 
 class Groups:
