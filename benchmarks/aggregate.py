@@ -78,6 +78,8 @@ class Comparison:
     limits: dict[str, list[float]]
     meta: dict[str, Any]
     order: list[Key]
+    # each server's rows by round and operation, for the ratios within a round (see paired)
+    by_round: dict[str, dict[int, dict[Key, Mapping[str, Any]]]] = field(default_factory=dict)
 
     def get(self, server: str, key: Key) -> Series | None:
         return self.series.get(server, {}).get(key)
@@ -88,6 +90,7 @@ def load(raw_dir: Path, servers: Sequence[str]) -> Comparison:
     limits: dict[str, list[float]] = {}
     order: list[Key] = []
     meta: dict[str, Any] = {}
+    by_round: dict[str, dict[int, dict[Key, Mapping[str, Any]]]] = {}
     rounds = 0
     for path in sorted(raw_dir.glob("*.json")):
         name, _, rnd = path.stem.rpartition("-r")
@@ -107,7 +110,40 @@ def load(raw_dir: Path, servers: Sequence[str]) -> Comparison:
             if key not in order:
                 order.append(key)
             series[name].setdefault(key, Series()).add(row)
-    return Comparison(list(servers), rounds, series, limits, meta, order)
+            by_round.setdefault(name, {}).setdefault(int(rnd or 0), {})[key] = row
+    return Comparison(list(servers), rounds, series, limits, meta, order, by_round)
+
+
+def paired(c: Comparison, peer: str, keys: Sequence[Key]) -> list[tuple[float, float]]:
+    """For each round in which onshore and ``peer`` both ran every operation of ``keys``:
+    onshore's throughput over the peer's, and its server CPU per operation over the peer's,
+    counting those operations together (their operations over their time; CPU weighted by
+    operations). Both servers run back to back in a round, so a round's ratio compares them
+    under the same conditions of the machine."""
+    mine_rounds = c.by_round.get("onshore", {})
+    theirs_rounds = c.by_round.get(peer, {})
+    ratios = []
+    for rnd in sorted(set(mine_rounds) & set(theirs_rounds)):
+        mine, theirs = mine_rounds[rnd], theirs_rounds[rnd]
+        if not all(key in mine and key in theirs for key in keys):
+            continue
+        rate = _rate([mine[k] for k in keys]) / _rate([theirs[k] for k in keys])
+        cpu = _cpu_per_op([mine[k] for k in keys]) / _cpu_per_op([theirs[k] for k in keys])
+        ratios.append((rate, cpu))
+    return ratios
+
+
+def _rate(rows: Sequence[Mapping[str, Any]]) -> float:
+    """Operations per second of ``rows`` run one after the other."""
+    ops = sum(float(r["ops"]) for r in rows)
+    seconds = sum(float(r.get("seconds") or float(r["ops"]) / float(r["ops_per_s"])) for r in rows)
+    return ops / seconds if seconds else math.nan
+
+
+def _cpu_per_op(rows: Sequence[Mapping[str, Any]]) -> float:
+    ops = sum(float(r["ops"]) for r in rows)
+    cpu = sum(float(r.get("server_cpu_s_per_1k_ops") or math.nan) * float(r["ops"]) for r in rows)
+    return cpu / ops if ops else math.nan
 
 
 def _fmt(value: float, digits: int = 1) -> str:
@@ -142,6 +178,40 @@ def _by_server(c: Comparison, cell: Callable[[Series], str]) -> list[str]:
             cells.append(cell(s) if s else "–")
         rows.append(cells)
     return _table(["workload", "op", *c.servers], rows) + [""]
+
+
+def _paired_section(c: Comparison, peers: Sequence[str]) -> list[str]:
+    """Ratios within each round, median and lowest–highest, per operation and per workload."""
+    out = [
+        "## Ratio within each round (median, lowest–highest over rounds)",
+        "",
+        "Each round runs the servers back to back, so the ratio of one round compares them under "
+        "the same conditions of the machine, and the median of those ratios is steadier than the "
+        "ratio of medians above when other work shares the machine. *all* is the workload's "
+        "operations together: their operations over their time (throughput), and the server's "
+        "CPU per operation weighted by operations (below 1 onshore is cheaper).",
+        "",
+    ]
+    rows = []
+    workloads = list(dict.fromkeys(key[0] for key in c.order))
+    for key in [*c.order, *((w, "all") for w in workloads)]:
+        keys = [k for k in c.order if k[0] == key[0]] if key[1] == "all" else [key]
+        cells = [key[0], key[1]]
+        for peer in peers:
+            ratios = paired(c, peer, keys)
+            for at in (0, 1):
+                values = sorted(r[at] for r in ratios if not math.isnan(r[at]))
+                if not values:
+                    cells.append("–")
+                    continue
+                cells.append(f"{statistics.median(values):.2f}x ({values[0]:.2f}–{values[-1]:.2f})")
+        rows.append(cells)
+    header = [
+        item
+        for p in peers
+        for item in (f"throughput onshore/{p}", f"server CPU per op onshore/{p}")
+    ]
+    return out + _table(["workload", "op", *header], rows) + [""]
 
 
 def markdown(c: Comparison, title: str, notes: Sequence[str] = ()) -> str:
@@ -187,6 +257,7 @@ def markdown(c: Comparison, title: str, notes: Sequence[str] = ()) -> str:
                     cells.append(f"{mine.median(field_name) / theirs.median(field_name):.2f}x")
             rows.append(cells)
         out += _table(["workload", "op", *(f"onshore/{p}" for p in peers)], rows) + [""]
+        out += _paired_section(c, peers)
     else:
         out += ["onshore was not part of this run.", ""]
     out += ["## Latency p50 / p99 (ms, median)", ""]

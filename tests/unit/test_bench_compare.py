@@ -83,6 +83,34 @@ def test_markdown_has_ratios_errors_and_limits(tmp_path: Path) -> None:
     assert "| small | GET | 0.55–0.75 | – |" in text
 
 
+def test_ratios_within_each_round(tmp_path: Path) -> None:
+    c = _comparison(tmp_path)
+    # rounds of 300/100, 500/200, 400/150 ops/s: 3.0, 2.5 and 2.67 within each round
+    ratios = aggregate.paired(c, "seaweedfs", [("small", "GET")])
+    assert [round(r, 2) for r, _ in ratios] == [3.0, 2.5, 2.67]
+    assert [cpu for _, cpu in ratios] == [1.0, 1.0, 1.0]
+    text = aggregate.markdown(c, "title")
+    assert "| small | GET | 2.67x (2.50–3.00) | 1.00x (1.00–1.00) |" in text
+
+
+def test_a_workload_counted_whole_weighs_its_operations_by_time(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    # onshore: 10 PUTs in 1 s and 10 GETs in 1 s; the peer: 10 PUTs in 2 s and 10 GETs in 0.5 s
+    _write(raw, "onshore", 1, [
+        _row("small", "PUT", 10.0, seconds=1.0, server_cpu_s_per_1k_ops=2.0),
+        _row("small", "GET", 10.0, seconds=1.0, server_cpu_s_per_1k_ops=1.0),
+    ])  # fmt: skip
+    _write(raw, "peer", 1, [
+        _row("small", "PUT", 5.0, seconds=2.0, server_cpu_s_per_1k_ops=1.0),
+        _row("small", "GET", 20.0, seconds=0.5, server_cpu_s_per_1k_ops=1.0),
+    ])  # fmt: skip
+    c = aggregate.load(raw, ["onshore", "peer"])
+    # 20 ops in 2 s against 20 ops in 2.5 s; CPU per op 1.5 against 1.0
+    assert aggregate.paired(c, "peer", [("small", "PUT"), ("small", "GET")]) == [(1.25, 1.5)]
+    assert "| small | all | 1.25x (1.25–1.25) | 1.50x (1.50–1.50) |" in aggregate.markdown(c, "t")
+
+
 def test_markdown_without_onshore(tmp_path: Path) -> None:
     c = _comparison(tmp_path)
     c.servers = ["seaweedfs"]
