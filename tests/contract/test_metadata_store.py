@@ -1021,6 +1021,52 @@ def test_sqlite_deleting_inline_objects_adds_little_to_the_log(sqlite_path: Path
     assert grown < len(keys) * len(body) / 2, f"{grown} bytes logged to delete {len(keys)}"
 
 
+def _bytes_written() -> int:
+    """What this process has passed to write system calls so far (Linux)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no wchar in /proc/self/io")
+
+
+def test_sqlite_job_savepoints_keep_page_originals_in_memory(sqlite_path: Path) -> None:
+    """A writer job runs in a savepoint, for which SQLite keeps the original of each page the
+    job changes. Kept in memory (``temp_store = MEMORY``), a job rewriting ~100 pages writes
+    them once, to the log; spilled to a temporary file (SQLite's default past 64 KiB) it wrote
+    them twice. A failing job is still rolled back alone."""
+    if not Path("/proc/self/io").exists():
+        pytest.skip("needs Linux's /proc/self/io")
+    store = SqliteMetadataStore(sqlite_path)
+    try:
+
+        def fill(conn: sqlite3.Connection) -> int:
+            before = conn.execute("PRAGMA page_count").fetchone()[0]
+            conn.execute("CREATE TABLE scratch (x TEXT NOT NULL)")
+            rows = [(os.urandom(1000).hex(),) for _ in range(200)]
+            conn.executemany("INSERT INTO scratch VALUES (?)", rows)
+            return int(conn.execute("PRAGMA page_count").fetchone()[0] - before)
+
+        pages = store.writer.submit(fill)
+        assert pages >= 80
+        before = _bytes_written()
+        store.writer.submit(lambda conn: conn.execute("UPDATE scratch SET x = upper(x)"))
+        written = _bytes_written() - before
+
+        def fail(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE scratch SET x = lower(x)")
+            raise RuntimeError("refused")
+
+        with pytest.raises(RuntimeError, match="refused"):
+            store.writer.submit(fail)
+        lower = store.writer.submit(
+            lambda conn: conn.execute("SELECT count(*) FROM scratch WHERE x = lower(x)").fetchone()
+        )
+    finally:
+        store.close()
+    assert written < 1.5 * pages * 4096, f"{written} bytes written to rewrite {pages} pages"
+    assert lower == (0,)  # the failed job's update was rolled back
+
+
 def test_sqlite_integrity_check_reports_damage(sqlite_path: Path) -> None:
     store = SqliteMetadataStore(sqlite_path)
     name = bucket(store)

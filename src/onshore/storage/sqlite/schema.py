@@ -66,6 +66,13 @@ def connect(path: str, *, writer: bool) -> sqlite3.Connection:
         # delete writes anyway; the freed overflow pages of an inline body keep their (encrypted)
         # bytes until reused, as a deleted blob file's blocks do in the filesystem.
         conn.execute("PRAGMA secure_delete = FAST")
+        # Each job of a batch runs in a savepoint, so SQLite keeps the original of every page a
+        # job changes in a statement journal, to roll the job back alone. As Debian builds it,
+        # that journal spills to a temporary file past 64 KiB: a new file in /var/tmp for every
+        # batch of more than a few writes, and some 20 write system calls (76 KiB) per PUT. In
+        # memory, it holds one job's pages at a time (it is emptied as each savepoint is
+        # released) and costs no system call.
+        conn.execute("PRAGMA temp_store = MEMORY")
     else:
         conn.execute("PRAGMA query_only = ON")
     return conn
