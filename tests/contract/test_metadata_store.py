@@ -1067,6 +1067,33 @@ def test_sqlite_job_savepoints_keep_page_originals_in_memory(sqlite_path: Path) 
     assert lower == (0,)  # the failed job's update was rolled back
 
 
+def test_sqlite_log_is_cut_back_after_a_burst(
+    sqlite_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The write-ahead log grows to hold the most written between two checkpoints; once it
+    starts over, it is cut back to ``WAL_SIZE_LIMIT`` rather than keeping that size."""
+    monkeypatch.setattr(sqlite_schema, "WAL_SIZE_LIMIT", 256 * 1024)
+    store = SqliteMetadataStore(sqlite_path)
+    wal = sqlite_path.with_name(sqlite_path.name + "-wal")
+    try:
+
+        def burst(conn: sqlite3.Connection) -> None:
+            conn.execute("CREATE TABLE scratch (x BLOB NOT NULL)")
+            conn.executemany(
+                "INSERT INTO scratch VALUES (?)", [(os.urandom(4000),) for _ in range(1000)]
+            )
+
+        store.writer.submit(burst)  # its commit checkpoints (past 1,000 pages of log)
+        grown = wal.stat().st_size
+        # the next write starts the log over, from its beginning
+        store.writer.submit(lambda conn: conn.execute("CREATE TABLE later (x)"))
+        after = wal.stat().st_size
+    finally:
+        store.close()
+    assert grown > 4 * 1024 * 1024
+    assert after <= 256 * 1024, f"log still {after} bytes"
+
+
 def test_sqlite_integrity_check_reports_damage(sqlite_path: Path) -> None:
     store = SqliteMetadataStore(sqlite_path)
     name = bucket(store)

@@ -31,6 +31,11 @@ _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 #: recycles cached pages rather than allocating more (see :func:`connect`).
 SOFT_HEAP_LIMIT = 8 * 1024 * 1024
 
+#: Bytes the write-ahead log is cut back to when it starts over after a checkpoint. It grows as
+#: large as the most written between two checkpoints (a big ``DeleteObjects``, a migration) and
+#: SQLite would otherwise keep the file at that size for good.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class Migration:
@@ -59,6 +64,7 @@ def connect(path: str, *, writer: bool) -> sqlite3.Connection:
     if writer:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         # SQLite as Debian builds it overwrites every freed page with zeros, so deleting a
         # 16 KiB inline object logs 16 KiB of zeros to the WAL and fsyncs them: a batch of
         # deletes on a full disk could need more than the reserve kept for it, and every delete
