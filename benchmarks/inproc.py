@@ -3,7 +3,7 @@ sockets, so the figure is onshore's own CPU per request. Used to profile before 
 
     python benchmarks/inproc.py [--profile] [--n 5000]
         [--op head|get|put|delete|list|walk|delimiter] [--size BYTES] [--set audit=false]
-        [--http onshore|uvicorn] [--concurrency N]
+        [--http onshore|uvicorn] [--concurrency N] [--callgrind]
 
 ``walk`` and ``delimiter`` mirror the ``list`` workload of ``onshore bench``: a bucket of 2,000
 empty objects under 20 prefixes; ``walk`` asks for a page of 1,000 keys, ``delimiter`` lists one
@@ -12,6 +12,10 @@ prefix of 100 keys with ``/`` as delimiter.
 With ``--http``, each request goes in as bytes through an HTTP/1.1 protocol instance (onshore's
 own, or uvicorn's httptools one) on a transport that keeps what it is given, so the figure adds
 the HTTP layer's CPU but still no socket system calls.
+
+With ``--callgrind``, run under ``valgrind --tool=callgrind --instr-atstart=no``: instructions
+are counted only around the measured requests (and the flush of their audit records), which
+``benchmarks/instructions.py`` does for each operation with and without a setting.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import asyncio
 import cProfile
 import os
 import pstats
+import subprocess
 import tempfile
 import threading
 import time
@@ -155,6 +160,7 @@ async def run(
     size: int = 4096,
     http: str | None = None,
     concurrency: int = 32,
+    callgrind: bool = False,
 ) -> None:
     data = Path(tempfile.mkdtemp())
     config = load(
@@ -235,12 +241,16 @@ async def run(
         trail.flush()
     if profiler:
         profiler.enable()
+    if callgrind:
+        count_instructions(True)
     started = time.perf_counter()
     cpu0 = time.process_time()
     threads0 = thread_cpu()
     await asyncio.gather(*(worker(n // concurrency) for _ in range(concurrency)))
     if trail is not None:
         trail.flush()
+    if callgrind:
+        count_instructions(False)
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu0
     if profiler:
@@ -253,6 +263,15 @@ async def run(
         f"{name} {seconds / done * 1e6:,.0f} µs" for name, seconds in sorted(by_thread.items())
         if seconds > 0
     ))  # fmt: skip
+
+
+def count_instructions(on: bool) -> None:
+    """Switch callgrind's counting on or off for this process (run under callgrind)."""
+    subprocess.run(
+        ["callgrind_control", "--instr=" + ("on" if on else "off"), str(os.getpid())],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 async def fill_listed(call: Callable[..., Awaitable[int]]) -> None:
@@ -282,6 +301,10 @@ def main() -> None:
         help="requests in flight (1 for listings, as `onshore bench` sends them)",
     )  # fmt: skip
     parser.add_argument(
+        "--callgrind", action="store_true",
+        help="under callgrind (--instr-atstart=no): count only the measured requests",
+    )  # fmt: skip
+    parser.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE",
         help="a setting, e.g. --set audit=false --set encryption=false",
     )  # fmt: skip
@@ -289,7 +312,18 @@ def main() -> None:
     import uvloop
 
     settings = dict(item.split("=", 1) for item in args.set)
-    uvloop.run(run(args.op, args.n, args.profile, settings, args.size, args.http, args.concurrency))
+    uvloop.run(
+        run(
+            args.op,
+            args.n,
+            args.profile,
+            settings,
+            args.size,
+            args.http,
+            args.concurrency,
+            args.callgrind,
+        )
+    )
 
 
 if __name__ == "__main__":
