@@ -44,15 +44,17 @@ from onshore.service.collector import tune_collector
 AK, SK, REGION = "bench", "benchsecret", "local-1"
 
 
-def thread_cpu() -> dict[str, float]:
-    """CPU seconds used so far by each live thread of this process, by thread name (Linux)."""
+def thread_cpu() -> dict[str, tuple[float, float]]:
+    """CPU seconds used so far by each live thread of this process, by thread name, as (user,
+    system) (Linux)."""
     names = {t.native_id: t.name for t in threading.enumerate()}
     tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
+    out: dict[str, tuple[float, float]] = {}
     for task in Path("/proc/self/task").iterdir():
         fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         name = names.get(int(task.name), "other").rstrip("0123456789-")
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+        user, system = out.get(name, (0.0, 0.0))
+        out[name] = (user + int(fields[11]) / tick, system + int(fields[12]) / tick)
     return out
 
 
@@ -266,10 +268,12 @@ async def run(
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     done = (n // concurrency) * concurrency
     print(f"{op}: {done / elapsed:,.0f} req/s, {cpu / done * 1e6:,.0f} µs CPU/request")
-    by_thread = {k: v - threads0.get(k, 0.0) for k, v in thread_cpu().items()}
-    print("  by thread: " + ", ".join(
-        f"{name} {seconds / done * 1e6:,.0f} µs" for name, seconds in sorted(by_thread.items())
-        if seconds > 0
+    before = threads0.get
+    print("  by thread (user + system): " + ", ".join(
+        f"{name} {(user - u0) / done * 1e6:,.0f} + {(system - s0) / done * 1e6:,.0f} µs"
+        for name, (user, system) in sorted(thread_cpu().items())
+        for u0, s0 in [before(name, (0.0, 0.0))]
+        if user + system > u0 + s0
     ))  # fmt: skip
 
 

@@ -7,9 +7,11 @@ import json
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from onshore.service.audit import capture
 from onshore.service.audit import trail as trail_module
 from onshore.service.audit.events import Facts, canonical, event_of
 from onshore.service.audit.export import export
@@ -278,12 +280,15 @@ def test_a_failed_flush_loses_no_record(
         trail.close()
 
 
-def test_processes_sharing_a_chain_keep_it_whole(tmp_path: Path) -> None:
-    """Two server processes (two stores and trails on one database): each chains its changes'
-    records as they commit; a change left as a pending row (by an earlier version) is chained
-    by the next flush or digest, before their own records; the chain stays whole."""
-    from onshore.service.audit import capture
+_SHARED = (
+    "s3", "PutObject", False, "10.0.0.1", "agent", "bucket", True, None,
+    "user", "111111111111", "arn:p:iam::111111111111:user/alice", "AKID", "alice",
+    200, None, None,
+)  # fmt: skip
 
+
+def _processes(tmp_path: Path) -> tuple[list[SqliteMetadataStore], list[AuditTrail]]:
+    """Two server processes' stores and trails on one database (closed by :func:`_close`)."""
     path = tmp_path / "data" / "metadata.db"
     path.parent.mkdir()
     stores = [SqliteMetadataStore(path), SqliteMetadataStore(path)]
@@ -292,23 +297,46 @@ def test_processes_sharing_a_chain_keep_it_whole(tmp_path: Path) -> None:
                    flush_interval=3600)
         for s in stores
     ]  # fmt: skip
+    return stores, trails
 
-    shared = (
-        "s3", "PutObject", False, "10.0.0.1", "agent", "bucket", True, None,
-        "user", "111111111111", "arn:p:iam::111111111111:user/alice", "AKID", "alice",
-        200, None, None,
-    )  # fmt: skip
 
-    def change(n: int, trail: AuditTrail = trails[0]) -> capture.Change:
-        group = trail.groups.change(shared)
-        return capture.change(group, BASE_MS + n, 1, f"REQ{n}", f"k{n}", 3, True)
+def _close(stores: list[SqliteMetadataStore], trails: list[AuditTrail]) -> None:
+    for trail in trails:
+        trail.close()
+    for store in stores:
+        store.close()
 
-    def staged(n: int, trail: AuditTrail = trails[0]) -> Callable[[sqlite3.Connection], None]:
-        return lambda c: trail.stage((change(n, trail), '{"ETag":"abc"}', 0))
+
+def _change(n: int, trail: AuditTrail) -> capture.Change:
+    return capture.change(trail.groups.change(_SHARED), BASE_MS + n, 1, f"REQ{n}", f"k{n}", 3, True)
+
+
+def _staged(n: int, trail: AuditTrail) -> Callable[[sqlite3.Connection], None]:
+    """A change's job that stages its record (see AuditTrail.stage)."""
+    return lambda c: trail.stage((_change(n, trail), '{"ETag":"abc"}', 0))
+
+
+def _chain(path: Path, export_to: Path) -> list[str]:
+    """The request ids of the chain's records, in order, after exporting it to ``export_to``."""
+    with reading(path) as conn:
+        found = list(sql.events(conn, 1, sql.head(conn)[0]))
+        assert conn.execute("SELECT COUNT(*) FROM audit_pending").fetchone()[0] == 0
+        export(conn, export_to)
+    return [str(json.loads(e.event)["requestID"]) for e in found]
+
+
+def test_processes_sharing_a_chain_keep_it_whole(tmp_path: Path) -> None:
+    """Two server processes (two stores and trails on one database): each chains its changes'
+    records as they commit; a change left as a pending row (by an earlier version) is chained
+    by the next flush or digest, before their own records; the chain stays whole."""
+    stores, trails = _processes(tmp_path)
 
     def pending(n: int) -> Callable[[sqlite3.Connection], None]:
-        captured = legacy_audit.captured(change(n))
+        captured = legacy_audit.captured(_change(n, trails[0]))
         return lambda c: legacy_audit.pend(c, captured, '{"ETag":"abc"}', 0)
+
+    def staged(n: int, trail: AuditTrail = trails[0]) -> Callable[[sqlite3.Connection], None]:
+        return _staged(n, trail)
 
     try:
         stores[0].writer.submit(staged(1))  # chained as it commits
@@ -318,22 +346,62 @@ def test_processes_sharing_a_chain_keep_it_whole(tmp_path: Path) -> None:
         stores[1].writer.submit(staged(4, trails[1]))
         stores[0].writer.submit(pending(5))
         trails[1].digest(final=True)  # a digest chains what is pending first
-        with reading(path.parent) as conn:
-            found = list(sql.events(conn, 1, sql.head(conn)[0]))
-            assert conn.execute("SELECT COUNT(*) FROM audit_pending").fetchone()[0] == 0
-            export(conn, tmp_path / "export")
-
-        assert [json.loads(e.event)["requestID"] for e in found] == [
-            "REQ1",
-            "REQ2",
-            "R3",
-            "REQ4",
-            "REQ5",
-        ]
+        found = _chain(tmp_path / "data", tmp_path / "export")
+        assert found == ["REQ1", "REQ2", "R3", "REQ4", "REQ5"]
         report = verify(tmp_path / "export", load_public_key(trails[1].key.public_pem().encode()))
         assert report.ok and report.records == 5, report.findings
     finally:
-        for trail in trails:
-            trail.close()
-        for store in stores:
-            store.close()
+        _close(stores, trails)
+
+
+def test_a_batch_appends_after_the_head_its_process_last_committed(tmp_path: Path) -> None:
+    """A batch of changes appends after the chain head as its process's previous batch
+    committed it, without reading it; when that head is stale (another process, a flush or a
+    digest appended since), the insert is refused and the batch appends after the head read;
+    a batch that failed leaves no head to follow. The chain stays whole throughout."""
+    stores, trails = _processes(tmp_path)
+    statements: list[str] = []
+    stores[0].writer._conn.set_trace_callback(statements.append)  # noqa: SLF001
+
+    def heads_read() -> int:
+        return sum(s.startswith("SELECT last_seq, head_hash") for s in statements)
+
+    real_hook = stores[0].writer.before_commit
+    assert real_hook is not None
+
+    def failing_hook(conn: sqlite3.Connection, staged: list[Any]) -> Callable[[], None] | None:
+        real_hook(conn, staged)  # the records appended, then the batch fails
+        raise RuntimeError("the batch fails after its records were appended")
+
+    try:
+        stores[0].writer.submit(_staged(1, trails[0]))  # the head read: none known yet
+        assert heads_read() == 1
+        stores[0].writer.submit(_staged(2, trails[0]))
+        stores[0].writer.submit(_staged(3, trails[0]))
+        assert heads_read() == 1  # appended after the head it committed
+
+        stores[1].writer.submit(_staged(4, trails[1]))  # the other process appends
+        stores[0].writer.submit(_staged(5, trails[0]))  # refused after 3, appended after 4
+        assert heads_read() == 2
+
+        trails[0].later(_read(6))
+        trails[0].flush()  # this process appends outside a batch of changes
+        stores[0].writer.submit(_staged(7, trails[0]))
+
+        stores[0].writer.before_commit = failing_hook
+        with pytest.raises(RuntimeError):
+            stores[0].writer.submit(_staged(8, trails[0]))
+        stores[0].writer.before_commit = real_hook
+        read = heads_read()
+        stores[0].writer.submit(_staged(9, trails[0]))  # not after 8: it was rolled back
+        assert heads_read() == read + 1
+        stores[0].writer.submit(_staged(10, trails[0]))
+        assert heads_read() == read + 1
+
+        trails[0].digest(final=True)
+        found = _chain(tmp_path / "data", tmp_path / "export")
+        assert found == ["REQ1", "REQ2", "REQ3", "REQ4", "REQ5", "R6", "REQ7", "REQ9", "REQ10"]
+        report = verify(tmp_path / "export", load_public_key(trails[0].key.public_pem().encode()))
+        assert report.ok and report.records == 9, report.findings
+    finally:
+        _close(stores, trails)

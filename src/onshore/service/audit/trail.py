@@ -113,7 +113,7 @@ class Pending:
         def audited(conn: sqlite3.Connection) -> Any:
             result = work(conn)
             done = fill(row, facts, response_elements(result, facts.key), self.changes)
-            append(conn, [done], trail.alg, trail.link, trail.partition, trail.region)
+            trail.append(conn, [done])
             self.changes += 1
             return result
 
@@ -172,6 +172,9 @@ class AuditTrail:
         # (seq, row) of changes' records chained as they committed, whose search rows are due
         self._unindexed: list[tuple[int, sql.AuditRow]] = []
         self._swap = threading.Lock()
+        # The chain head as this process's last batch of changes committed it, for the next
+        # batch to append after without reading it (writer thread only; see sql.extend).
+        self._head: sql.Head | None = None
         self.key = load_key(writer, wrapper)
         writer.before_commit = self._append_staged
         writer.submit(self._recover)
@@ -209,13 +212,22 @@ class AuditTrail:
         the start chains those a crash left, and each flush those of an earlier version's
         process still sharing the database.)"""
         rows = self.groups.staged_rows(staged)
-        entries = list(enumerate(rows, sql.append(conn, rows, self.alg, self.link)))
+        known, self._head = self._head, None  # known again only once this batch commits
+        after = sql.extend(conn, rows, self.alg, self.link, known)
+        entries = list(enumerate(rows, after[0] - len(rows) + 1))
 
         def committed() -> None:
+            self._head = after
             with self._swap:
                 self._unindexed += entries
 
         return committed
+
+    def append(self, conn: sqlite3.Connection, rows: list[sql.AuditRow]) -> int:
+        """:func:`append`, from a job of this trail other than a batch's changes (a flush, a
+        digest, another plane's change): the head it leaves is not known to the next batch."""
+        self._head = None
+        return append(conn, rows, self.alg, self.link, self.partition, self.region)
 
     def later(self, facts: Facts) -> None:
         """Buffer a record; the flusher appends it within ``audit_flush_interval``."""
@@ -239,7 +251,6 @@ class AuditTrail:
         if not taken and not captured and not self._unsent and not due:
             return 0
         rows, self._unsent = self._unsent, []
-        partition, region = self.partition, self.region
         step = capture.SIZE * _YIELD_EVERY
         for at in range(0, count, step):
             if at:
@@ -259,7 +270,7 @@ class AuditTrail:
                     due: list[tuple[int, sql.AuditRow]] = due,
                 ) -> int:
                     sql.index(conn, due)
-                    return append(conn, chunk, self.alg, self.link, partition, region)
+                    return self.append(conn, chunk)
 
                 appended += self._writer.submit(job)
                 due = []
@@ -282,7 +293,7 @@ class AuditTrail:
         return self._writer.submit(lambda conn: self._digest_job(conn, final))
 
     def _digest_job(self, conn: sqlite3.Connection, final: bool) -> sql.DigestRow | None:
-        append(conn, [], self.alg, self.link, self.partition, self.region)  # pending changes
+        self.append(conn, [])  # pending changes
         now = time.time_ns() // 1_000_000
         last = sql.last_digest(conn)
         head_seq, head_hash = sql.head(conn)
@@ -339,7 +350,7 @@ class AuditTrail:
         """At start: chain the changes a crash left pending, and write any search row missing
         among the last records (records are now indexed in the job that appends them; this
         repairs trails written before that)."""
-        append(conn, [], self.alg, self.link, self.partition, self.region)
+        self.append(conn, [])
         missing = sql.unindexed(conn, _REINDEX_WINDOW)
         if missing:
             sql.index(conn, [(seq, _stored_row(text)) for seq, text in missing])
