@@ -278,11 +278,12 @@ def _packed(block: Sequence[AuditRow]) -> str:
     zlib reads every byte it is given. Reading a block back joins each record again
     (:func:`_unpacked`): exactly the text that was hashed. A record's values are JSON
     fragments, which hold no raw control character; should one hold a separator all the same,
-    the count of separators in the block says so, and the block keeps its records whole."""
+    the count of separators in its line says so, and the record is kept whole. (A record's
+    JSON, canonical, holds no raw newline; a template's pieces are checked once, by
+    :func:`_definition`.)"""
     lines = [_COMPACT]
     add = lines.append
     numbers: dict[int, tuple[str, int]] = {}  # by id(template): the rows keep them alive
-    fields = 0  # the separators the block holds if no value holds one
     for row in block:
         template = row.template
         if template is None:
@@ -292,22 +293,18 @@ def _packed(block: Sequence[AuditRow]) -> str:
         if known is None:
             definition = _definition(template)
             if definition:  # (else a separator inside a piece: its records are kept whole)
-                known = (f"{len(lines)}{FIELD}", len(template) - 1)
+                known = (f"{len(lines)}{FIELD}", len(template) - 2)
                 add(definition)
-                fields += known[1]
             else:
                 known = ("", 0)
             numbers[id(template)] = known
-        number, width = known
-        if number:
-            add(number + row.line)  # type: ignore[operator]
-            fields += width
+        number, separators = known
+        line: str = row.line  # type: ignore[assignment]  # given with a template
+        if number and line.count(FIELD) == separators and "\n" not in line:
+            add(number + line)
         else:
             add(row.event)
-    text = "\n".join(lines)
-    if text.count(FIELD) != fields or text.count("\n") != len(lines) - 1:
-        return "\n".join([_COMPACT, *(row.event for row in block)])
-    return text
+    return "\n".join(lines)
 
 
 _definitions: dict[tuple[str, ...], str] = {}
