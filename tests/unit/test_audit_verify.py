@@ -253,6 +253,49 @@ def test_a_removed_segment_file_is_named(exported: Path, trail: Trail) -> None:
     assert any("records 11..20 are missing" in f.message for f in report.findings)
 
 
+def test_records_missing_at_the_start_of_an_interval_are_named(
+    exported: Path, trail: Trail
+) -> None:
+    rewrite(first_segment(exported), {0: None, 1: None})
+    report = check(exported, trail)
+    assert kinds(report) == {Kind.REMOVED}
+    assert "records 1..2 signed by digest 1 are missing at the start" in report.findings[0].message
+
+
+def test_a_record_reduced_to_its_hashes_is_caught_when_the_export_is_complete(
+    exported: Path, trail: Trail
+) -> None:
+    """A full export's record replaced by a tenant export's hashes-only line still links: the
+    auditor who expects the whole trail says so (``complete``), and the record is named."""
+    path, number, line = segment_lines(exported)[2]
+    doc = json.loads(line)
+    reduced = {k: doc[k] for k in ("alg", "hash", "prevHash", "seq")} | {"omitted": True}
+    rewrite(path, {number: json.dumps(reduced)})
+    report = check(exported, trail)
+    assert report.ok and report.omitted == 1  # as a tenant export would be
+    report = verify(exported, load_public_key(trail.public.read_bytes()), complete=True)
+    assert kinds(report) == {Kind.OMITTED}
+    assert "(3, e.g." in report.findings[0].message
+
+
+def test_an_export_without_its_first_intervals_is_caught_when_complete(
+    exported: Path, trail: Trail
+) -> None:
+    first_segment(exported).unlink()
+    digest_files(exported)[0].unlink()
+    report = check(exported, trail)
+    assert report.ok and report.first_digest == 2  # as an export --from would be
+    report = verify(exported, load_public_key(trail.public.read_bytes()), complete=True)
+    assert kinds(report) == {Kind.DIGEST_GAP}
+    assert "digests 1..1 are missing" in report.findings[0].message
+    intact = verify(
+        trail.export(exported.parent / "again"),
+        load_public_key(trail.public.read_bytes()),
+        complete=True,
+    )
+    assert intact.ok and intact.first_digest == 1, intact.findings
+
+
 # --- digests tampered with ----------------------------------------------------------------------
 def digest_files(directory: Path) -> list[Path]:
     return sorted((directory / "digests").glob("*.json"))
@@ -286,6 +329,14 @@ def test_reordered_digests_are_named(exported: Path, trail: Trail) -> None:
     first.write_text(b)
     second.write_text(a)
     assert Kind.DIGEST_GAP in kinds(check(exported, trail))
+
+
+def test_an_inserted_digest_is_named(exported: Path, trail: Trail) -> None:
+    second = digest_files(exported)[1]
+    (second.parent / (second.stem + "-copy.json")).write_text(second.read_text())
+    report = check(exported, trail)
+    assert Kind.DIGEST_GAP in kinds(report)
+    assert any("digests reordered" in f.message for f in report.findings)
 
 
 def test_a_digest_signed_by_another_key_is_named(exported: Path, trail: Trail) -> None:
@@ -361,6 +412,8 @@ def test_a_tenant_export_holds_only_its_events_and_verifies(tmp_path: Path) -> N
         path, number, _ = next(
             (p, n, line) for p, n, line in segment_lines(target) if '"omitted"' not in line
         )
+        complete = verify(target, load_public_key(made.public.read_bytes()), complete=True)
+        assert kinds(complete) == {Kind.OMITTED}  # not the whole trail's content
         rewrite(path, {number: None})
         assert Kind.REMOVED in kinds(check(target, made))
     finally:
@@ -514,6 +567,8 @@ def test_cli_verify_exit_codes_and_findings(
 
     key = str(trail.public)
     assert main(["audit", "verify", str(exported), "--public-key", key]) == 0
+    assert "OK: the export is intact" in capsys.readouterr().out
+    assert main(["audit", "verify", str(exported), "--public-key", key, "--complete"]) == 0
     assert "OK: the export is intact" in capsys.readouterr().out
     path, number, _ = segment_lines(exported)[6]
     rewrite(path, {number: None})

@@ -74,6 +74,12 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
         "--public-key", metavar="FILE", required=True, help="The audit public key (PEM)."
     )
     verify.add_argument("--json", action="store_true", help="Print the report as JSON.")
+    verify.add_argument(
+        "--complete",
+        action="store_true",
+        help="The export is the whole trail (`onshore audit export` without --from or "
+        "--tenant): also require the trail's first digest and every record's content.",
+    )
     verify.set_defaults(func=_verify)
 
     offboarding.add_verify_command(sub)
@@ -177,7 +183,7 @@ def _verify(args: argparse.Namespace) -> int:
         key = load_public_key(Path(args.public_key).read_bytes())
     except (OSError, ValueError) as exc:
         return _fail(f"cannot read the public key {args.public_key}: {exc}")
-    report = verify(directory, key)
+    report = verify(directory, key, complete=args.complete)
     if args.json:
         doc = {
             "ok": report.ok,
@@ -186,6 +192,8 @@ def _verify(args: argparse.Namespace) -> int:
             "digests": report.digests,
             "firstSeq": report.first_seq,
             "lastSeq": report.last_seq,
+            "firstDigest": report.first_digest,
+            "complete": args.complete,
             "keyFingerprint": fingerprint_of(key),
             "findings": [f.as_dict() for f in report.findings],
         }
@@ -198,6 +206,11 @@ def _verify(args: argparse.Namespace) -> int:
             f"checked {report.records} records{omitted} (seq {report.first_seq}.."
             f"{report.last_seq}) and {report.digests} digests with key {fingerprint_of(key)}"
         )
+        if report.first_digest > 1 and not args.complete:
+            print(
+                f"the export starts at digest {report.first_digest}: what came before it is "
+                "not in it (--complete requires the whole trail)"
+            )
         print(
             "OK: the export is intact" if report.ok else f"FAILED: {len(report.findings)} problems"
         )

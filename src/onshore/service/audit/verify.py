@@ -20,7 +20,13 @@ The checks, in order (the export layout is described in :mod:`.export`):
    records no digest covers are *unsigned* (inserted, or their digest was removed).
 
 Omitted records (tenant exports) carry only hashes: their links are checked, their content
-cannot be.
+cannot be. Nor can an export say for itself that it is whole: a record replaced by its hashes, or
+the first intervals left out (digests and records), leaves a chain that links. So the auditor
+says what they expect: with ``complete`` (``--complete``), the export must be the whole trail
+from its start, and any omitted record is *omitted*, a first digest other than the trail's
+first (``digestSeq`` 1, no previous digest, starting at record 1 after the genesis hash) a
+*digest gap*. Without it, the report says where the export starts (:attr:`Report.first_digest`)
+and how many records it omits.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ class Kind(str, Enum):
     BAD_SIGNATURE = "bad digest signature"
     OTHER_KEY = "digest signed by another key"
     DIGEST_MISMATCH = "digest does not match records"
+    OMITTED = "omitted record"
     MALFORMED = "malformed file"
 
 
@@ -78,6 +85,7 @@ class Report:
     digests: int = 0
     first_seq: int = 0
     last_seq: int = 0
+    first_digest: int = 0  # the digestSeq the export starts at (1: the trail's first)
 
     @property
     def ok(self) -> bool:
@@ -108,7 +116,9 @@ class _Digest:
         return value if isinstance(value, int) else -1
 
 
-def verify(directory: Path, public_key: Ed25519PublicKey) -> Report:
+def verify(directory: Path, public_key: Ed25519PublicKey, *, complete: bool = False) -> Report:
+    """Check the export in ``directory`` (see the module docstring); ``complete``: it must be
+    the whole trail from its first record, every record's content included."""
     report = Report()
     digests = _read_digests(directory / "digests", report)
     lines = list(_read_lines(directory / "segments", report))
@@ -116,6 +126,10 @@ def verify(directory: Path, public_key: Ed25519PublicKey) -> Report:
     ordered = _check_order(lines, report)
     by_seq = _check_records(ordered, report)
     _check_coverage(digests, by_seq, ordered, report)
+    if digests:
+        report.first_digest = digests[0].get_int("digestSeq")
+    if complete:
+        _check_complete(digests, ordered, report)
     report.records = sum(1 for line in ordered if line.event is not None)
     report.omitted = sum(1 for line in ordered if line.event is None)
     report.digests = len(digests)
@@ -329,6 +343,12 @@ def _check_coverage(
         covered.update(range(first, last + 1))
         head = by_seq.get(last)
         start = by_seq.get(first)
+        if start is None and ordered and first < ordered[0].seq <= last:
+            report.add(
+                Kind.REMOVED,
+                f"records {first}..{ordered[0].seq - 1} signed by {label} are missing at the "
+                "start of the export",
+            )
         if start is not None and start.prev_hash != digest.payload.get("startPrevHash"):
             report.add(
                 Kind.DIGEST_MISMATCH,
@@ -356,4 +376,38 @@ def _check_coverage(
             Kind.UNSIGNED,
             f"{len(unsigned)} record(s) ({seqs}) are covered by no digest: inserted, or their "
             "digest was removed",
+        )
+
+
+def _check_complete(digests: list[_Digest], ordered: list[_Line], report: Report) -> None:
+    """What an export claimed whole must also hold: the trail's first digest, and every
+    record's content."""
+    if digests:
+        first = digests[0]
+        payload = first.payload
+        seq = first.get_int("digestSeq")
+        if seq != 1:
+            report.add(
+                Kind.DIGEST_GAP,
+                f"digests 1..{seq - 1} are missing: the export starts at digest {seq} "
+                f"({first.where}), not at the trail's beginning",
+            )
+        elif (
+            payload.get("previousDigestHash") is not None
+            or first.get_int("firstSeq") != 1
+            or payload.get("startPrevHash") != GENESIS_HEX
+        ):
+            report.add(
+                Kind.DIGEST_GAP,
+                f"digest 1 ({first.where}) does not start the trail (a previous digest, a first "
+                "record other than 1, or a start other than the genesis hash)",
+            )
+    omitted = [line for line in ordered if line.event is None]
+    if omitted:
+        seqs = ", ".join(str(line.seq) for line in omitted[:10])
+        more = f" and {len(omitted) - 10} more" if len(omitted) > 10 else ""
+        report.add(
+            Kind.OMITTED,
+            f"{len(omitted)} record(s) hold only their hashes ({seqs}{more}, e.g. "
+            f"{omitted[0].where}): a complete export holds every record's content",
         )
