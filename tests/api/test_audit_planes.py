@@ -294,6 +294,90 @@ def test_a_tenant_sees_its_own_events_and_only_those(
     assert lines and {e["recipientAccountId"] for e in lines} == {mine.account_id}
 
 
+def test_a_tenant_sees_what_others_did_to_its_buckets(
+    server: ServerProcess, tenants: tuple[TenantKeys, ...], tmp_path: Path
+) -> None:
+    """A request to a tenant's bucket from another account (allowed by its bucket policy) or
+    from nobody (refused) is about the bucket's owner: its ``recipientAccountId`` and its
+    resources' ``accountId``. The owner finds it among its own events, and the caller's tenant
+    among its own; neither sees the other's other events (SecNumCloud 12.6.d)."""
+    from botocore import UNSIGNED  # type: ignore[import-untyped]
+
+    from tests.api.conftest import make_client
+
+    mine, theirs = tenants
+    bucket = f"shared-{mine.account_id}"
+    s3 = client("s3", server.endpoint, mine.access_key, mine.secret_key)
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key="report.csv", Body=b"a,b\n")
+    allow = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:{PARTITION}:iam::{theirs.account_id}:root"},
+        "Action": "s3:GetObject",
+        "Resource": f"arn:{PARTITION}:s3:::{bucket}/*",
+    }
+    s3.put_bucket_policy(
+        Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": [allow]})
+    )
+    other = client("s3", server.endpoint, theirs.access_key, theirs.secret_key)
+    got = other.get_object(Bucket=bucket, Key="report.csv")
+    assert got["Body"].read() == b"a,b\n"
+    other.create_bucket(Bucket=f"elsewhere-{theirs.account_id}")  # about theirs alone
+    nobody = make_client(server.endpoint, signature_version=UNSIGNED)
+    with pytest.raises(ClientError) as refused:
+        nobody.get_object(Bucket=bucket, Key="report.csv")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+
+    def events_of(tenant: TenantKeys, operation: str) -> list[dict[str, Any]]:
+        admin = AdminClient(server.admin_endpoint, tenant.access_key, tenant.secret_key, REGION)
+        deadline = time.monotonic() + 10
+        while True:
+            found = admin.request(
+                "GET", f"/audit/tenant-events?event={operation}&bucket={bucket}&limit=100"
+            )
+            assert isinstance(found, dict)
+            records = [json.loads(e["record"]) for e in found["events"]]
+            if len(records) >= (2 if tenant is mine else 1) or time.monotonic() > deadline:
+                return records
+            time.sleep(0.1)
+
+    owners = events_of(mine, "GetObject")
+    callers = {e["userIdentity"].get("accountId") for e in owners}
+    assert callers == {theirs.account_id, None}, owners  # the other tenant's, and nobody's
+    for record in owners:
+        assert record["recipientAccountId"] == mine.account_id
+        assert {r["accountId"] for r in record["resources"]} == {mine.account_id}
+    refusal = next(e for e in owners if e["userIdentity"].get("accountId") is None)
+    assert refusal["errorCode"] == "AccessDenied"
+    assert refusal["userIdentity"]["type"] == "AnonymousPrincipal"
+    theirs_seen = events_of(theirs, "GetObject")
+    assert [e["userIdentity"]["accountId"] for e in theirs_seen] == [theirs.account_id]
+    assert events_of(theirs, "PutObject") == []  # the owner's own upload is not about theirs
+    # the owner's tenant export holds the other tenant's read in full
+    target = tmp_path / "tenant-export"
+    exported = onshore(
+        "audit", "export", "--data-dir", str(server.data_dir), "--tenant", mine.account_id,
+        str(target),
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr
+    lines = [
+        json.loads(line)
+        for path in sorted((target / "segments").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    full = [line["event"] for line in lines if "event" in line]
+    assert any(
+        e["eventName"] == "GetObject"
+        and e["userIdentity"].get("accountId") == theirs.account_id
+        and e["recipientAccountId"] == mine.account_id
+        for e in full
+    )
+    assert not any(
+        (e.get("requestParameters") or {}).get("bucketName") == f"elsewhere-{theirs.account_id}"
+        for e in full
+    )
+
+
 def test_cli_search_through_the_admin_api(
     server: ServerProcess, operators: dict[str, AdminClient]
 ) -> None:

@@ -231,25 +231,27 @@ def test_a_change_record_rendered_ahead_is_the_one_rendered_at_commit() -> None:
     their ``changeIndex``). A read's record, made from its group's template with its response
     elements written in, is the one rendered whole too."""
     from onshore.service.audit import capture
+    from onshore.service.audit.events import row_from_event
     from onshore.storage.sqlite.audit import FIELD
 
     groups = capture.Groups("onshore-cn", "cn-north-1")
     base = (
         "s3", "PutObject", False, "10.0.0.1", "agent %s", "bucket", True, None,
         "user", "111111111111", "arn:p:iam::111111111111:user/alice", "AKID", "alice",
-        200, None, None,
+        200, None, None, "",
     )  # fmt: skip
     keys = ["k", 'quo"te\\ ünï \u2028 /x', None]
-    for key, user_name, error, response in (
-        (key, user, error, response)
+    for key, user_name, error, response, recipient in (
+        (key, user, error, response, recipient)
         for key in keys
         for user in ("alice", "")
         for error in (None, "AccessDenied")
         for response in ("null", '{"ETag":"\\"abc\\"","x-amz-version-id":"v1"}')
+        for recipient in ("", "222222222222")  # the caller's own bucket, another account's
     ):
         shared = list(base)
         shared[5], shared[6] = None if key is None else "bucket", key is not None
-        shared[12], shared[14] = user_name, error
+        shared[12], shared[14], shared[16] = user_name, error, recipient
         group = groups.change(tuple(shared))
         assert group.template is not None
 
@@ -267,8 +269,16 @@ def test_a_change_record_rendered_ahead_is_the_one_rendered_at_commit() -> None:
         assert (ahead.time_ms, ahead.key, ahead.about) == (
             at_commit.time_ms, at_commit.key, at_commit.about
         )  # fmt: skip
-        assert ahead.about == ("111111111111", user_name or shared[10], "PutObject",
-                               shared[5], error)  # fmt: skip
+        about = (user_name or shared[10], "PutObject", shared[5], error)
+        assert ahead.about == (recipient or "111111111111", *about)
+        assert ahead.also == (("111111111111", *about) if recipient else None)
+        assert at_commit.also == ahead.also
+        read_back = row_from_event(ahead.time_ms, ahead.event)  # what search checks it by
+        assert (read_back.about, read_back.also) == (ahead.about, ahead.also)
+        record = json.loads(ahead.event)
+        assert record["recipientAccountId"] == (recipient or "111111111111")
+        assert record["userIdentity"]["accountId"] == "111111111111"
+        assert {r.get("accountId") for r in record["resources"]} <= {recipient or "111111111111"}
         assert ahead.template is group.template and ahead.line is not None
         values = ahead.line.split(FIELD)
         assert len(values) == len(ahead.template) - 1

@@ -283,7 +283,7 @@ def test_a_failed_flush_loses_no_record(
 _SHARED = (
     "s3", "PutObject", False, "10.0.0.1", "agent", "bucket", True, None,
     "user", "111111111111", "arn:p:iam::111111111111:user/alice", "AKID", "alice",
-    200, None, None,
+    200, None, None, "",
 )  # fmt: skip
 
 

@@ -188,6 +188,7 @@ def _shared(
         status,
         error_code,
         error_message,
+        req.recipient or "",
     )
 
 

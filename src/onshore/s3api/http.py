@@ -41,6 +41,7 @@ class Request:
         "route",
         "auth",
         "principal",
+        "recipient",
         "plane",
         "body",
         "header_bytes",
@@ -83,6 +84,9 @@ class Request:
         self.route: Route | None = None
         self.auth: AuthResult | None = None
         self.principal: Principal | None = None
+        # The account the request acts on when not the caller's own: the owner of the bucket
+        # (set by the authorize step; the audit record's recipientAccountId). None: not known.
+        self.recipient: str | None = None
         self.support_request: str | None = None  # admin API: the licensor's support access id
         self.plane: Plane | None = None  # set by the IAM and KMS APIs, for the audit record
         self.body: PayloadReader | EmptyBody | None = None

@@ -201,6 +201,13 @@ class AccessControl:
     def invalidate(self, name: str) -> None:
         self._cache.pop(name, None)
 
+    def owner_of(self, name: str) -> str | None:
+        """The account that owns bucket ``name``, as the decision just made about it left it in
+        the cache (no I/O, no coroutine); None if it does not exist, or if the cache is off
+        (``cache_seconds`` 0: then :meth:`bucket` says)."""
+        cached = self._cache.get(name)
+        return None if cached is None else cached[1].owner
+
     async def decide(
         self,
         principal: Principal,

@@ -62,8 +62,10 @@ Shared = tuple[Any, ...]
 """A request's shared values, in this order: event source, operation, read-only, client
 address, user agent, bucket, whether there is a key, parameters (a tuple of name/value pairs,
 or None), principal kind, account, ARN, access key, user name, status, error code, error
-message. Strings, numbers, None and tuples of those only (hashable, and JSON for a pending
-row)."""
+message, recipient (the bucket owner's account when not the caller's, else ""). Strings,
+numbers, None and tuples of those only (hashable, and JSON for a pending row)."""
+
+_RECIPIENT = 16  # the recipient's place in Shared (pending rows of earlier versions lack it)
 
 _USER_AGENT_MAX = 512
 _GROUPS_MAX = 4096
@@ -78,19 +80,26 @@ class Group:
     ``template`` is the group's template, as a block stores it, None if it has none; ``cut``
     its pieces up to the response elements (a read's template has them written in: ``cut`` is
     the whole template; a change's has them cut out, and ``tail`` is the piece after them);
-    ``about`` what search filters its records on."""
+    ``about`` what search filters its records on, under the account they are about (the
+    bucket owner's); ``also`` the same under the caller's account, when it is another one (a
+    request to another account's bucket is about both), else None."""
 
-    __slots__ = ("shared", "template", "cut", "tail", "about")
+    __slots__ = ("shared", "template", "cut", "tail", "about", "also")
 
     def __init__(self, shared: Shared, template: Template | None, change: bool) -> None:
         self.shared = shared
         self.template = template
         self.cut = template[:-1] if change and template is not None else template
         self.tail = template[-1] if change and template is not None else ""
-        name, bucket, account, arn, user_name, error_code = (
-            shared[i] for i in (1, 5, 9, 10, 12, 14)
+        name, bucket, account, arn, user_name, error_code, recipient = (
+            shared[i] for i in (1, 5, 9, 10, 12, 14, _RECIPIENT)
         )
-        self.about: About = (account, user_name or arn, name, bucket, error_code)
+        self.about: About = (recipient or account, user_name or arn, name, bucket, error_code)
+        self.also: About | None = (
+            (account, user_name or arn, name, bucket, error_code)
+            if recipient and account
+            else None
+        )
 
 
 class Change(NamedTuple):
@@ -194,7 +203,7 @@ class Groups:
             text, line = from_template(
                 cut, time_ms, request_id, key, bytes_in, bytes_out, duration_ms
             )
-            add(_new_row((time_ms, key, text, group.about, cut, line)))
+            add(_new_row((time_ms, key, text, group.about, cut, line, group.also)))
         return made
 
     def staged_rows(self, staged: Sequence[tuple[Change, str, int]]) -> list[AuditRow]:
@@ -220,6 +229,7 @@ class Groups:
                         group.about,
                         group.template,
                         f"{change.line}{FIELD}{response}",
+                        group.also,
                     )
                 )
             )
@@ -242,6 +252,8 @@ def pending_rows(rows: Sequence[Sequence[Any]], partition: str, region: str) -> 
             values = json.loads(text)
             if values[7] is not None:  # parameters: pairs, as captured
                 values[7] = tuple(tuple(pair) for pair in values[7])
+            if len(values) == _RECIPIENT:  # captured before the recipient was
+                values.append("")
             shared = decoded[text] = tuple(values)
         made.append(_whole(Group(shared, None, True), partition, region, response, index,
                            time_ms, duration_ms, request_id, key, bytes_in, bytes_out))  # fmt: skip
@@ -280,7 +292,7 @@ def _whole(
         region=region,
         **static,
     )
-    return AuditRow(time_ms, key, text, group.about)
+    return AuditRow(time_ms, key, text, group.about, also=group.also)
 
 
 def _static(shared: Shared) -> dict[str, Any]:
@@ -302,6 +314,7 @@ def _static(shared: Shared) -> dict[str, Any]:
         status,
         error_code,
         error_message,
+        recipient,
     ) = shared
     return {
         "event_name": name,
@@ -317,7 +330,7 @@ def _static(shared: Shared) -> dict[str, Any]:
         "access_key": access_key,
         "user_name": user_name,
         "role": "",
-        "recipient": "",
+        "recipient": recipient,
         "error_code": error_code,
         "error_message": error_message,
         "source": source,

@@ -33,7 +33,7 @@ from onshore.storage.sqlite.audit import AuditRow
 __all__ = [
     "EVENT_VERSION",
     "Facts",
-    "account_of",
+    "accounts_of",
     "canonical",
     "event_of",
     "event_time_ms",
@@ -209,14 +209,12 @@ def fill(row: AuditRow, facts: Facts, response: dict[str, str] | None, index: in
 
 
 def row_of_event(facts: Facts, event: str) -> AuditRow:
-    about = (
-        facts.recipient or facts.account_id,
-        facts.user_name or facts.arn,
-        facts.event_name,
-        facts.bucket,
-        facts.error_code,
-    )
-    return AuditRow(facts.time_ms, facts.key, event, about)
+    user = facts.user_name or facts.arn
+    about = (facts.recipient or facts.account_id, user, facts.event_name, facts.bucket)
+    also = None
+    if facts.recipient and facts.account_id and facts.recipient != facts.account_id:
+        also = (facts.account_id, user, facts.event_name, facts.bucket, facts.error_code)
+    return AuditRow(facts.time_ms, facts.key, event, (*about, facts.error_code), also=also)
 
 
 def row_from_event(time_ms: int, text: str, event: dict[str, Any] | None = None) -> AuditRow:
@@ -226,14 +224,16 @@ def row_from_event(time_ms: int, text: str, event: dict[str, Any] | None = None)
         event = json.loads(text)
     identity = event.get("userIdentity") or {}
     params = event.get("requestParameters") or {}
-    about = (
-        str(event.get("recipientAccountId") or identity.get("accountId", "")),
+    caller = str(identity.get("accountId", ""))
+    recipient = str(event.get("recipientAccountId") or caller)
+    rest = (
         str(identity.get("userName") or identity.get("arn") or ""),
         str(event.get("eventName", "")),
         params.get("bucketName"),
         event.get("errorCode"),
     )
-    return AuditRow(time_ms, params.get("key"), text, about)
+    also = (caller, *rest) if caller and caller != recipient else None
+    return AuditRow(time_ms, params.get("key"), text, (recipient, *rest), also=also)
 
 
 def event_time_ms(text: str) -> int:
@@ -242,12 +242,14 @@ def event_time_ms(text: str) -> int:
     return round(moment.timestamp() * 1000)
 
 
-def account_of(text: str) -> str:
-    """The account (tenant) id a stored record is about: ``recipientAccountId`` (the caller's
-    account, or the tenant an operator acted on), else the caller's."""
+def accounts_of(text: str) -> set[str]:
+    """The accounts (tenants) a stored record is about: ``recipientAccountId`` (the owner of
+    the bucket acted on, or the tenant an operator acted on) and the caller's account."""
     event = json.loads(text)
     identity = event.get("userIdentity") or {}
-    return str(event.get("recipientAccountId") or identity.get("accountId", ""))
+    found = {str(event.get("recipientAccountId") or ""), str(identity.get("accountId") or "")}
+    found.discard("")
+    return found
 
 
 def row_of(facts: Facts, *, partition: str, region: str) -> AuditRow:
@@ -263,7 +265,8 @@ def _resources(facts: Facts, partition: str) -> list[dict[str, str]]:
         found.append(
             {"type": "AWS::S3::Object", "ARN": f"arn:{partition}:s3:::{facts.bucket}/{facts.key}"}
         )
-    if facts.account_id:
+    owner = facts.recipient or facts.account_id  # the bucket's owner
+    if owner:
         for resource in found:
-            resource["accountId"] = facts.account_id
+            resource["accountId"] = owner
     return found

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from onshore.service.audit.events import account_of
+from onshore.service.audit.events import accounts_of
 from onshore.storage.sqlite import audit as sql
 
 __all__ = ["ExportSummary", "export"]
@@ -106,7 +106,7 @@ def _export(
         path = segments / f"{digest.first_seq:012d}-{digest.last_seq:012d}.jsonl"
         with path.open("w", encoding="utf-8") as out:
             for event in sql.events(conn, digest.first_seq, digest.last_seq):
-                if tenant is not None and account_of(event.event) != tenant:
+                if tenant is not None and tenant not in accounts_of(event.event):
                     out.write(_omitted_line(event) + "\n")
                     omitted += 1
                 else:

@@ -189,9 +189,10 @@ def render_values(
         if len(_identities) >= _CACHE_MAX:
             _identities.clear()
         identity = _identities[who] = _identity(*who)
+    recipient = recipient or account  # the account acted on: a bucket's owner
     resources = ""
     if bucket is not None:
-        where = (partition, bucket, account)
+        where = (partition, bucket, recipient)
         known = _buckets.get(where)
         if known is None:
             if len(_buckets) >= _CACHE_MAX:
@@ -200,7 +201,6 @@ def render_values(
         resources, prefix, owner = known
         if key is not None:
             resources += f',{{"ARN":{_q(prefix + key)},{owner}"type":"AWS::S3::Object"}}'
-    recipient = recipient or account
     return (
         f'{{"additionalEventData":{added},"awsRegion":{_q(region)},'
         f'"durationMs":{int(duration_ms)},{error}"eventID":"{event_id or _event_id()}",'

@@ -59,8 +59,11 @@ def _matches(text: str, f: sql.Filters) -> int | None:
         return None
     if f.end_ms is not None and time_ms >= f.end_ms:
         return None
+    account = f.account
+    if account is not None and account != row.about[0] and (row.also or ("",))[0] != account:
+        return None  # about neither the account acted on nor the caller's
     for wanted, value in zip(
-        (f.account, f.user_name, f.event_name, f.bucket, f.error_code), row.about, strict=True
+        (f.user_name, f.event_name, f.bucket, f.error_code), row.about[1:], strict=True
     ):
         if wanted is not None and wanted != value:
             return None

@@ -100,7 +100,10 @@ class AuditRow(NamedTuple):
     records alike and its own values between them, each a JSON fragment (so without a raw
     control character), joined by :data:`FIELD`: ``event`` is ``template[0] + values[0] +
     template[1] + ... + template[-1]``. A block stores such a record as its line and a reference
-    to the template (see :func:`append`)."""
+    to the template (see :func:`append`).
+
+    ``about`` is filed under the account the record is about (a bucket's owner); ``also``, when
+    given, under the caller's account too (a request to another account's bucket)."""
 
     time_ms: int
     key: str | None
@@ -108,6 +111,7 @@ class AuditRow(NamedTuple):
     about: About
     template: tuple[str, ...] | None = None
     line: str | None = None
+    also: About | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,6 +379,8 @@ def index(conn: sqlite3.Connection, entries: Iterable[tuple[int, AuditRow]]) -> 
             groups[found] = [entry]
         else:
             members.append(entry)
+        if row.also is not None:  # about another account too: found under either
+            groups.setdefault((row.also, found[1]), []).append(entry)
     values = []
     for ((account, user_name, event_name, bucket, error_code), _), members in groups.items():
         rows = list(map(_second, members))
