@@ -96,9 +96,7 @@ class Group:
         )
         self.about: About = (recipient or account, user_name or arn, name, bucket, error_code)
         self.also: About | None = (
-            (account, user_name or arn, name, bucket, error_code)
-            if recipient and account
-            else None
+            (account, user_name or arn, name, bucket, error_code) if recipient and account else None
         )
 
 
