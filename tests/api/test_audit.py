@@ -111,6 +111,30 @@ def test_mixed_traffic_across_restarts_keeps_the_chain_valid(
     assert {"CreateBucket", "PutObject", "GetObject", "HeadObject", "DeleteObject"} <= names
 
 
+def test_periodic_digests_are_signed_while_the_server_runs(server: ServerProcess) -> None:
+    """Every ``audit_digest_minutes`` (1.2 s here) a running server signs a digest that chains
+    to the previous one: not only the one signed at a clean shutdown."""
+    make_client(server.endpoint).create_bucket(Bucket="audit-periodic")
+    deadline = time.monotonic() + 30
+    while True:
+        conn = sqlite3.connect(f"file:{server.data_dir / 'metadata.db'}?mode=ro", uri=True)
+        try:
+            found = audit_sql.digests(conn)
+        finally:
+            conn.close()
+        if len(found) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert server.process is not None and server.process.poll() is None  # still running
+    assert len(found) >= 3, found
+    for before, after in zip(found, found[1:], strict=False):
+        payload = json.loads(after.payload)
+        assert payload["digestSeq"] == before.seq + 1
+        assert payload["previousDigestHash"] == before.hash
+        assert payload["firstSeq"] == before.last_seq + 1
+        assert after.time_ms > before.time_ms
+
+
 def test_records_describe_the_request_and_hold_no_secret(
     server: ServerProcess, tmp_path: Path
 ) -> None:

@@ -16,7 +16,7 @@ import pytest
 
 from onshore.service.audit.events import Facts, canonical
 from onshore.service.audit.export import export
-from onshore.service.audit.integrity import AuditKey, load_public_key
+from onshore.service.audit.integrity import AuditKey, digest_of, load_public_key
 from onshore.service.audit.reader import Filters, parse_time, reading, search
 from onshore.service.audit.trail import AuditTrail
 from onshore.service.audit.verify import Kind, Report, verify
@@ -420,6 +420,16 @@ def test_a_tenant_export_holds_only_its_events_and_verifies(tmp_path: Path) -> N
         made.close()
 
 
+def test_sm3_gives_the_standards_test_vectors() -> None:
+    """GB/T 32905-2016 appendix A: "abc", and "abcd" sixteen times."""
+    assert digest_of("sm3", b"abc").hex() == (
+        "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+    )
+    assert digest_of("sm3", b"abcd" * 16).hex() == (
+        "debe9ff92275b8a138604889c18e5a4d6fdb70e5387e5765293dcba39c0c5732"
+    )
+
+
 def test_an_sm3_chain_verifies_and_detects_changes(tmp_path: Path) -> None:
     made = Trail(tmp_path / "data", alg="sm3")
     try:
@@ -503,6 +513,10 @@ def test_search_filters(trail: Trail) -> None:
             19,
         ]
         assert search(conn, Filters(account=ACCOUNT_B)) == []
+        assert len(search(conn, Filters(user_name="alice", limit=1000))) == 25
+        assert search(conn, Filters(user_name="bob")) == []
+        both = Filters(user_name="alice", error_code="AccessDenied", event_name="GetObject")
+        assert [e.seq for e in search(conn, both)] == [7, 21]
         start = 1_790_000_000_000 + 5
         assert [e.seq for e in search(conn, Filters(start_ms=start, end_ms=start + 2))] == [5, 6]
 
