@@ -111,6 +111,27 @@ def test_mixed_traffic_across_restarts_keeps_the_chain_valid(
     assert {"CreateBucket", "PutObject", "GetObject", "HeadObject", "DeleteObject"} <= names
 
 
+def test_buffered_reads_survive_a_clean_shutdown(tmp_path: Path) -> None:
+    """With no flush due for an hour, a read's record waits in memory: a clean stop (SIGTERM)
+    appends it, and signs a digest over it, before the process exits."""
+    env = dict(FAST, ONSHORE_AUDIT_FLUSH_INTERVAL="3600", ONSHORE_AUDIT_DIGEST_MINUTES="60")
+    server = ServerProcess(tmp_path / "data", env=env).start()
+    try:
+        s3 = make_client(server.endpoint)
+        s3.create_bucket(Bucket="audit-shutdown")
+        s3.put_object(Bucket="audit-shutdown", Key="k", Body=b"x")
+        got = s3.get_object(Bucket="audit-shutdown", Key="k")
+        got["Body"].read()
+        read_id = got["ResponseMetadata"]["RequestId"]
+        time.sleep(0.5)
+        assert read_id not in {e["requestID"] for e in events(server.data_dir)}  # buffered
+        assert server.stop() == 0
+        assert read_id in {e["requestID"] for e in events(server.data_dir)}
+        export_and_verify(server.data_dir, tmp_path / "export")
+    finally:
+        server.stop()
+
+
 def test_periodic_digests_are_signed_while_the_server_runs(server: ServerProcess) -> None:
     """Every ``audit_digest_minutes`` (1.2 s here) a running server signs a digest that chains
     to the previous one: not only the one signed at a clean shutdown."""
