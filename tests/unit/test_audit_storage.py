@@ -72,6 +72,23 @@ def test_blocks_read_back_record_by_record(store: SqliteMetadataStore) -> None:
     assert [e.seq for e in middle] == [255, 256, 257, 258, 259]
     picked = list(sql.records(conn, [1, 2, 300, 600, 601]))
     assert [e.seq for e in picked] == [1, 2, 300, 600]
+    # a search's calls share the blocks they decoded: each block is read once
+    reads: list[str] = []
+    conn.set_trace_callback(reads.append)
+    kept = sql.Blocks()
+    again = [list(sql.records(conn, seqs, kept)) for seqs in ([2, 300], [3, 301, 590], [299])]
+    conn.set_trace_callback(None)
+    assert [[e.seq for e in found] for found in again] == [[2, 300], [3, 301, 590], [299]]
+    assert [e.event for found in again for e in found] == [
+        stored[n - 1].event for n in (2, 300, 3, 301, 590, 299)
+    ]
+    assert len(reads) == 3  # the blocks of 2, of 300 (and 301, 299) and of 590
+    one = sql.Blocks()
+    one.KEEP = 1  # keeps the last block decoded only
+    conn.set_trace_callback(reads.append)
+    assert [[e.seq for e in sql.records(conn, [s], one)] for s in (2, 300, 3)] == [[2], [300], [3]]
+    conn.set_trace_callback(None)
+    assert len(reads) == 6  # 2's block forgotten for 300's, read again
     assert sql.hash_at(conn, 0) == sql.GENESIS and sql.hash_at(conn, 601) == sql.GENESIS
     assert sql.hash_at(conn, 300) == stored[299].hash
     assert sql.times_since(conn, 590) == (BASE_MS + 514, BASE_MS + 600)  # whole blocks

@@ -26,6 +26,7 @@ def search(conn: sqlite3.Connection, f: sql.Filters) -> list[sql.StoredEvent]:
     limit = max(0, f.limit)
     found: list[tuple[int, int, sql.StoredEvent]] = []
     seen: set[int] = set()
+    blocks = sql.Blocks()  # the groups of one minute mostly share their blocks
     if limit == 0:
         return []
     for group in sql.groups(conn, f):
@@ -37,7 +38,7 @@ def search(conn: sqlite3.Connection, f: sql.Filters) -> list[sql.StoredEvent]:
             keys = json.loads(group.object_keys)
             seqs = [s for s, k in zip(seqs, keys, strict=False) if k and k.startswith(prefix)]
         wanted = sorted(s for s in set(seqs) if s not in seen)
-        for stored in sql.records(conn, wanted):
+        for stored in sql.records(conn, wanted, blocks):
             time_ms = _matches(stored.event, f)
             if time_ms is None:
                 continue

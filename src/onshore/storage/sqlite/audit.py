@@ -29,6 +29,7 @@ The tables are described in ``migrations/0003_audit.sql`` (digests, keys) and
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import operator
@@ -45,6 +46,7 @@ __all__ = [
     "FIELD",
     "About",
     "AuditRow",
+    "Blocks",
     "DigestRow",
     "Filters",
     "Group",
@@ -447,16 +449,51 @@ def events(conn: sqlite3.Connection, first: int, last: int) -> Iterator[StoredEv
             seq += 1
 
 
-def records(conn: sqlite3.Connection, seqs: Iterable[int]) -> Iterator[StoredEvent]:
-    """The records with these ``seqs`` (in ascending order), reading each block once."""
+def records(
+    conn: sqlite3.Connection, seqs: Iterable[int], blocks: Blocks | None = None
+) -> Iterator[StoredEvent]:
+    """The records with these ``seqs`` (in ascending order), reading each block once (once per
+    ``blocks``, when given: blocks read by earlier calls are kept there)."""
+    kept = Blocks() if blocks is None else blocks
     block: _Block | None = None
     for seq in seqs:
         if block is None or not block.first <= seq <= block.last:
-            row = conn.execute(_BLOCK_AT, (seq,)).fetchone()
-            if row is None or int(row[1]) < seq:
-                continue
-            block = _Block(row)
+            block = kept.find(seq)
+            if block is None:
+                row = conn.execute(_BLOCK_AT, (seq,)).fetchone()
+                if row is None or int(row[1]) < seq:
+                    continue
+                block = kept.keep(_Block(row))
         yield block.record(seq)
+
+
+class Blocks:
+    """The last blocks one reader decoded (read, decompressed), for its next lookups: a
+    search's groups come in time order, and the records of one minute's groups mostly share
+    the blocks the flusher wrote that minute, so a block is decoded once per search rather
+    than once per group."""
+
+    KEEP = 32
+
+    def __init__(self) -> None:
+        self._firsts: list[int] = []  # sorted
+        self._blocks: dict[int, _Block] = {}
+
+    def find(self, seq: int) -> _Block | None:
+        at = bisect.bisect_right(self._firsts, seq) - 1
+        if at < 0:
+            return None
+        block = self._blocks[self._firsts[at]]
+        return block if seq <= block.last else None
+
+    def keep(self, block: _Block) -> _Block:
+        if len(self._blocks) >= self.KEEP:  # forget the one decoded first (dicts keep order)
+            oldest = next(iter(self._blocks))
+            del self._blocks[oldest]
+            self._firsts.remove(oldest)
+        bisect.insort(self._firsts, block.first)
+        self._blocks[block.first] = block
+        return block
 
 
 class _Block:
