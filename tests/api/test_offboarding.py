@@ -229,6 +229,17 @@ def test_offboarding_end_to_end(server: ServerProcess, admin: AdminClient, tmp_p
         == 1
     )
 
+    # --- the tenant's audit records outlive it (nothing deletes a record within retention) ------
+    found = onshore(
+        "audit", "search", "--data-dir", str(server.data_dir), "--tenant", leaving.account_id,
+        "--operation", "CreateBucket", "--json",
+    )  # fmt: skip
+    assert found.returncode == 0, found.stderr
+    records = [json.loads(line) for line in found.stdout.splitlines()]
+    created = [e["requestParameters"]["bucketName"] for e in records if "errorCode" not in e]
+    assert sorted(created) == buckets
+    assert [e["errorCode"] for e in records if "errorCode" in e] == ["AccountProblem"]  # notice
+
 
 def _root() -> tuple[str, str]:
     from tests.api.server import ACCESS_KEY, SECRET_KEY
