@@ -134,6 +134,32 @@ def test_records_made_from_templates_read_back_exactly(store: SqliteMetadataStor
     assert [e.event for e in sql.records(conn, [len(rows)])] == [rows[-1].event]
 
 
+def test_a_block_written_before_templates_reads_back(store: SqliteMetadataStore) -> None:
+    """A block of several records as written before templates (their JSON a line each, with
+    no first line marking the packed form) still reads back record by record."""
+    import zlib
+
+    texts = [row(n).event for n in (1, 2, 3)]
+    hashes, prev = [], sql.GENESIS
+    for text in texts:
+        prev = chain_hash("sha256", prev, text.encode())
+        hashes.append(prev)
+    values = (1, 3, BASE_MS, BASE_MS + 2, "sha256", prev, sql.GENESIS, b"".join(hashes))
+    packed = zlib.compress("\n".join(texts).encode())
+
+    def insert(conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "INSERT INTO audit_blocks (first_seq, last_seq, start_ms, end_ms, alg, head_hash,"
+            " prev_hash, hashes, events) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*values, packed),
+        )
+
+    store.writer.submit(insert)
+    conn = store._conn()  # noqa: SLF001
+    assert [e.event for e in sql.events(conn, 1, 3)] == texts
+    assert [(e.seq, e.event, e.hash) for e in sql.records(conn, [2])] == [(2, texts[1], hashes[1])]
+
+
 def test_search_reads_groups_then_checks_each_record(store: SqliteMetadataStore) -> None:
     link = link_function("sha256")
     facts = [

@@ -282,7 +282,7 @@ def _packed(block: Sequence[AuditRow]) -> str:
     Storing what records share once per block, rather than once per record, makes a block
     several times smaller *before* compression, and compressing is most of a block's cost:
     zlib reads every byte it is given. Reading a block back joins each record again
-    (:func:`_unpacked`): exactly the text that was hashed. A record's values are JSON
+    (:meth:`_Block.record`): exactly the text that was hashed. A record's values are JSON
     fragments, which hold no raw control character; should one hold a separator all the same,
     the count of separators in its line says so, and the record is kept whole. (A record's
     JSON, canonical, holds no raw newline; a template's pieces are checked once, by
@@ -332,28 +332,7 @@ def _definition(template: tuple[str, ...]) -> str:
     return line
 
 
-def _unpacked(text: str) -> list[str]:
-    """The records of a block's text, in order (see :func:`_packed`; a block written before
-    templates is its records' JSON, one per line)."""
-    lines = text.split("\n")
-    if lines[0] != _COMPACT:
-        return lines
-    records: list[str] = []
-    templates: dict[str, list[str]] = {}
-    for at, line in enumerate(lines[1:], 1):
-        head = line[:1]
-        if head == "{":
-            records.append(line)
-        elif head == _TEMPLATE:
-            templates[str(at)] = line[1:].split(FIELD)
-        else:
-            number, *values = line.split(FIELD)
-            pieces = templates[number]
-            joined = [pieces[0]]
-            for value, piece in zip(values, pieces[1:], strict=True):
-                joined += (value, piece)
-            records.append("".join(joined))
-    return records
+_NOT_RECORDS = (_COMPACT, _TEMPLATE)  # the first characters of a block's other lines
 
 
 def take_pending(conn: sqlite3.Connection) -> list[tuple[Any, ...]]:
@@ -497,9 +476,11 @@ class Blocks:
 
 
 class _Block:
-    """A stored block, its records split only when first asked for."""
+    """A stored block, its records split only when first asked for, and each record joined
+    again from its template only when asked for (a search wants one or two of a block's
+    records; joining all 256 cost it more than reading the block)."""
 
-    __slots__ = ("first", "last", "alg", "prev", "hashes", "text", "lines")
+    __slots__ = ("first", "last", "alg", "prev", "hashes", "text", "lines", "at", "templates")
 
     def __init__(self, row: Sequence[Any]) -> None:
         self.first = int(row[0])
@@ -510,18 +491,39 @@ class _Block:
         events = row[5]
         self.text = zlib.decompress(events).decode("utf-8") if isinstance(events, bytes) else events
         self.lines: list[str] | None = None
+        self.at: list[int] = []  # the line of each record (the others define templates)
+        self.templates: dict[str, list[str]] = {}
 
     def record(self, seq: int) -> StoredEvent:
         i = seq - self.first
         if self.first == self.last and not self.text.startswith(_COMPACT):
             event = self.text  # a change's record, stored as it is
         else:
-            if self.lines is None:
-                self.lines = _unpacked(self.text)
-            event = self.lines[i]
+            event = self._event(i)
         hashes = self.hashes
         prev = self.prev if i == 0 else hashes[(i - 1) * HASH_SIZE : i * HASH_SIZE]
         return StoredEvent(seq, self.alg, event, prev, hashes[i * HASH_SIZE : (i + 1) * HASH_SIZE])
+
+    def _event(self, i: int) -> str:
+        """The ``i``-th record's text (see :func:`_packed` for the lines)."""
+        lines = self.lines
+        if lines is None:
+            lines = self.lines = self.text.split("\n")
+            if lines[0] != _COMPACT:  # a block written before templates: a record a line
+                self.at = list(range(len(lines)))
+            else:
+                self.at = [n for n, line in enumerate(lines) if line[:1] not in _NOT_RECORDS]
+        line = lines[self.at[i]]
+        if line[:1] == "{":
+            return line
+        number, *values = line.split(FIELD)
+        pieces = self.templates.get(number)
+        if pieces is None:
+            pieces = self.templates[number] = lines[int(number)][1:].split(FIELD)
+        joined = [pieces[0]]
+        for value, piece in zip(values, pieces[1:], strict=True):
+            joined += (value, piece)
+        return "".join(joined)
 
 
 def hash_at(conn: sqlite3.Connection, seq: int) -> bytes:
