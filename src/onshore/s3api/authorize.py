@@ -52,11 +52,7 @@ async def _require(req: Request, services: Services, check: Check, op: Op) -> No
     if req.recipient is None and check.bucket is not None:
         # Whose bucket it is, for the audit record: its owner sees the request in its own
         # trail (granted or refused) when the caller is another account or anonymous.
-        access = services.access
-        owner = access.owner_of(check.bucket)
-        if owner is None and access.cache_seconds <= 0:
-            found = await access.bucket(check.bucket)
-            owner = None if found is None else found.owner
+        owner = services.access.owner_of(check.bucket)
         req.recipient = owner if owner and owner != req.principal.account_id else ""
     if not decision.allowed:
         raise AccessDenied()

@@ -165,7 +165,7 @@ class AccessControl:
         found = await self.blocking(self._load, name)
         if found is None:
             self._cache.pop(name, None)
-        elif self.cache_seconds > 0:
+        else:  # kept even with the cache off (stale at once): owner_of reads it
             if len(self._cache) > 10000:
                 self._cache.clear()
             self._cache[name] = (now + self.cache_seconds, found)
@@ -203,8 +203,8 @@ class AccessControl:
 
     def owner_of(self, name: str) -> str | None:
         """The account that owns bucket ``name``, as the decision just made about it left it in
-        the cache (no I/O, no coroutine); None if it does not exist, or if the cache is off
-        (``cache_seconds`` 0: then :meth:`bucket` says)."""
+        the cache (no I/O, no coroutine; :meth:`bucket` keeps what it loads even with the cache
+        off); None if it does not exist or no decision looked it up."""
         cached = self._cache.get(name)
         return None if cached is None else cached[1].owner
 
